@@ -1,0 +1,67 @@
+#include "controlplane/admin_token.h"
+
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include <array>
+
+namespace apim::controlplane {
+namespace {
+
+constexpr std::string_view kSettingKey = "admin_token_sha256";
+
+std::string Hex(const unsigned char* bytes, size_t size) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(size * 2);
+  for (size_t i = 0; i < size; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string Sha256Hex(std::string_view text) {
+  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
+  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
+  return Hex(digest.data(), digest.size());
+}
+
+bool TokenMatches(std::string_view expected_sha256_hex, std::string_view presented) {
+  std::string actual = Sha256Hex(presented);
+  return actual.size() == expected_sha256_hex.size() &&
+         CRYPTO_memcmp(actual.data(), expected_sha256_hex.data(), actual.size()) == 0;
+}
+
+absl::StatusOr<AdminToken> ResolveAdminToken(store::Store& store,
+                                             const std::optional<std::string>& configured) {
+  AdminToken token;
+  if (configured) {
+    if (configured->size() < 16) {
+      return absl::InvalidArgumentError("admin token: must be at least 16 characters");
+    }
+    token.sha256_hex = Sha256Hex(*configured);
+  } else {
+    absl::StatusOr<std::optional<std::string>> stored = store.GetSetting(kSettingKey);
+    if (!stored.ok()) return stored.status();
+    if (*stored) {
+      token.sha256_hex = **stored;
+      return token;
+    }
+    std::array<unsigned char, 32> random;
+    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+      return absl::InternalError("admin token: no randomness available");
+    }
+    token.generated = Hex(random.data(), random.size());
+    token.sha256_hex = Sha256Hex(*token.generated);
+  }
+  if (absl::Status saved = store.PutSetting(kSettingKey, token.sha256_hex); !saved.ok()) {
+    return saved;
+  }
+  return token;
+}
+
+}  // namespace apim::controlplane

@@ -1,0 +1,44 @@
+// apim-controlplane: stores the gateway's configuration in SQLite and serves the Management API.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
+
+#include "controlplane/server.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"apim-controlplane: configuration store and Management API of the SSE gateway"};
+  apim::controlplane::ServerOptions options;
+  std::string token_file;
+  std::string log_level = "info";
+  app.add_option("--listen", options.listen_address, "gRPC listen address (host:port; port 0 picks one)")
+      ->capture_default_str();
+  app.add_option("--db", options.database_path, "SQLite database file (created if missing)")
+      ->capture_default_str();
+  app.add_option("--admin-token-file", token_file,
+                 "File whose first line is the admin token (else APIM_ADMIN_TOKEN, else the stored "
+                 "one, else a new one is generated and printed once)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--port-file", options.port_file, "Write the bound port here once serving");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  if (!token_file.empty()) {
+    std::ifstream in(token_file);
+    std::string token;
+    std::getline(in, token);
+    options.admin_token = token;
+  } else if (const char* token = std::getenv("APIM_ADMIN_TOKEN"); token && *token) {
+    options.admin_token = token;
+  }
+
+  absl::Status status = apim::controlplane::RunServer(options);
+  if (!status.ok()) {
+    spdlog::error("apim-controlplane: {}", std::string(status.message()));
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,210 @@
+#include "controlplane/management_service.h"
+
+#include <google/protobuf/util/field_mask_util.h>
+#include <spdlog/spdlog.h>
+
+#include <cctype>
+
+#include "common/status.h"
+#include "common/str_cat.h"
+#include "controlplane/admin_token.h"
+#include "controlplane/validation.h"
+
+namespace apim::controlplane {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::FieldMask;
+using google::protobuf::util::FieldMaskUtil;
+
+// "DiagnosticSetting" -> "diagnostic_setting": the name a field path starts with in messages.
+std::string KindOf(const google::protobuf::Descriptor& descriptor) {
+  std::string kind;
+  for (char c : descriptor.name()) {
+    if (std::isupper(static_cast<unsigned char>(c))) {
+      if (!kind.empty()) kind.push_back('_');
+      kind.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else {
+      kind.push_back(c);
+    }
+  }
+  return kind;
+}
+
+// Field 1 of every resource is its key: `name`, or `scope` for settings and policies.
+const FieldDescriptor& KeyField(const google::protobuf::Descriptor& descriptor) {
+  return *descriptor.FindFieldByNumber(1);
+}
+
+bool IsOutputOnly(std::string_view field) {
+  return field == "etag" || field == "create_time" || field == "update_time" ||
+         field == "built_in";
+}
+
+template <typename Resource>
+absl::Status ValidateMask(const FieldMask& mask) {
+  const google::protobuf::Descriptor& descriptor = *Resource::descriptor();
+  for (const std::string& path : mask.paths()) {
+    const FieldDescriptor* field = descriptor.FindFieldByName(path);
+    if (field == nullptr) {
+      return absl::InvalidArgumentError(
+          StrCat("update_mask: ", KindOf(descriptor), " has no field \"", path, "\""));
+    }
+    if (field == &KeyField(descriptor) || IsOutputOnly(path)) {
+      return absl::InvalidArgumentError(
+          StrCat("update_mask: ", KindOf(descriptor), ".", path, " cannot be changed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+// Output-only fields sent by a client are ignored rather than rejected, so a resource read with
+// Get can be edited and sent back whole.
+template <typename Resource>
+void ClearOutputOnly(Resource& resource) {
+  resource.clear_etag();
+  resource.clear_create_time();
+  resource.clear_update_time();
+  if constexpr (std::is_same_v<Resource, v1::Tier>) resource.clear_built_in();
+}
+
+grpc::Status Reply(const absl::Status& status) { return ToGrpcStatus(status); }
+
+template <typename Resource>
+grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response) {
+  if (!result.ok()) return ToGrpcStatus(result.status());
+  *response = *result;
+  return grpc::Status::OK;
+}
+
+}  // namespace
+
+ManagementService::ManagementService(store::Store& store, std::string admin_token_sha256)
+    : store_(store), admin_token_sha256_(std::move(admin_token_sha256)) {}
+
+absl::Status ManagementService::Authorize(const grpc::ServerContext& context) const {
+  auto found = context.client_metadata().find("authorization");
+  if (found == context.client_metadata().end()) {
+    return absl::UnauthenticatedError(
+        "missing credentials: send metadata \"authorization: Bearer <admin token>\"");
+  }
+  std::string_view value(found->second.data(), found->second.size());
+  constexpr std::string_view kScheme = "bearer ";
+  bool bearer = value.size() > kScheme.size();
+  for (size_t i = 0; bearer && i < kScheme.size(); ++i) {
+    bearer = std::tolower(static_cast<unsigned char>(value[i])) == kScheme[i];
+  }
+  if (!bearer) {
+    return absl::UnauthenticatedError("authorization: expected \"Bearer <admin token>\"");
+  }
+  if (!TokenMatches(admin_token_sha256_, value.substr(kScheme.size()))) {
+    return absl::UnauthenticatedError("authorization: the admin token is not valid");
+  }
+  return absl::OkStatus();
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> ManagementService::Create(const Resource& request) {
+  Resource resource = request;
+  ClearOutputOnly(resource);
+  if (absl::Status valid = Validate(resource); !valid.ok()) return valid;
+  absl::StatusOr<Resource> created = store_.Create(resource);
+  if (created.ok()) {
+    spdlog::info("created {} \"{}\" (etag {})", KindOf(*Resource::descriptor()),
+                 created->GetReflection()->GetString(*created, &KeyField(*Resource::descriptor())),
+                 created->etag());
+  }
+  return created;
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> ManagementService::Update(const Resource& request,
+                                                   const FieldMask& mask) {
+  const google::protobuf::Descriptor& descriptor = *Resource::descriptor();
+  const std::string key = request.GetReflection()->GetString(request, &KeyField(descriptor));
+  if (key.empty()) {
+    return absl::InvalidArgumentError(
+        StrCat(KindOf(descriptor), ".", KeyField(descriptor).name(), ": is required"));
+  }
+  if (absl::Status valid = ValidateMask<Resource>(mask); !valid.ok()) return valid;
+  absl::StatusOr<Resource> updated =
+      store_.Update<Resource>(key, request.etag(), [&](Resource& current) {
+        if (mask.paths_size() == 0) {
+          Resource replacement = request;
+          ClearOutputOnly(replacement);
+          current = std::move(replacement);
+        } else {
+          FieldMaskUtil::MergeOptions options;
+          options.set_replace_message_fields(true);
+          options.set_replace_repeated_fields(true);
+          FieldMaskUtil::MergeMessageTo(request, mask, options, &current);
+        }
+        return Validate(current);
+      });
+  if (updated.ok()) {
+    spdlog::info("updated {} \"{}\" (etag {})", KindOf(descriptor), key, updated->etag());
+  }
+  return updated;
+}
+
+template <typename Resource>
+absl::Status ManagementService::Delete(const v1::DeleteRequest& request) {
+  const std::string kind = KindOf(*Resource::descriptor());
+  if (request.name().empty()) return absl::InvalidArgumentError("name: is required");
+  absl::Status deleted = store_.Delete<Resource>(request.name(), request.etag());
+  if (deleted.ok()) spdlog::info("deleted {} \"{}\"", kind, request.name());
+  return deleted;
+}
+
+template <typename Resource, typename Response>
+absl::Status ManagementService::List(const v1::ListRequest& request, Response& response,
+                                     google::protobuf::RepeatedPtrField<Resource>& items) {
+  absl::StatusOr<store::ListResult<Resource>> page =
+      store_.List<Resource>({request.page_size(), request.page_token()});
+  if (!page.ok()) return page.status();
+  for (Resource& resource : page->items) *items.Add() = std::move(resource);
+  response.set_next_page_token(page->next_page_token);
+  return absl::OkStatus();
+}
+
+// The generated service has five differently named methods per resource; each one authorises
+// and then calls the generic implementation above.
+#define APIM_DEFINE_CRUD(Type, Plural, field, plural_field)                                   \
+  grpc::Status ManagementService::Create##Type(                                               \
+      grpc::ServerContext* context, const v1::Create##Type##Request* request,                 \
+      v1::Type* response) {                                                                   \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
+    return Reply(Create(request->field()), response);                                         \
+  }                                                                                           \
+  grpc::Status ManagementService::Get##Type(grpc::ServerContext* context,                     \
+                                            const v1::GetRequest* request, v1::Type* response) { \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
+    return Reply(store_.Get<v1::Type>(request->name()), response);                            \
+  }                                                                                           \
+  grpc::Status ManagementService::List##Plural(grpc::ServerContext* context,                  \
+                                               const v1::ListRequest* request,                \
+                                               v1::List##Plural##Response* response) {        \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
+    return Reply(List(*request, *response, *response->mutable_##plural_field()));             \
+  }                                                                                           \
+  grpc::Status ManagementService::Update##Type(                                               \
+      grpc::ServerContext* context, const v1::Update##Type##Request* request,                 \
+      v1::Type* response) {                                                                   \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
+    return Reply(Update(request->field(), request->update_mask()), response);                 \
+  }                                                                                           \
+  grpc::Status ManagementService::Delete##Type(grpc::ServerContext* context,                  \
+                                               const v1::DeleteRequest* request,              \
+                                               google::protobuf::Empty*) {                    \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
+    return Reply(Delete<v1::Type>(*request));                                                 \
+  }
+
+APIM_DEFINE_CRUD(Tier, Tiers, tier, tiers)
+APIM_DEFINE_CRUD(Gateway, Gateways, gateway, gateways)
+APIM_DEFINE_CRUD(Api, Apis, api, apis)
+APIM_DEFINE_CRUD(DiagnosticSetting, DiagnosticSettings, diagnostic_setting, diagnostic_settings)
+APIM_DEFINE_CRUD(CacheSetting, CacheSettings, cache_setting, cache_settings)
+APIM_DEFINE_CRUD(Policy, Policies, policy, policies)
+
+}  // namespace apim::controlplane

@@ -1,0 +1,90 @@
+#include "controlplane/server.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "common/str_cat.h"
+#include "controlplane/admin_token.h"
+#include "controlplane/management_service.h"
+#include "controlplane/store/store.h"
+
+namespace apim::controlplane {
+namespace {
+
+// Written to a temporary name and renamed, so a reader never sees a half-written port.
+absl::Status WritePortFile(const std::string& path, int port) {
+  const std::string temporary = path + ".tmp";
+  {
+    std::ofstream out(temporary, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return absl::InternalError(StrCat("cannot write ", temporary));
+  }
+  std::error_code error;
+  std::filesystem::rename(temporary, path, error);
+  if (error) return absl::InternalError(StrCat("cannot rename to ", path, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status RunServer(const ServerOptions& options) {
+  // Signals are taken by a dedicated thread with sigwait; block them before gRPC starts threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(options.database_path);
+  if (!store.ok()) return store.status();
+  absl::StatusOr<AdminToken> token = ResolveAdminToken(**store, options.admin_token);
+  if (!token.ok()) return token.status();
+  if (token->generated) {
+    // Printed once: only the hash is kept, so this is the one chance to copy it.
+    std::fprintf(stderr,
+                 "\nGenerated admin token (shown only now; only its hash is stored):\n\n  %s\n\n"
+                 "Use it with: export APIM_TOKEN=%s\n\n",
+                 token->generated->c_str(), token->generated->c_str());
+  }
+
+  ManagementService management(**store, token->sha256_hex);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  // Plaintext for loopback and private networks; TLS termination is a deployment concern for now.
+  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&management);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (!server || port == 0) {
+    return absl::UnavailableError(StrCat("cannot listen on ", options.listen_address));
+  }
+  absl::StatusOr<uint64_t> revision = (*store)->Revision();
+  spdlog::info("apim-controlplane serving on {} (port {}), database {}, revision {}",
+               options.listen_address, port, options.database_path,
+               revision.ok() ? *revision : 0);
+  if (!options.port_file.empty()) {
+    if (absl::Status written = WritePortFile(options.port_file, port); !written.ok()) {
+      server->Shutdown();
+      return written;
+    }
+  }
+
+  std::thread waiter([&] {
+    int signal_number = 0;
+    sigwait(&signals, &signal_number);
+    spdlog::info("signal {}: shutting down", signal_number);
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  });
+  server->Wait();
+  waiter.join();
+  spdlog::info("apim-controlplane stopped");
+  return absl::OkStatus();
+}
+
+}  // namespace apim::controlplane

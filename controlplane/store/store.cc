@@ -1,0 +1,446 @@
+#include "common/str_cat.h"
+#include "controlplane/store/store.h"
+
+#include <google/protobuf/util/time_util.h>
+
+#include <chrono>
+#include <string>
+
+#include "controlplane/store/migrations.h"
+#include "controlplane/store/resource_tables.h"
+
+namespace apim::store {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+constexpr uint32_t kDefaultPageSize = 100;
+constexpr uint32_t kMaxPageSize = 1000;
+
+// Returns early from the enclosing function with the status of a failed expression.
+#define APIM_RETURN_IF_ERROR(expr)                 \
+  do {                                             \
+    if (absl::Status _s = (expr); !_s.ok()) return _s; \
+  } while (0)
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs a query and collects its first column as text.
+absl::StatusOr<std::vector<std::string>> QueryNames(Db& db, std::string_view sql,
+                                                    std::string_view param) {
+  absl::StatusOr<Statement> query = db.Prepare(sql);
+  if (!query.ok()) return query.status();
+  if (!param.empty()) query->Bind(1, param);
+  std::vector<std::string> names;
+  while (true) {
+    absl::StatusOr<bool> row = query->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return names;
+    names.push_back(query->ColumnText(0));
+  }
+}
+
+std::string Quoted(const std::vector<std::string>& names) {
+  return StrJoin(names, ", ", "\"");
+}
+
+absl::StatusOr<int64_t> BumpRevision(Db& db) {
+  absl::StatusOr<Statement> bump =
+      db.Prepare("UPDATE store_revision SET revision = revision + 1 RETURNING revision");
+  if (!bump.ok()) return bump.status();
+  absl::StatusOr<bool> row = bump->Step();
+  if (!row.ok()) return row.status();
+  return bump->ColumnInt(0);
+}
+
+// SQL text for one resource type, built once from its column list.
+template <typename Resource>
+struct Sql {
+  using T = Table<Resource>;
+  static std::string Columns() {
+    return StrCat(T::kKey, ", ", StrJoin(T::kColumns, ", "),
+                        ", revision, create_time_ms, update_time_ms");
+  }
+  static const std::string& Select() {
+    static const std::string sql = StrCat("SELECT ", Columns(), " FROM ", T::kTable);
+    return sql;
+  }
+  static const std::string& Insert() {
+    static const std::string sql = [] {
+      std::string placeholders = "?";
+      for (size_t i = 0; i < T::kColumns.size() + 3; ++i) placeholders += ", ?";
+      return StrCat("INSERT INTO ", T::kTable, " (", Columns(), ") VALUES (",
+                          placeholders, ")");
+    }();
+    return sql;
+  }
+  static const std::string& Update() {
+    static const std::string sql = StrCat(
+        "UPDATE ", T::kTable, " SET ",
+        StrJoin(T::kColumns, " = ?, "), " = ?, revision = ?, update_time_ms = ? WHERE ", T::kKey, " = ?");
+    return sql;
+  }
+};
+
+// Reads a full row as selected by Sql<Resource>::Select().
+template <typename Resource>
+Resource ReadRow(Statement& row) {
+  using T = Table<Resource>;
+  Resource resource;
+  T::SetKey(resource, row.ColumnText(0));
+  T::Read(row, 1, resource);
+  const int meta = 1 + static_cast<int>(T::kColumns.size());
+  resource.set_etag(std::to_string(row.ColumnInt(meta)));
+  *resource.mutable_create_time() = TimeUtil::MillisecondsToTimestamp(row.ColumnInt(meta + 1));
+  *resource.mutable_update_time() = TimeUtil::MillisecondsToTimestamp(row.ColumnInt(meta + 2));
+  return resource;
+}
+
+// Rows owned by a resource but stored in other tables: an API's gateways.
+template <typename Resource>
+absl::Status ReadChildren(Db&, Resource&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status ReadChildren(Db& db, v1::Api& api) {
+  absl::StatusOr<std::vector<std::string>> gateways = QueryNames(
+      db, "SELECT gateway FROM api_gateways WHERE api = ? ORDER BY position", api.name());
+  if (!gateways.ok()) return gateways.status();
+  api.mutable_gateways()->Assign(gateways->begin(), gateways->end());
+  return absl::OkStatus();
+}
+
+template <typename Resource>
+absl::Status WriteChildren(Db&, const Resource&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status WriteChildren(Db& db, const v1::Api& api) {
+  absl::StatusOr<Statement> clear = db.Prepare("DELETE FROM api_gateways WHERE api = ?");
+  if (!clear.ok()) return clear.status();
+  APIM_RETURN_IF_ERROR(clear->Bind(1, api.name()).Run());
+  for (int i = 0; i < api.gateways_size(); ++i) {
+    absl::StatusOr<Statement> add =
+        db.Prepare("INSERT INTO api_gateways (api, gateway, position) VALUES (?, ?, ?)");
+    if (!add.ok()) return add.status();
+    APIM_RETURN_IF_ERROR(add->Bind(1, api.name()).Bind(2, api.gateways(i)).Bind(3, int64_t{i}).Run());
+  }
+  return absl::OkStatus();
+}
+
+absl::Status RequireExists(Db& db, std::string_view table, std::string_view kind,
+                           std::string_view field, std::string_view name) {
+  absl::StatusOr<std::vector<std::string>> found =
+      QueryNames(db, StrCat("SELECT name FROM ", table, " WHERE name = ?"), name);
+  if (!found.ok()) return found.status();
+  if (found->empty()) {
+    return absl::NotFoundError(StrCat(field, ": ", kind, " \"", name, "\" not found"));
+  }
+  return absl::OkStatus();
+}
+
+// References a resource makes to others must resolve before it is written, so the error names
+// the field rather than a foreign-key constraint.
+template <typename Resource>
+absl::Status CheckReferences(Db& db, const Resource& resource) {
+  std::string_view api = ApiOfScope(Table<Resource>::Key(resource));
+  if (api.empty()) return absl::OkStatus();
+  return RequireExists(db, "apis", "api",
+                       StrCat(Table<Resource>::kKind == "policy" ? "policy" : "setting",
+                                    ".scope"),
+                       api);
+}
+template <>
+absl::Status CheckReferences(Db&, const v1::Tier&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckReferences(Db& db, const v1::Gateway& gateway) {
+  return RequireExists(db, "tiers", "tier", "gateway.tier", gateway.tier());
+}
+template <>
+absl::Status CheckReferences(Db& db, const v1::Api& api) {
+  for (int i = 0; i < api.gateways_size(); ++i) {
+    APIM_RETURN_IF_ERROR(RequireExists(db, "gateways", "gateway",
+                                       StrCat("api.gateways[", i, "]"), api.gateways(i)));
+  }
+  absl::StatusOr<Statement> clash = db.Prepare(
+      "SELECT name FROM apis WHERE host = ? AND path_prefix = ? AND name <> ?");
+  if (!clash.ok()) return clash.status();
+  clash->Bind(1, api.host()).Bind(2, api.path_prefix()).Bind(3, api.name());
+  absl::StatusOr<bool> row = clash->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    return absl::AlreadyExistsError(StrCat(
+        "api.path_prefix: \"", api.path_prefix(), "\"",
+        api.host().empty() ? "" : StrCat(" on host \"", api.host(), "\""),
+        " is already served by api \"", clash->ColumnText(0), "\""));
+  }
+  return absl::OkStatus();
+}
+
+// Resources still referenced by others cannot be deleted.
+template <typename Resource>
+absl::Status CheckDeletable(Db&, const Resource&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckDeletable(Db& db, const v1::Tier& tier) {
+  if (tier.built_in()) {
+    return absl::FailedPreconditionError(
+        StrCat("tier \"", tier.name(), "\" is built in and cannot be deleted"));
+  }
+  absl::StatusOr<std::vector<std::string>> users =
+      QueryNames(db, "SELECT name FROM gateways WHERE tier = ? ORDER BY name", tier.name());
+  if (!users.ok()) return users.status();
+  if (!users->empty()) {
+    return absl::FailedPreconditionError(StrCat("tier \"", tier.name(),
+                                                      "\" is used by gateways ", Quoted(*users),
+                                                      "; move them to another tier first"));
+  }
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckDeletable(Db& db, const v1::Gateway& gateway) {
+  absl::StatusOr<std::vector<std::string>> users = QueryNames(
+      db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway.name());
+  if (!users.ok()) return users.status();
+  if (!users->empty()) {
+    return absl::FailedPreconditionError(
+        StrCat("gateway \"", gateway.name(), "\" serves apis ", Quoted(*users),
+                     "; remove it from their gateways first"));
+  }
+  return absl::OkStatus();
+}
+
+// The one rule that spans three tables: an API declared SSE may only be served by gateways whose
+// tier allows long-lived connections. Checked after every write that could break it, inside the
+// write's transaction, so whichever resource changed is refused and nothing is written.
+absl::Status CheckSseApisHaveLongLivedTiers(Db& db, std::string_view field) {
+  absl::StatusOr<Statement> violation = db.Prepare(
+      "SELECT a.name, g.name, t.name FROM apis a "
+      "JOIN api_gateways ag ON ag.api = a.name "
+      "JOIN gateways g ON g.name = ag.gateway "
+      "JOIN tiers t ON t.name = g.tier "
+      "WHERE a.sse = 1 AND t.long_lived_connections = 0 ORDER BY a.name, g.name LIMIT 1");
+  if (!violation.ok()) return violation.status();
+  absl::StatusOr<bool> row = violation->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::OkStatus();
+  const std::string api = violation->ColumnText(0);
+  const std::string gateway = violation->ColumnText(1);
+  const std::string tier = violation->ColumnText(2);
+  absl::StatusOr<std::vector<std::string>> capable = QueryNames(
+      db, "SELECT name FROM tiers WHERE long_lived_connections = 1 ORDER BY name", "");
+  if (!capable.ok()) return capable.status();
+  return absl::FailedPreconditionError(StrCat(
+      field, ": api \"", api, "\" streams server-sent events, but gateway \"", gateway,
+      "\" is on tier \"", tier,
+      "\", which does not allow long-lived connections; tiers that do: ",
+      StrJoin(*capable, ", ")));
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> SelectOne(Db& db, std::string_view key) {
+  using T = Table<Resource>;
+  absl::StatusOr<Statement> select =
+      db.Prepare(StrCat(Sql<Resource>::Select(), " WHERE ", T::kKey, " = ?"));
+  if (!select.ok()) return select.status();
+  select->Bind(1, key);
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return absl::NotFoundError(StrCat(T::kKind, " \"", key, "\" not found"));
+  Resource resource = ReadRow<Resource>(*select);
+  APIM_RETURN_IF_ERROR(ReadChildren(db, resource));
+  return resource;
+}
+
+absl::Status CheckEtag(std::string_view kind, std::string_view key, std::string_view expected,
+                       std::string_view actual) {
+  if (expected.empty() || expected == actual) return absl::OkStatus();
+  return absl::AbortedError(StrCat(kind, " \"", key, "\" has etag \"", actual,
+                                         "\", not \"", expected,
+                                         "\": it changed since it was read; read it again"));
+}
+
+// Writes a resource (insert or update), then checks the invariants that span tables.
+template <typename Resource>
+absl::StatusOr<Resource> WriteRow(Db& db, Resource resource, bool insert) {
+  using T = Table<Resource>;
+  APIM_RETURN_IF_ERROR(CheckReferences(db, resource));
+  absl::StatusOr<int64_t> revision = BumpRevision(db);
+  if (!revision.ok()) return revision.status();
+  const int64_t now = NowMs();
+  const int n = static_cast<int>(T::kColumns.size());
+  if (insert) {
+    absl::StatusOr<Statement> write = db.Prepare(Sql<Resource>::Insert());
+    if (!write.ok()) return write.status();
+    write->Bind(1, T::Key(resource));
+    T::Bind(*write, 2, resource);
+    write->Bind(n + 2, *revision).Bind(n + 3, now).Bind(n + 4, now);
+    APIM_RETURN_IF_ERROR(write->Run());
+  } else {
+    absl::StatusOr<Statement> write = db.Prepare(Sql<Resource>::Update());
+    if (!write.ok()) return write.status();
+    T::Bind(*write, 1, resource);
+    write->Bind(n + 1, *revision).Bind(n + 2, now).Bind(n + 3, T::Key(resource));
+    APIM_RETURN_IF_ERROR(write->Run());
+  }
+  APIM_RETURN_IF_ERROR(WriteChildren(db, resource));
+  if (!T::kSseField.empty()) APIM_RETURN_IF_ERROR(CheckSseApisHaveLongLivedTiers(db, T::kSseField));
+  return SelectOne<Resource>(db, T::Key(resource));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::Open(const std::string& path) {
+  absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path);
+  if (!db.ok()) return db.status();
+  APIM_RETURN_IF_ERROR(ApplyMigrations(**db, EmbeddedMigrations()));
+  return std::unique_ptr<Store>(new Store(std::move(*db)));
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> Store::Create(const Resource& resource) {
+  using T = Table<Resource>;
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Transaction> tx = Transaction::Begin(*db_);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<Resource> existing = SelectOne<Resource>(*db_, T::Key(resource));
+  if (existing.ok()) {
+    return absl::AlreadyExistsError(
+        StrCat(T::kKind, " \"", T::Key(resource), "\" already exists"));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  Resource row = resource;
+  if constexpr (std::is_same_v<Resource, v1::Tier>) row.set_built_in(false);
+  absl::StatusOr<Resource> written = WriteRow(*db_, std::move(row), /*insert=*/true);
+  if (!written.ok()) return written.status();
+  APIM_RETURN_IF_ERROR(tx->Commit());
+  return written;
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> Store::Get(std::string_view key) {
+  std::lock_guard lock(mu_);
+  return SelectOne<Resource>(*db_, key);
+}
+
+template <typename Resource>
+absl::StatusOr<ListResult<Resource>> Store::List(const ListOptions& options) {
+  using T = Table<Resource>;
+  if (options.page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(StrCat("page_size: must be at most ", kMaxPageSize,
+                                                   " (got ", options.page_size, ")"));
+  }
+  const uint32_t page_size = options.page_size == 0 ? kDefaultPageSize : options.page_size;
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Statement> select = db_->Prepare(StrCat(
+      Sql<Resource>::Select(), " WHERE ", T::kKey, " > ? ORDER BY ", T::kKey, " LIMIT ?"));
+  if (!select.ok()) return select.status();
+  select->Bind(1, options.page_token).Bind(2, int64_t{page_size} + 1);
+  ListResult<Resource> result;
+  while (true) {
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    if (result.items.size() == page_size) {
+      result.next_page_token = T::Key(result.items.back());
+      break;
+    }
+    result.items.push_back(ReadRow<Resource>(*select));
+  }
+  for (Resource& resource : result.items) APIM_RETURN_IF_ERROR(ReadChildren(*db_, resource));
+  return result;
+}
+
+template <typename Resource>
+absl::StatusOr<Resource> Store::Update(std::string_view key, std::string_view expected_etag,
+                                       const std::function<absl::Status(Resource&)>& change) {
+  using T = Table<Resource>;
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Transaction> tx = Transaction::Begin(*db_);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<Resource> current = SelectOne<Resource>(*db_, key);
+  if (!current.ok()) return current.status();
+  APIM_RETURN_IF_ERROR(CheckEtag(T::kKind, key, expected_etag, current->etag()));
+  Resource changed = *current;
+  APIM_RETURN_IF_ERROR(change(changed));
+  // The key and output-only fields are the store's, whatever `change` did.
+  T::SetKey(changed, std::string(key));
+  if constexpr (std::is_same_v<Resource, v1::Tier>) changed.set_built_in(current->built_in());
+  absl::StatusOr<Resource> written = WriteRow(*db_, std::move(changed), /*insert=*/false);
+  if (!written.ok()) return written.status();
+  APIM_RETURN_IF_ERROR(tx->Commit());
+  return written;
+}
+
+template <typename Resource>
+absl::Status Store::Delete(std::string_view key, std::string_view expected_etag) {
+  using T = Table<Resource>;
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Transaction> tx = Transaction::Begin(*db_);
+  if (!tx.ok()) return tx.status();
+  absl::StatusOr<Resource> current = SelectOne<Resource>(*db_, key);
+  if (!current.ok()) return current.status();
+  APIM_RETURN_IF_ERROR(CheckEtag(T::kKind, key, expected_etag, current->etag()));
+  APIM_RETURN_IF_ERROR(CheckDeletable(*db_, *current));
+  absl::StatusOr<Statement> remove =
+      db_->Prepare(StrCat("DELETE FROM ", T::kTable, " WHERE ", T::kKey, " = ?"));
+  if (!remove.ok()) return remove.status();
+  APIM_RETURN_IF_ERROR(remove->Bind(1, key).Run());
+  if (absl::StatusOr<int64_t> revision = BumpRevision(*db_); !revision.ok()) {
+    return revision.status();
+  }
+  return tx->Commit();
+}
+
+absl::StatusOr<uint64_t> Store::Revision() {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Statement> select = db_->Prepare("SELECT revision FROM store_revision");
+  if (!select.ok()) return select.status();
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  return static_cast<uint64_t>(select->ColumnInt(0));
+}
+
+absl::StatusOr<std::optional<std::string>> Store::GetSetting(std::string_view key) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Statement> select = db_->Prepare("SELECT value FROM settings WHERE key = ?");
+  if (!select.ok()) return select.status();
+  select->Bind(1, key);
+  absl::StatusOr<bool> row = select->Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<std::string>();
+  return std::optional<std::string>(select->ColumnText(0));
+}
+
+absl::Status Store::PutSetting(std::string_view key, std::string_view value) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<Statement> upsert = db_->Prepare(
+      "INSERT INTO settings (key, value) VALUES (?, ?) "
+      "ON CONFLICT (key) DO UPDATE SET value = excluded.value");
+  if (!upsert.ok()) return upsert.status();
+  return upsert->Bind(1, key).Bind(2, value).Run();
+}
+
+#define APIM_INSTANTIATE_STORE(Resource)                                                      \
+  template absl::StatusOr<Resource> Store::Create(const Resource&);                           \
+  template absl::StatusOr<Resource> Store::Get(std::string_view);                             \
+  template absl::StatusOr<ListResult<Resource>> Store::List(const ListOptions&);              \
+  template absl::StatusOr<Resource> Store::Update(                                            \
+      std::string_view, std::string_view, const std::function<absl::Status(Resource&)>&);     \
+  template absl::Status Store::Delete<Resource>(std::string_view, std::string_view);
+
+APIM_INSTANTIATE_STORE(v1::Tier)
+APIM_INSTANTIATE_STORE(v1::Gateway)
+APIM_INSTANTIATE_STORE(v1::Api)
+APIM_INSTANTIATE_STORE(v1::DiagnosticSetting)
+APIM_INSTANTIATE_STORE(v1::CacheSetting)
+APIM_INSTANTIATE_STORE(v1::Policy)
+
+}  // namespace apim::store

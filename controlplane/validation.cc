@@ -1,0 +1,288 @@
+#include "controlplane/validation.h"
+
+#include <boost/url/parse.hpp>
+#include <pugixml.hpp>
+
+#include <algorithm>
+#include <set>
+#include <string>
+#include <string_view>
+
+#include "common/str_cat.h"
+#include "controlplane/store/scope.h"
+
+namespace apim::controlplane {
+namespace {
+
+constexpr size_t kMaxNameLength = 63;
+constexpr size_t kMaxDescriptionLength = 1000;
+constexpr uint32_t kMaxSeconds = 7 * 24 * 3600;
+constexpr uint32_t kMaxBodyLogBytes = 8192;
+
+absl::Status Invalid(std::string_view field, std::string_view problem) {
+  return absl::InvalidArgumentError(StrCat(field, ": ", problem));
+}
+
+bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// Names are DNS labels, so they can appear in hosts, paths and Kubernetes objects unchanged.
+absl::Status ValidateName(std::string_view field, std::string_view name) {
+  if (name.empty()) return Invalid(field, "is required");
+  bool ok = name.size() <= kMaxNameLength && IsLowerAlnum(name.front()) &&
+            IsLowerAlnum(name.back()) &&
+            std::all_of(name.begin(), name.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+  if (!ok) {
+    return Invalid(field, StrCat("\"", name,
+                                 "\" must be 1-63 lowercase letters, digits or '-', starting and "
+                                 "ending with a letter or digit"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateLength(std::string_view field, std::string_view text, size_t max) {
+  if (text.size() > max) return Invalid(field, StrCat("must be at most ", max, " characters"));
+  return absl::OkStatus();
+}
+
+absl::Status ValidateRange(std::string_view field, uint64_t value, uint64_t min, uint64_t max) {
+  if (value < min || value > max) {
+    return Invalid(field, StrCat("must be between ", min, " and ", max, " (got ", value, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// RFC 3986 pchar without percent-encoding, which a prefix does not need.
+bool IsPathChar(char c) {
+  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') ||
+         std::string_view("-._~!$&'()*+,;=:@/").find(c) != std::string_view::npos;
+}
+
+absl::Status ValidatePathPrefix(std::string_view prefix) {
+  constexpr std::string_view field = "api.path_prefix";
+  if (prefix.empty()) return Invalid(field, "is required, e.g. \"/orders\"");
+  if (prefix.front() != '/') return Invalid(field, StrCat("\"", prefix, "\" must start with '/'"));
+  if (prefix.size() > 1 && prefix.back() == '/') {
+    return Invalid(field, StrCat("\"", prefix, "\" must not end with '/'"));
+  }
+  if (!std::all_of(prefix.begin(), prefix.end(), IsPathChar)) {
+    return Invalid(field, StrCat("\"", prefix,
+                                 "\" may only contain letters, digits, '/' and -._~!$&'()*+,;=:@"));
+  }
+  if (prefix.find("//") != std::string_view::npos) {
+    return Invalid(field, StrCat("\"", prefix, "\" must not contain empty segments"));
+  }
+  for (std::string_view dots : {"/./", "/../"}) {
+    std::string padded = StrCat(prefix, "/");
+    if (padded.find(dots) != std::string::npos) {
+      return Invalid(field, StrCat("\"", prefix, "\" must not contain '.' or '..' segments"));
+    }
+  }
+  return ValidateLength(field, prefix, 1024);
+}
+
+absl::Status ValidateHost(std::string_view host) {
+  if (host.empty()) return absl::OkStatus();
+  bool ok = host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
+              return IsLowerAlnum(c) || c == '-' || c == '.';
+            });
+  if (!ok) {
+    return Invalid("api.host", StrCat("\"", host,
+                                      "\" must be a lowercase host name such as "
+                                      "\"api.example.com\" (no port, no scheme)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateBackendUrl(std::string_view url) {
+  constexpr std::string_view field = "api.backend_url";
+  if (url.empty()) return Invalid(field, "is required, e.g. \"http://orders.internal:8080/v1\"");
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) {
+    return Invalid(field, StrCat("\"", url, "\" is not an absolute URL: ", parsed.error().message()));
+  }
+  if (parsed->scheme() != "http" && parsed->scheme() != "https") {
+    return Invalid(field, StrCat("\"", url, "\" must use http or https"));
+  }
+  if (!parsed->has_authority() || parsed->encoded_host().empty()) {
+    return Invalid(field, StrCat("\"", url, "\" must name a host"));
+  }
+  if (parsed->has_userinfo()) {
+    return Invalid(field, StrCat("\"", url, "\" must not carry credentials; use a policy"));
+  }
+  if (parsed->has_port() && (parsed->port_number() == 0 || parsed->port().size() > 5)) {
+    return Invalid(field, StrCat("\"", url, "\" has an invalid port"));
+  }
+  if (parsed->has_query() || parsed->has_fragment()) {
+    return Invalid(field, StrCat("\"", url, "\" must not have a query or fragment"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateScope(std::string_view field, std::string_view scope, bool allow_operation) {
+  if (scope == store::kGlobalScope) return absl::OkStatus();
+  if (scope.starts_with(store::kApiScopePrefix)) {
+    return ValidateName(field, scope.substr(store::kApiScopePrefix.size()));
+  }
+  if (allow_operation && scope.starts_with(store::kOperationScopePrefix)) {
+    std::string_view rest = scope.substr(store::kOperationScopePrefix.size());
+    size_t slash = rest.find('/');
+    if (slash == std::string_view::npos) {
+      return Invalid(field, StrCat("\"", scope, "\" must be operation:API/OPERATION"));
+    }
+    if (absl::Status api = ValidateName(field, rest.substr(0, slash)); !api.ok()) return api;
+    return ValidateName(field, rest.substr(slash + 1));
+  }
+  return Invalid(field, StrCat("\"", scope, "\" must be \"global\" or \"api:NAME\"",
+                               allow_operation ? " or \"operation:API/OPERATION\"" : ""));
+}
+
+bool IsHeaderNameChar(char c) {
+  return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') ||
+         std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+// 1-based line of a byte offset, for parse errors users can find in their file.
+size_t LineOf(std::string_view text, size_t offset) {
+  offset = std::min(offset, text.size());
+  return 1 + static_cast<size_t>(std::count(text.begin(), text.begin() + offset, '\n'));
+}
+
+}  // namespace
+
+absl::Status Validate(const v1::Tier& tier) {
+  if (absl::Status s = ValidateName("tier.name", tier.name()); !s.ok()) return s;
+  if (absl::Status s = ValidateLength("tier.description", tier.description(), kMaxDescriptionLength);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          ValidateRange("tier.idle_timeout_seconds", tier.idle_timeout_seconds(), 1, kMaxSeconds);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateRange("tier.max_response_duration_seconds",
+                                     tier.max_response_duration_seconds(), 0, kMaxSeconds);
+      !s.ok()) {
+    return s;
+  }
+  if (tier.heartbeat_interval_seconds() >= tier.idle_timeout_seconds()) {
+    return Invalid("tier.heartbeat_interval_seconds",
+                   StrCat("must be shorter than idle_timeout_seconds (",
+                          tier.idle_timeout_seconds(), ") or quiet streams would be cut"));
+  }
+  if (!tier.long_lived_connections() && tier.max_response_duration_seconds() == 0) {
+    return Invalid("tier.max_response_duration_seconds",
+                   "must be set (non-zero) on a tier without long-lived connections");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::Gateway& gateway) {
+  if (absl::Status s = ValidateName("gateway.name", gateway.name()); !s.ok()) return s;
+  if (absl::Status s = ValidateLength("gateway.description", gateway.description(),
+                                      kMaxDescriptionLength);
+      !s.ok()) {
+    return s;
+  }
+  return ValidateName("gateway.tier", gateway.tier());
+}
+
+absl::Status Validate(const v1::Api& api) {
+  if (absl::Status s = ValidateName("api.name", api.name()); !s.ok()) return s;
+  if (absl::Status s = ValidateLength("api.display_name", api.display_name(), 200); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateLength("api.description", api.description(), kMaxDescriptionLength);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidatePathPrefix(api.path_prefix()); !s.ok()) return s;
+  if (absl::Status s = ValidateHost(api.host()); !s.ok()) return s;
+  if (absl::Status s = ValidateBackendUrl(api.backend_url()); !s.ok()) return s;
+  std::set<std::string_view> seen;
+  for (int i = 0; i < api.gateways_size(); ++i) {
+    std::string field = StrCat("api.gateways[", i, "]");
+    if (absl::Status s = ValidateName(field, api.gateways(i)); !s.ok()) return s;
+    if (!seen.insert(api.gateways(i)).second) {
+      return Invalid(field, StrCat("\"", api.gateways(i), "\" is listed twice"));
+    }
+  }
+  if (api.has_timeout_seconds()) {
+    if (absl::Status s = ValidateRange("api.timeout_seconds", api.timeout_seconds(), 1, 3600);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (api.has_heartbeat_interval_seconds()) {
+    return ValidateRange("api.heartbeat_interval_seconds", api.heartbeat_interval_seconds(), 0,
+                         3600);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::DiagnosticSetting& setting) {
+  if (absl::Status s = ValidateScope("diagnostic_setting.scope", setting.scope(), false); !s.ok()) {
+    return s;
+  }
+  if (setting.has_sampling_percentage()) {
+    if (absl::Status s = ValidateRange("diagnostic_setting.sampling_percentage",
+                                       setting.sampling_percentage(), 0, 100);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!v1::Verbosity_IsValid(setting.verbosity())) {
+    return Invalid("diagnostic_setting.verbosity", "is not a known verbosity");
+  }
+  for (int i = 0; i < setting.headers_size(); ++i) {
+    const std::string& header = setting.headers(i);
+    if (header.empty() || !std::all_of(header.begin(), header.end(), IsHeaderNameChar)) {
+      return Invalid(StrCat("diagnostic_setting.headers[", i, "]"),
+                     StrCat("\"", header, "\" is not a valid header name"));
+    }
+  }
+  if (absl::Status s = ValidateRange("diagnostic_setting.request_body_bytes",
+                                     setting.request_body_bytes(), 0, kMaxBodyLogBytes);
+      !s.ok()) {
+    return s;
+  }
+  return ValidateRange("diagnostic_setting.response_body_bytes", setting.response_body_bytes(), 0,
+                       kMaxBodyLogBytes);
+}
+
+absl::Status Validate(const v1::CacheSetting& setting) {
+  if (absl::Status s = ValidateScope("cache_setting.scope", setting.scope(), false); !s.ok()) {
+    return s;
+  }
+  if (setting.has_default_ttl_seconds()) {
+    if (absl::Status s = ValidateRange("cache_setting.default_ttl_seconds",
+                                       setting.default_ttl_seconds(), 1, 365 * 24 * 3600);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (setting.has_max_entry_bytes()) {
+    return ValidateRange("cache_setting.max_entry_bytes", setting.max_entry_bytes(), 1,
+                         64ull << 20);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::Policy& policy) {
+  if (absl::Status s = ValidateScope("policy.scope", policy.scope(), true); !s.ok()) return s;
+  if (policy.xml().empty()) return Invalid("policy.xml", "is required");
+  if (absl::Status s = ValidateLength("policy.xml", policy.xml(), 256 * 1024); !s.ok()) return s;
+  pugi::xml_document document;
+  pugi::xml_parse_result parsed = document.load_buffer(policy.xml().data(), policy.xml().size());
+  if (!parsed) {
+    return Invalid("policy.xml", StrCat("line ", LineOf(policy.xml(), parsed.offset), ": ",
+                                        parsed.description()));
+  }
+  if (std::string_view(document.document_element().name()) != "policies") {
+    return Invalid("policy.xml", StrCat("line 1: the root element must be <policies>, not <",
+                                        document.document_element().name(), ">"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace apim::controlplane

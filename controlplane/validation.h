@@ -1,0 +1,18 @@
+#pragma once
+// Shape rules for resources, checked before anything is written: each failure is an
+// INVALID_ARGUMENT whose message starts with the offending field ("api.backend_url: ...").
+// Rules that need other resources (references, tiers of SSE APIs) live in the store.
+
+#include "absl/status/status.h"
+#include "apim/v1/resources.pb.h"
+
+namespace apim::controlplane {
+
+absl::Status Validate(const v1::Tier& tier);
+absl::Status Validate(const v1::Gateway& gateway);
+absl::Status Validate(const v1::Api& api);
+absl::Status Validate(const v1::DiagnosticSetting& setting);
+absl::Status Validate(const v1::CacheSetting& setting);
+absl::Status Validate(const v1::Policy& policy);
+
+}  // namespace apim::controlplane
