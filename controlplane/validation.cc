@@ -109,7 +109,10 @@ absl::Status ValidateBackendUrl(std::string_view url) {
   if (parsed->has_userinfo()) {
     return Invalid(field, StrCat("\"", url, "\" must not carry credentials; use a policy"));
   }
-  if (parsed->has_port() && (parsed->port_number() == 0 || parsed->port().size() > 5)) {
+  // port_number() is 16 bits and wraps, so range-check the digits themselves.
+  if (parsed->has_port() &&
+      (parsed->port().empty() || parsed->port().size() > 5 ||
+       std::stoul(std::string(parsed->port())) - 1 > 65534)) {
     return Invalid(field, StrCat("\"", url, "\" has an invalid port"));
   }
   if (parsed->has_query() || parsed->has_fragment()) {

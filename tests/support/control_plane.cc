@@ -1,0 +1,51 @@
+#include "tests/support/control_plane.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <stdexcept>
+
+namespace apim::testing {
+
+ControlPlane::ControlPlane(std::filesystem::path dir, std::map<std::string, std::string> env)
+    : dir_(std::move(dir)), env_(std::move(env)) {}
+
+ControlPlane::~ControlPlane() {
+  if (process_) Stop(SIGKILL);
+}
+
+void ControlPlane::Start() {
+  const std::filesystem::path port_file = dir_ / "port";
+  std::filesystem::remove(port_file);
+  process_ = std::make_unique<ChildProcess>(
+      APIM_CONTROLPLANE_BIN,
+      std::vector<std::string>{"--listen", "127.0.0.1:0", "--db", database().string(),
+                               "--port-file", port_file.string()},
+      dir_, env_);
+  if (!WaitForFile(port_file, std::chrono::seconds(20))) {
+    throw std::runtime_error("apim-controlplane did not start; stderr:\n" + process_->Stderr());
+  }
+  address_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(port_file)));
+}
+
+ExitResult ControlPlane::Stop(int signal_number) {
+  if (!process_) return ExitResult{};
+  process_->Signal(signal_number);
+  ExitResult result = process_->WaitForExit(std::chrono::seconds(15));
+  process_.reset();
+  return result;
+}
+
+std::unique_ptr<v1::Management::Stub> ControlPlane::Stub() const {
+  return v1::Management::NewStub(
+      grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+}
+
+std::unique_ptr<grpc::ClientContext> AuthorizedContext(const std::string& token) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  if (!token.empty()) context->AddMetadata("authorization", "Bearer " + token);
+  context->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+  return context;
+}
+
+}  // namespace apim::testing

@@ -1,0 +1,47 @@
+#pragma once
+// Runs the real apim-controlplane binary on an ephemeral loopback port for integration tests,
+// with a database in the test's own directory, and hands out authorised gRPC stubs.
+
+#include <grpcpp/grpcpp.h>
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "apim/v1/management.grpc.pb.h"
+#include "tests/support/process.h"
+
+namespace apim::testing {
+
+inline constexpr char kTestAdminToken[] = "test-admin-token-0123456789";
+
+class ControlPlane {
+ public:
+  // `env` is the process environment on top of ours; by default it sets the admin token.
+  explicit ControlPlane(std::filesystem::path dir,
+                        std::map<std::string, std::string> env = {
+                            {"APIM_ADMIN_TOKEN", kTestAdminToken}});
+  ~ControlPlane();
+
+  // Starts the process and waits (bounded) until it serves; throws if it does not.
+  void Start();
+  // Sends `signal_number` and waits (bounded) for the exit.
+  ExitResult Stop(int signal_number);
+
+  const std::string& address() const { return address_; }
+  std::filesystem::path database() const { return dir_ / "apim.db"; }
+  ChildProcess& process() { return *process_; }
+  std::unique_ptr<v1::Management::Stub> Stub() const;
+
+ private:
+  std::filesystem::path dir_;
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<ChildProcess> process_;
+  std::string address_;
+};
+
+// A client context carrying a bearer token and a deadline.
+std::unique_ptr<grpc::ClientContext> AuthorizedContext(const std::string& token = kTestAdminToken);
+
+}  // namespace apim::testing
