@@ -13,16 +13,14 @@ inline void AppendPiece(std::string& out, std::string_view piece) { out.append(p
 inline void AppendPiece(std::string& out, const char* piece) { out.append(piece); }
 inline void AppendPiece(std::string& out, char piece) { out.push_back(piece); }
 template <typename Text>
-  requires requires(const Text& t) {
-    { t.data() } -> std::convertible_to<const char*>;
-    { t.size() } -> std::convertible_to<size_t>;
-  }
-void AppendPiece(std::string& out, const Text& piece) {
-  out.append(piece.data(), piece.size());
+requires requires(const Text& t) {
+  { t.data() } -> std::convertible_to<const char*>;
+  { t.size() } -> std::convertible_to<size_t>;
 }
+void AppendPiece(std::string& out, const Text& piece) { out.append(piece.data(), piece.size()); }
 template <typename Number>
-  requires(std::integral<Number> && !std::same_as<Number, char> && !std::same_as<Number, bool>)
-void AppendPiece(std::string& out, Number piece) {
+requires(std::integral<Number> && !std::same_as<Number, char> &&
+         !std::same_as<Number, bool>) void AppendPiece(std::string& out, Number piece) {
   out.append(std::to_string(piece));
 }
 }  // namespace internal

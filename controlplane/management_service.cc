@@ -37,8 +37,7 @@ const FieldDescriptor& KeyField(const google::protobuf::Descriptor& descriptor) 
 }
 
 bool IsOutputOnly(std::string_view field) {
-  return field == "etag" || field == "create_time" || field == "update_time" ||
-         field == "built_in";
+  return field == "etag" || field == "create_time" || field == "update_time" || field == "built_in";
 }
 
 template <typename Resource>
@@ -118,8 +117,7 @@ absl::StatusOr<Resource> ManagementService::Create(const Resource& request) {
 }
 
 template <typename Resource>
-absl::StatusOr<Resource> ManagementService::Update(const Resource& request,
-                                                   const FieldMask& mask) {
+absl::StatusOr<Resource> ManagementService::Update(const Resource& request, const FieldMask& mask) {
   const google::protobuf::Descriptor& descriptor = *Resource::descriptor();
   const std::string key = request.GetReflection()->GetString(request, &KeyField(descriptor));
   if (key.empty()) {
@@ -169,35 +167,34 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
 
 // The generated service has five differently named methods per resource; each one authorises
 // and then calls the generic implementation above.
-#define APIM_DEFINE_CRUD(Type, Plural, field, plural_field)                                   \
-  grpc::Status ManagementService::Create##Type(                                               \
-      grpc::ServerContext* context, const v1::Create##Type##Request* request,                 \
-      v1::Type* response) {                                                                   \
-    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
-    return Reply(Create(request->field()), response);                                         \
-  }                                                                                           \
-  grpc::Status ManagementService::Get##Type(grpc::ServerContext* context,                     \
-                                            const v1::GetRequest* request, v1::Type* response) { \
-    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
-    return Reply(store_.Get<v1::Type>(request->name()), response);                            \
-  }                                                                                           \
-  grpc::Status ManagementService::List##Plural(grpc::ServerContext* context,                  \
-                                               const v1::ListRequest* request,                \
-                                               v1::List##Plural##Response* response) {        \
-    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
-    return Reply(List(*request, *response, *response->mutable_##plural_field()));             \
-  }                                                                                           \
-  grpc::Status ManagementService::Update##Type(                                               \
-      grpc::ServerContext* context, const v1::Update##Type##Request* request,                 \
-      v1::Type* response) {                                                                   \
-    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
-    return Reply(Update(request->field(), request->update_mask()), response);                 \
-  }                                                                                           \
-  grpc::Status ManagementService::Delete##Type(grpc::ServerContext* context,                  \
-                                               const v1::DeleteRequest* request,              \
-                                               google::protobuf::Empty*) {                    \
-    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);              \
-    return Reply(Delete<v1::Type>(*request));                                                 \
+#define APIM_DEFINE_CRUD(Type, Plural, field, plural_field)                                       \
+  grpc::Status ManagementService::Create##Type(grpc::ServerContext* context,                      \
+                                               const v1::Create##Type##Request* request,          \
+                                               v1::Type* response) {                              \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
+    return Reply(Create(request->field()), response);                                             \
+  }                                                                                               \
+  grpc::Status ManagementService::Get##Type(grpc::ServerContext* context,                         \
+                                            const v1::GetRequest* request, v1::Type* response) {  \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
+    return Reply(store_.Get<v1::Type>(request->name()), response);                                \
+  }                                                                                               \
+  grpc::Status ManagementService::List##Plural(grpc::ServerContext* context,                      \
+                                               const v1::ListRequest* request,                    \
+                                               v1::List##Plural##Response* response) {            \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
+    return Reply(List(*request, *response, *response->mutable_##plural_field()));                 \
+  }                                                                                               \
+  grpc::Status ManagementService::Update##Type(grpc::ServerContext* context,                      \
+                                               const v1::Update##Type##Request* request,          \
+                                               v1::Type* response) {                              \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
+    return Reply(Update(request->field(), request->update_mask()), response);                     \
+  }                                                                                               \
+  grpc::Status ManagementService::Delete##Type(                                                   \
+      grpc::ServerContext* context, const v1::DeleteRequest* request, google::protobuf::Empty*) { \
+    if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
+    return Reply(Delete<v1::Type>(*request));                                                     \
   }
 
 APIM_DEFINE_CRUD(Tier, Tiers, tier, tiers)

@@ -10,16 +10,18 @@
 namespace apim::controlplane {
 
 // Declares the five CRUD methods gRPC generates for one resource.
-#define APIM_DECLARE_CRUD(Type, Plural)                                                        \
-  grpc::Status Create##Type(grpc::ServerContext* context, const v1::Create##Type##Request* request, \
-                            v1::Type* response) override;                                      \
-  grpc::Status Get##Type(grpc::ServerContext* context, const v1::GetRequest* request,          \
-                         v1::Type* response) override;                                         \
-  grpc::Status List##Plural(grpc::ServerContext* context, const v1::ListRequest* request,      \
-                            v1::List##Plural##Response* response) override;                    \
-  grpc::Status Update##Type(grpc::ServerContext* context, const v1::Update##Type##Request* request, \
-                            v1::Type* response) override;                                      \
-  grpc::Status Delete##Type(grpc::ServerContext* context, const v1::DeleteRequest* request,    \
+#define APIM_DECLARE_CRUD(Type, Plural)                                                     \
+  grpc::Status Create##Type(grpc::ServerContext* context,                                   \
+                            const v1::Create##Type##Request* request, v1::Type* response)   \
+      override;                                                                             \
+  grpc::Status Get##Type(grpc::ServerContext* context, const v1::GetRequest* request,       \
+                         v1::Type* response) override;                                      \
+  grpc::Status List##Plural(grpc::ServerContext* context, const v1::ListRequest* request,   \
+                            v1::List##Plural##Response* response) override;                 \
+  grpc::Status Update##Type(grpc::ServerContext* context,                                   \
+                            const v1::Update##Type##Request* request, v1::Type* response)   \
+      override;                                                                             \
+  grpc::Status Delete##Type(grpc::ServerContext* context, const v1::DeleteRequest* request, \
                             google::protobuf::Empty* response) override;
 
 class ManagementService final : public v1::Management::Service {

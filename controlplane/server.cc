@@ -66,8 +66,7 @@ absl::Status RunServer(const ServerOptions& options) {
   }
   absl::StatusOr<uint64_t> revision = (*store)->Revision();
   spdlog::info("apim-controlplane serving on {} (port {}), database {}, revision {}",
-               options.listen_address, port, options.database_path,
-               revision.ok() ? *revision : 0);
+               options.listen_address, port, options.database_path, revision.ok() ? *revision : 0);
   if (!options.port_file.empty()) {
     if (absl::Status written = WritePortFile(options.port_file, port); !written.ok()) {
       server->Shutdown();

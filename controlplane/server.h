@@ -13,7 +13,7 @@ struct ServerOptions {
   std::string listen_address = "127.0.0.1:50051";
   std::string database_path = "apim.db";
   std::optional<std::string> admin_token;  // From --admin-token-file or APIM_ADMIN_TOKEN.
-  std::string port_file;  // If set, the bound port is written here once serving.
+  std::string port_file;                   // If set, the bound port is written here once serving.
 };
 
 // Blocks until a shutdown signal; returns an error if the server could not start.

@@ -1,9 +1,8 @@
 #include "controlplane/validation.h"
 
+#include <algorithm>
 #include <boost/url/parse.hpp>
 #include <pugixml.hpp>
-
-#include <algorithm>
 #include <set>
 #include <string>
 #include <string_view>
@@ -28,9 +27,9 @@ bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '
 // Names are DNS labels, so they can appear in hosts, paths and Kubernetes objects unchanged.
 absl::Status ValidateName(std::string_view field, std::string_view name) {
   if (name.empty()) return Invalid(field, "is required");
-  bool ok = name.size() <= kMaxNameLength && IsLowerAlnum(name.front()) &&
-            IsLowerAlnum(name.back()) &&
-            std::all_of(name.begin(), name.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
+  bool ok =
+      name.size() <= kMaxNameLength && IsLowerAlnum(name.front()) && IsLowerAlnum(name.back()) &&
+      std::all_of(name.begin(), name.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
   if (!ok) {
     return Invalid(field, StrCat("\"", name,
                                  "\" must be 1-63 lowercase letters, digits or '-', starting and "
@@ -98,7 +97,8 @@ absl::Status ValidateBackendUrl(std::string_view url) {
   if (url.empty()) return Invalid(field, "is required, e.g. \"http://orders.internal:8080/v1\"");
   auto parsed = boost::urls::parse_absolute_uri(url);
   if (!parsed) {
-    return Invalid(field, StrCat("\"", url, "\" is not an absolute URL: ", parsed.error().message()));
+    return Invalid(field,
+                   StrCat("\"", url, "\" is not an absolute URL: ", parsed.error().message()));
   }
   if (parsed->scheme() != "http" && parsed->scheme() != "https") {
     return Invalid(field, StrCat("\"", url, "\" must use http or https"));
@@ -110,9 +110,8 @@ absl::Status ValidateBackendUrl(std::string_view url) {
     return Invalid(field, StrCat("\"", url, "\" must not carry credentials; use a policy"));
   }
   // port_number() is 16 bits and wraps, so range-check the digits themselves.
-  if (parsed->has_port() &&
-      (parsed->port().empty() || parsed->port().size() > 5 ||
-       std::stoul(std::string(parsed->port())) - 1 > 65534)) {
+  if (parsed->has_port() && (parsed->port().empty() || parsed->port().size() > 5 ||
+                             std::stoul(std::string(parsed->port())) - 1 > 65534)) {
     return Invalid(field, StrCat("\"", url, "\" has an invalid port"));
   }
   if (parsed->has_query() || parsed->has_fragment()) {
@@ -154,7 +153,8 @@ size_t LineOf(std::string_view text, size_t offset) {
 
 absl::Status Validate(const v1::Tier& tier) {
   if (absl::Status s = ValidateName("tier.name", tier.name()); !s.ok()) return s;
-  if (absl::Status s = ValidateLength("tier.description", tier.description(), kMaxDescriptionLength);
+  if (absl::Status s =
+          ValidateLength("tier.description", tier.description(), kMaxDescriptionLength);
       !s.ok()) {
     return s;
   }
@@ -182,8 +182,8 @@ absl::Status Validate(const v1::Tier& tier) {
 
 absl::Status Validate(const v1::Gateway& gateway) {
   if (absl::Status s = ValidateName("gateway.name", gateway.name()); !s.ok()) return s;
-  if (absl::Status s = ValidateLength("gateway.description", gateway.description(),
-                                      kMaxDescriptionLength);
+  if (absl::Status s =
+          ValidateLength("gateway.description", gateway.description(), kMaxDescriptionLength);
       !s.ok()) {
     return s;
   }

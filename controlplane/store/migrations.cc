@@ -1,6 +1,6 @@
-#include "common/str_cat.h"
 #include "controlplane/store/migrations.h"
 
+#include "common/str_cat.h"
 
 namespace apim::store {
 
@@ -18,9 +18,9 @@ absl::Status ApplyMigrations(Db& db, std::span<const Migration> migrations) {
   const int64_t current = newest->ColumnInt(0);
   const int64_t known = migrations.empty() ? 0 : migrations.back().version;
   if (current > known) {
-    return absl::FailedPreconditionError(
-        StrCat("database schema version ", current, " is newer than this binary's ", known,
-                     "; run a newer apim-controlplane"));
+    return absl::FailedPreconditionError(StrCat("database schema version ", current,
+                                                " is newer than this binary's ", known,
+                                                "; run a newer apim-controlplane"));
   }
 
   for (const Migration& migration : migrations) {

@@ -39,10 +39,13 @@ struct Table<v1::Tier> {
   static constexpr std::string_view kKey = "name";
   // The field named when a write would put an SSE API on a tier without long-lived connections.
   static constexpr std::string_view kSseField = "tier.long_lived_connections";
-  static constexpr std::array<std::string_view, 7> kColumns = {
-      "description",          "long_lived_connections", "max_response_duration_seconds",
-      "idle_timeout_seconds", "heartbeat_interval_seconds", "max_concurrent_streams",
-      "built_in"};
+  static constexpr std::array<std::string_view, 7> kColumns = {"description",
+                                                               "long_lived_connections",
+                                                               "max_response_duration_seconds",
+                                                               "idle_timeout_seconds",
+                                                               "heartbeat_interval_seconds",
+                                                               "max_concurrent_streams",
+                                                               "built_in"};
   static const std::string& Key(const v1::Tier& tier) { return tier.name(); }
   static void SetKey(v1::Tier& tier, std::string key) { tier.set_name(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::Tier& tier) {
@@ -89,11 +92,17 @@ struct Table<v1::Api> {
   static constexpr std::string_view kTable = "apis";
   static constexpr std::string_view kKey = "name";
   static constexpr std::string_view kSseField = "api.sse";
-  static constexpr std::array<std::string_view, 11> kColumns = {
-      "display_name",    "description",     "path_prefix",
-      "host",            "backend_url",     "sse",
-      "timeout_seconds", "buffer_response", "fail_on_error_status_code",
-      "buffer_request_body", "heartbeat_interval_seconds"};
+  static constexpr std::array<std::string_view, 11> kColumns = {"display_name",
+                                                                "description",
+                                                                "path_prefix",
+                                                                "host",
+                                                                "backend_url",
+                                                                "sse",
+                                                                "timeout_seconds",
+                                                                "buffer_response",
+                                                                "fail_on_error_status_code",
+                                                                "buffer_request_body",
+                                                                "heartbeat_interval_seconds"};
   static const std::string& Key(const v1::Api& api) { return api.name(); }
   static void SetKey(v1::Api& api, std::string key) { api.set_name(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::Api& api) {
@@ -105,8 +114,8 @@ struct Table<v1::Api> {
         .Bind(i + 5, int64_t{api.sse()})
         .Bind(i + 6, OptionalColumn(api.has_timeout_seconds(), api.timeout_seconds()))
         .Bind(i + 7, OptionalColumn(api.has_buffer_response(), api.buffer_response()))
-        .Bind(i + 8, OptionalColumn(api.has_fail_on_error_status_code(),
-                                    api.fail_on_error_status_code()))
+        .Bind(i + 8,
+              OptionalColumn(api.has_fail_on_error_status_code(), api.fail_on_error_status_code()))
         .Bind(i + 9, OptionalColumn(api.has_buffer_request_body(), api.buffer_request_body()))
         .Bind(i + 10, OptionalColumn(api.has_heartbeat_interval_seconds(),
                                      api.heartbeat_interval_seconds()));
@@ -169,9 +178,8 @@ struct Table<v1::CacheSetting> {
   static constexpr std::string_view kTable = "cache_settings";
   static constexpr std::string_view kKey = "scope";
   static constexpr std::string_view kSseField = "";
-  static constexpr std::array<std::string_view, 4> kColumns = {"api", "enabled",
-                                                                "default_ttl_seconds",
-                                                                "max_entry_bytes"};
+  static constexpr std::array<std::string_view, 4> kColumns = {
+      "api", "enabled", "default_ttl_seconds", "max_entry_bytes"};
   static const std::string& Key(const v1::CacheSetting& c) { return c.scope(); }
   static void SetKey(v1::CacheSetting& c, std::string key) { c.set_scope(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::CacheSetting& c) {

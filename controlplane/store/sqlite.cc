@@ -1,14 +1,13 @@
-#include "common/str_cat.h"
 #include "controlplane/store/sqlite.h"
 
 #include <string>
 
+#include "common/str_cat.h"
 
 namespace apim::store {
 
 absl::Status SqliteError(sqlite3* db, int rc, std::string_view context) {
-  std::string message =
-      StrCat(context, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+  std::string message = StrCat(context, ": ", db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
   switch (rc & 0xff) {
     case SQLITE_CONSTRAINT:
       if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE) {
@@ -25,9 +24,9 @@ absl::Status SqliteError(sqlite3* db, int rc, std::string_view context) {
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   sqlite3* handle = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &handle,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                           nullptr);
+  int rc =
+      sqlite3_open_v2(path.c_str(), &handle,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
   if (rc != SQLITE_OK) {
     absl::Status error = SqliteError(handle, rc, StrCat("open ", path));
     sqlite3_close(handle);
@@ -36,8 +35,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
   sqlite3_extended_result_codes(handle, 1);
   std::unique_ptr<Db> db(new Db(handle));
   sqlite3_busy_timeout(handle, 5000);
-  absl::Status pragmas = db->Exec(
-      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
+  absl::Status pragmas =
+      db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;");
   if (!pragmas.ok()) return pragmas;
   return db;
 }
@@ -115,9 +114,7 @@ std::optional<int64_t> Statement::ColumnOptionalInt(int index) {
   return ColumnInt(index);
 }
 
-bool Statement::ColumnIsNull(int index) {
-  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
-}
+bool Statement::ColumnIsNull(int index) { return sqlite3_column_type(stmt_, index) == SQLITE_NULL; }
 
 absl::StatusOr<Transaction> Transaction::Begin(Db& db) {
   absl::Status begun = db.Exec("BEGIN IMMEDIATE");

@@ -1,4 +1,3 @@
-#include "common/str_cat.h"
 #include "controlplane/store/store.h"
 
 #include <google/protobuf/util/time_util.h>
@@ -6,6 +5,7 @@
 #include <chrono>
 #include <string>
 
+#include "common/str_cat.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/resource_tables.h"
 
@@ -18,8 +18,8 @@ constexpr uint32_t kDefaultPageSize = 100;
 constexpr uint32_t kMaxPageSize = 1000;
 
 // Returns early from the enclosing function with the status of a failed expression.
-#define APIM_RETURN_IF_ERROR(expr)                 \
-  do {                                             \
+#define APIM_RETURN_IF_ERROR(expr)                     \
+  do {                                                 \
     if (absl::Status _s = (expr); !_s.ok()) return _s; \
   } while (0)
 
@@ -44,9 +44,7 @@ absl::StatusOr<std::vector<std::string>> QueryNames(Db& db, std::string_view sql
   }
 }
 
-std::string Quoted(const std::vector<std::string>& names) {
-  return StrJoin(names, ", ", "\"");
-}
+std::string Quoted(const std::vector<std::string>& names) { return StrJoin(names, ", ", "\""); }
 
 absl::StatusOr<int64_t> BumpRevision(Db& db) {
   absl::StatusOr<Statement> bump =
@@ -63,7 +61,7 @@ struct Sql {
   using T = Table<Resource>;
   static std::string Columns() {
     return StrCat(T::kKey, ", ", StrJoin(T::kColumns, ", "),
-                        ", revision, create_time_ms, update_time_ms");
+                  ", revision, create_time_ms, update_time_ms");
   }
   static const std::string& Select() {
     static const std::string sql = StrCat("SELECT ", Columns(), " FROM ", T::kTable);
@@ -73,15 +71,14 @@ struct Sql {
     static const std::string sql = [] {
       std::string placeholders = "?";
       for (size_t i = 0; i < T::kColumns.size() + 3; ++i) placeholders += ", ?";
-      return StrCat("INSERT INTO ", T::kTable, " (", Columns(), ") VALUES (",
-                          placeholders, ")");
+      return StrCat("INSERT INTO ", T::kTable, " (", Columns(), ") VALUES (", placeholders, ")");
     }();
     return sql;
   }
   static const std::string& Update() {
-    static const std::string sql = StrCat(
-        "UPDATE ", T::kTable, " SET ",
-        StrJoin(T::kColumns, " = ?, "), " = ?, revision = ?, update_time_ms = ? WHERE ", T::kKey, " = ?");
+    static const std::string sql =
+        StrCat("UPDATE ", T::kTable, " SET ", StrJoin(T::kColumns, " = ?, "),
+               " = ?, revision = ?, update_time_ms = ? WHERE ", T::kKey, " = ?");
     return sql;
   }
 };
@@ -127,7 +124,8 @@ absl::Status WriteChildren(Db& db, const v1::Api& api) {
     absl::StatusOr<Statement> add =
         db.Prepare("INSERT INTO api_gateways (api, gateway, position) VALUES (?, ?, ?)");
     if (!add.ok()) return add.status();
-    APIM_RETURN_IF_ERROR(add->Bind(1, api.name()).Bind(2, api.gateways(i)).Bind(3, int64_t{i}).Run());
+    APIM_RETURN_IF_ERROR(
+        add->Bind(1, api.name()).Bind(2, api.gateways(i)).Bind(3, int64_t{i}).Run());
   }
   return absl::OkStatus();
 }
@@ -150,8 +148,7 @@ absl::Status CheckReferences(Db& db, const Resource& resource) {
   std::string_view api = ApiOfScope(Table<Resource>::Key(resource));
   if (api.empty()) return absl::OkStatus();
   return RequireExists(db, "apis", "api",
-                       StrCat(Table<Resource>::kKind == "policy" ? "policy" : "setting",
-                                    ".scope"),
+                       StrCat(Table<Resource>::kKind == "policy" ? "policy" : "setting", ".scope"),
                        api);
 }
 template <>
@@ -165,20 +162,20 @@ absl::Status CheckReferences(Db& db, const v1::Gateway& gateway) {
 template <>
 absl::Status CheckReferences(Db& db, const v1::Api& api) {
   for (int i = 0; i < api.gateways_size(); ++i) {
-    APIM_RETURN_IF_ERROR(RequireExists(db, "gateways", "gateway",
-                                       StrCat("api.gateways[", i, "]"), api.gateways(i)));
+    APIM_RETURN_IF_ERROR(
+        RequireExists(db, "gateways", "gateway", StrCat("api.gateways[", i, "]"), api.gateways(i)));
   }
-  absl::StatusOr<Statement> clash = db.Prepare(
-      "SELECT name FROM apis WHERE host = ? AND path_prefix = ? AND name <> ?");
+  absl::StatusOr<Statement> clash =
+      db.Prepare("SELECT name FROM apis WHERE host = ? AND path_prefix = ? AND name <> ?");
   if (!clash.ok()) return clash.status();
   clash->Bind(1, api.host()).Bind(2, api.path_prefix()).Bind(3, api.name());
   absl::StatusOr<bool> row = clash->Step();
   if (!row.ok()) return row.status();
   if (*row) {
-    return absl::AlreadyExistsError(StrCat(
-        "api.path_prefix: \"", api.path_prefix(), "\"",
-        api.host().empty() ? "" : StrCat(" on host \"", api.host(), "\""),
-        " is already served by api \"", clash->ColumnText(0), "\""));
+    return absl::AlreadyExistsError(
+        StrCat("api.path_prefix: \"", api.path_prefix(), "\"",
+               api.host().empty() ? "" : StrCat(" on host \"", api.host(), "\""),
+               " is already served by api \"", clash->ColumnText(0), "\""));
   }
   return absl::OkStatus();
 }
@@ -198,21 +195,21 @@ absl::Status CheckDeletable(Db& db, const v1::Tier& tier) {
       QueryNames(db, "SELECT name FROM gateways WHERE tier = ? ORDER BY name", tier.name());
   if (!users.ok()) return users.status();
   if (!users->empty()) {
-    return absl::FailedPreconditionError(StrCat("tier \"", tier.name(),
-                                                      "\" is used by gateways ", Quoted(*users),
-                                                      "; move them to another tier first"));
+    return absl::FailedPreconditionError(StrCat("tier \"", tier.name(), "\" is used by gateways ",
+                                                Quoted(*users),
+                                                "; move them to another tier first"));
   }
   return absl::OkStatus();
 }
 template <>
 absl::Status CheckDeletable(Db& db, const v1::Gateway& gateway) {
-  absl::StatusOr<std::vector<std::string>> users = QueryNames(
-      db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway.name());
+  absl::StatusOr<std::vector<std::string>> users =
+      QueryNames(db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway.name());
   if (!users.ok()) return users.status();
   if (!users->empty()) {
-    return absl::FailedPreconditionError(
-        StrCat("gateway \"", gateway.name(), "\" serves apis ", Quoted(*users),
-                     "; remove it from their gateways first"));
+    return absl::FailedPreconditionError(StrCat("gateway \"", gateway.name(), "\" serves apis ",
+                                                Quoted(*users),
+                                                "; remove it from their gateways first"));
   }
   return absl::OkStatus();
 }
@@ -234,14 +231,13 @@ absl::Status CheckSseApisHaveLongLivedTiers(Db& db, std::string_view field) {
   const std::string api = violation->ColumnText(0);
   const std::string gateway = violation->ColumnText(1);
   const std::string tier = violation->ColumnText(2);
-  absl::StatusOr<std::vector<std::string>> capable = QueryNames(
-      db, "SELECT name FROM tiers WHERE long_lived_connections = 1 ORDER BY name", "");
+  absl::StatusOr<std::vector<std::string>> capable =
+      QueryNames(db, "SELECT name FROM tiers WHERE long_lived_connections = 1 ORDER BY name", "");
   if (!capable.ok()) return capable.status();
   return absl::FailedPreconditionError(StrCat(
       field, ": api \"", api, "\" streams server-sent events, but gateway \"", gateway,
       "\" is on tier \"", tier,
-      "\", which does not allow long-lived connections; tiers that do: ",
-      StrJoin(*capable, ", ")));
+      "\", which does not allow long-lived connections; tiers that do: ", StrJoin(*capable, ", ")));
 }
 
 template <typename Resource>
@@ -262,9 +258,8 @@ absl::StatusOr<Resource> SelectOne(Db& db, std::string_view key) {
 absl::Status CheckEtag(std::string_view kind, std::string_view key, std::string_view expected,
                        std::string_view actual) {
   if (expected.empty() || expected == actual) return absl::OkStatus();
-  return absl::AbortedError(StrCat(kind, " \"", key, "\" has etag \"", actual,
-                                         "\", not \"", expected,
-                                         "\": it changed since it was read; read it again"));
+  return absl::AbortedError(StrCat(kind, " \"", key, "\" has etag \"", actual, "\", not \"",
+                                   expected, "\": it changed since it was read; read it again"));
 }
 
 // Writes a resource (insert or update), then checks the invariants that span tables.
@@ -312,8 +307,7 @@ absl::StatusOr<Resource> Store::Create(const Resource& resource) {
   if (!tx.ok()) return tx.status();
   absl::StatusOr<Resource> existing = SelectOne<Resource>(*db_, T::Key(resource));
   if (existing.ok()) {
-    return absl::AlreadyExistsError(
-        StrCat(T::kKind, " \"", T::Key(resource), "\" already exists"));
+    return absl::AlreadyExistsError(StrCat(T::kKind, " \"", T::Key(resource), "\" already exists"));
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
   Resource row = resource;
@@ -334,13 +328,13 @@ template <typename Resource>
 absl::StatusOr<ListResult<Resource>> Store::List(const ListOptions& options) {
   using T = Table<Resource>;
   if (options.page_size > kMaxPageSize) {
-    return absl::InvalidArgumentError(StrCat("page_size: must be at most ", kMaxPageSize,
-                                                   " (got ", options.page_size, ")"));
+    return absl::InvalidArgumentError(
+        StrCat("page_size: must be at most ", kMaxPageSize, " (got ", options.page_size, ")"));
   }
   const uint32_t page_size = options.page_size == 0 ? kDefaultPageSize : options.page_size;
   std::lock_guard lock(mu_);
-  absl::StatusOr<Statement> select = db_->Prepare(StrCat(
-      Sql<Resource>::Select(), " WHERE ", T::kKey, " > ? ORDER BY ", T::kKey, " LIMIT ?"));
+  absl::StatusOr<Statement> select = db_->Prepare(
+      StrCat(Sql<Resource>::Select(), " WHERE ", T::kKey, " > ? ORDER BY ", T::kKey, " LIMIT ?"));
   if (!select.ok()) return select.status();
   select->Bind(1, options.page_token).Bind(2, int64_t{page_size} + 1);
   ListResult<Resource> result;
@@ -428,12 +422,12 @@ absl::Status Store::PutSetting(std::string_view key, std::string_view value) {
   return upsert->Bind(1, key).Bind(2, value).Run();
 }
 
-#define APIM_INSTANTIATE_STORE(Resource)                                                      \
-  template absl::StatusOr<Resource> Store::Create(const Resource&);                           \
-  template absl::StatusOr<Resource> Store::Get(std::string_view);                             \
-  template absl::StatusOr<ListResult<Resource>> Store::List(const ListOptions&);              \
-  template absl::StatusOr<Resource> Store::Update(                                            \
-      std::string_view, std::string_view, const std::function<absl::Status(Resource&)>&);     \
+#define APIM_INSTANTIATE_STORE(Resource)                                                          \
+  template absl::StatusOr<Resource> Store::Create(const Resource&);                               \
+  template absl::StatusOr<Resource> Store::Get(std::string_view);                                 \
+  template absl::StatusOr<ListResult<Resource>> Store::List(const ListOptions&);                  \
+  template absl::StatusOr<Resource> Store::Update(std::string_view, std::string_view,             \
+                                                  const std::function<absl::Status(Resource&)>&); \
   template absl::Status Store::Delete<Resource>(std::string_view, std::string_view);
 
 APIM_INSTANTIATE_STORE(v1::Tier)

@@ -130,9 +130,9 @@ TEST_F(ManagementApiTest, TiersGatewaysSettingsAndPoliciesRoundTrip) {
   diagnostic.mutable_diagnostic_setting()->set_sampling_percentage(25);
   diagnostic.mutable_diagnostic_setting()->set_verbosity(v1::VERBOSITY_ERROR);
   v1::DiagnosticSetting created_diagnostic;
-  ASSERT_TRUE(stub_->CreateDiagnosticSetting(AuthorizedContext().get(), diagnostic,
-                                             &created_diagnostic)
-                  .ok());
+  ASSERT_TRUE(
+      stub_->CreateDiagnosticSetting(AuthorizedContext().get(), diagnostic, &created_diagnostic)
+          .ok());
   EXPECT_EQ(created_diagnostic.sampling_percentage(), 25u);
 
   v1::CreateCacheSettingRequest cache;

@@ -19,9 +19,8 @@ inline constexpr char kTestAdminToken[] = "test-admin-token-0123456789";
 class ControlPlane {
  public:
   // `env` is the process environment on top of ours; by default it sets the admin token.
-  explicit ControlPlane(std::filesystem::path dir,
-                        std::map<std::string, std::string> env = {
-                            {"APIM_ADMIN_TOKEN", kTestAdminToken}});
+  explicit ControlPlane(std::filesystem::path dir, std::map<std::string, std::string> env = {
+                                                       {"APIM_ADMIN_TOKEN", kTestAdminToken}});
   ~ControlPlane();
 
   // Starts the process and waits (bounded) until it serves; throws if it does not.

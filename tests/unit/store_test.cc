@@ -150,15 +150,15 @@ TEST_F(StoreTest, UpdateWithAStaleEtagIsAbortedAndChangesNothing) {
       return absl::OkStatus();
     };
   };
-  absl::StatusOr<v1::Gateway> first = store_->Update<v1::Gateway>("edge", gateway.etag(), set_tier("basic"));
+  absl::StatusOr<v1::Gateway> first =
+      store_->Update<v1::Gateway>("edge", gateway.etag(), set_tier("basic"));
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_NE(first->etag(), gateway.etag());
   absl::StatusOr<v1::Gateway> stale =
       store_->Update<v1::Gateway>("edge", gateway.etag(), set_tier("premium"));
   EXPECT_EQ(stale.status().code(), absl::StatusCode::kAborted);
   EXPECT_EQ(store_->Get<v1::Gateway>("edge")->tier(), "basic");
-  EXPECT_EQ(store_->Delete<v1::Gateway>("edge", gateway.etag()).code(),
-            absl::StatusCode::kAborted);
+  EXPECT_EQ(store_->Delete<v1::Gateway>("edge", gateway.etag()).code(), absl::StatusCode::kAborted);
 }
 
 TEST_F(StoreTest, ATierInUseOrBuiltInCannotBeDeleted) {
@@ -199,11 +199,10 @@ TEST_F(StoreTest, AnSseApiOnAGatewayWithoutLongLivedConnectionsIsRefused) {
 TEST_F(StoreTest, MovingAGatewayWithAnSseApiToConsumptionIsRefused) {
   MakeGateway("edge", "standard");
   ASSERT_TRUE(store_->Create(Api("feed", "/feed", {"edge"}, true)).ok());
-  absl::StatusOr<v1::Gateway> moved =
-      store_->Update<v1::Gateway>("edge", "", [](v1::Gateway& g) {
-        g.set_tier("consumption");
-        return absl::OkStatus();
-      });
+  absl::StatusOr<v1::Gateway> moved = store_->Update<v1::Gateway>("edge", "", [](v1::Gateway& g) {
+    g.set_tier("consumption");
+    return absl::OkStatus();
+  });
   EXPECT_EQ(moved.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_TRUE(std::string(moved.status().message()).starts_with("gateway.tier:")) << moved.status();
   EXPECT_EQ(store_->Get<v1::Gateway>("edge")->tier(), "standard");
@@ -224,7 +223,8 @@ TEST_F(StoreTest, AnApiNamingAnUnknownGatewayIsNotFoundNamingTheField) {
   MakeGateway("edge", "standard");
   absl::StatusOr<v1::Api> created = store_->Create(Api("orders", "/orders", {"edge", "nope"}));
   EXPECT_EQ(created.status().code(), absl::StatusCode::kNotFound);
-  EXPECT_TRUE(std::string(created.status().message()).starts_with("api.gateways[1]:")) << created.status();
+  EXPECT_TRUE(std::string(created.status().message()).starts_with("api.gateways[1]:"))
+      << created.status();
 }
 
 TEST_F(StoreTest, TwoApisCannotShareAHostAndPathPrefix) {
@@ -267,8 +267,7 @@ TEST_F(StoreTest, ListingPagesThroughEveryResourceInNameOrder) {
   }
   EXPECT_EQ(seen.size(), 8u);
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
-  EXPECT_EQ(store_->List<v1::Tier>({1001, ""}).status().code(),
-            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(store_->List<v1::Tier>({1001, ""}).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(StoreTest, AnApiKeepsItsGatewaysInTheGivenOrderAndUnsetOptionsStayUnset) {

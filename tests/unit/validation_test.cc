@@ -23,7 +23,8 @@ void ExpectInvalid(const absl::Status& status, std::string_view field) {
 TEST(ValidationTest, AcceptsAWellFormedApi) { EXPECT_TRUE(Validate(GoodApi()).ok()); }
 
 TEST(ValidationTest, RejectsBadApiNames) {
-  for (const std::string& name : std::vector<std::string>{"", "Orders", "-orders", "orders-", "or_ders", std::string(64, 'a')}) {
+  for (const std::string& name : std::vector<std::string>{"", "Orders", "-orders", "orders-",
+                                                          "or_ders", std::string(64, 'a')}) {
     v1::Api api = GoodApi();
     api.set_name(name);
     ExpectInvalid(Validate(api), "api.name");
@@ -31,8 +32,8 @@ TEST(ValidationTest, RejectsBadApiNames) {
 }
 
 TEST(ValidationTest, RejectsBadPathPrefixes) {
-  for (std::string prefix : {"", "orders", "/orders/", "/a//b", "/a/../b", "/a/..", "/a b",
-                             "/a?x=1", "/a#b"}) {
+  for (std::string prefix :
+       {"", "orders", "/orders/", "/a//b", "/a/../b", "/a/..", "/a b", "/a?x=1", "/a#b"}) {
     v1::Api api = GoodApi();
     api.set_path_prefix(prefix);
     ExpectInvalid(Validate(api), "api.path_prefix");
@@ -43,9 +44,9 @@ TEST(ValidationTest, RejectsBadPathPrefixes) {
 }
 
 TEST(ValidationTest, RejectsBackendUrlsThatAreNotPlainHttp) {
-  for (std::string url : {"", "orders", "ftp://host/x", "http://", "http://user:pw@host/",
-                          "http://host:0/", "http://host:99999/", "http://host/?q=1",
-                          "http://host/#f", "/relative"}) {
+  for (std::string url :
+       {"", "orders", "ftp://host/x", "http://", "http://user:pw@host/", "http://host:0/",
+        "http://host:99999/", "http://host/?q=1", "http://host/#f", "/relative"}) {
     v1::Api api = GoodApi();
     api.set_backend_url(url);
     SCOPED_TRACE(url);

@@ -1,0 +1,418 @@
+#include "cli/commands.h"
+
+#include <grpcpp/client_context.h>
+
+#include <CLI/CLI.hpp>
+#include <cctype>
+#include <cerrno>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <utility>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "cli/output.h"
+#include "cli/proto_flags.h"
+#include "common/status.h"
+
+namespace apim::cli {
+namespace {
+
+using google::protobuf::Message;
+
+constexpr const char* kDescription = "Command-line client of the API gateway's control plane.";
+
+constexpr const char* kFooter = R"(In full: apimctl [OPTIONS] <resource> <verb> [NAME] [flags]
+Every resource has five verbs:
+  create NAME [flags]   create from the flags
+  get NAME              show one
+  list                  show all
+  update NAME [flags]   change only the fields given (--etag E: only if unchanged since)
+  delete NAME           delete (--etag E: only if unchanged since)
+For diagnostic, cache and policy, NAME is the scope: global, api:NAME or operation:API/OP.
+`apimctl <resource> <verb> --help` lists the flags.
+
+Examples:
+  apimctl tier list
+  apimctl api create orders --path-prefix /orders --backend-url http://127.0.0.1:9000 --sse
+  apimctl api update orders --gateways edge,internal
+  apimctl -o json diagnostic get api:orders
+  apimctl policy update api:orders --file policy.xml
+
+Exit status:
+   0  success
+   3  INVALID_ARGUMENT     the server rejected a value
+   4  DEADLINE_EXCEEDED    no answer within --timeout
+   5  NOT_FOUND            no such resource
+   6  ALREADY_EXISTS       create of a name that is taken
+   7  PERMISSION_DENIED
+   9  FAILED_PRECONDITION  the change conflicts with other resources
+  10  ABORTED              --etag does not match the stored one
+  14  UNAVAILABLE          the server cannot be reached
+  16  UNAUTHENTICATED      missing or wrong token
+  64  usage error          unknown flag, missing NAME, bad value
+  66  no input             --token-file or --file cannot be read
+Any other failed call exits with its gRPC status code; the error is printed as
+"apimctl: CODE_NAME: message".)";
+
+std::string UsageMessage(std::string_view what) {
+  return "apimctl: " + std::string(what) + "\nRun with --help for more information.\n";
+}
+
+// A command line that ends before any call: help, or an error.
+ParsedCommandLine Finished(int exit_code, std::string out, std::string err) {
+  ParsedCommandLine parsed;
+  parsed.exit_code = exit_code;
+  parsed.out = std::move(out);
+  parsed.err = std::move(err);
+  return parsed;
+}
+
+ParsedCommandLine UsageError(std::string_view what) {
+  return Finished(kExitUsage, "", UsageMessage(what));
+}
+
+ParsedCommandLine InputError(const absl::Status& status) {
+  return Finished(kExitNoInput, "", "apimctl: " + std::string(status.message()) + "\n");
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  if (path == "-") return std::string(std::istreambuf_iterator<char>(std::cin), {});
+  std::ifstream in(path, std::ios::binary);
+  if (!in.is_open()) {
+    return absl::NotFoundError("cannot read " + path + ": " + std::strerror(errno));
+  }
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string FirstLineTrimmed(std::string_view text) {
+  text = text.substr(0, text.find('\n'));
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
+    text.remove_suffix(1);
+  }
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
+    text.remove_prefix(1);
+  }
+  return std::string(text);
+}
+
+std::string Uppercase(std::string text) {
+  for (char& c : text) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return text;
+}
+
+// Only for fields every resource has (etag) or that its ResourceKind names; the ResourceKinds
+// unit test checks both.
+void SetStringField(Message& message, const std::string& field_name, const std::string& value) {
+  message.GetReflection()->SetString(&message, message.GetDescriptor()->FindFieldByName(field_name),
+                                     value);
+}
+
+const char* VerbName(Verb verb) {
+  switch (verb) {
+    case Verb::kCreate:
+      return "create";
+    case Verb::kGet:
+      return "get";
+    case Verb::kList:
+      return "list";
+    case Verb::kUpdate:
+      return "update";
+    case Verb::kDelete:
+      return "delete";
+  }
+  return "";
+}
+
+std::string VerbDescription(Verb verb, const ResourceKind& kind) {
+  const std::string key = " " + Uppercase(kind.key_field);
+  switch (verb) {
+    case Verb::kCreate:
+      return "Create the " + kind.command + key + " from the flags";
+    case Verb::kGet:
+      return "Show the " + kind.command + key;
+    case Verb::kList:
+      return "List every " + kind.command;
+    case Verb::kUpdate:
+      return "Change the fields of the " + kind.command + key +
+             " given as flags; the others keep their values";
+    case Verb::kDelete:
+      return "Delete the " + kind.command + key;
+  }
+  return "";
+}
+
+// The CLI11 app for the whole grammar and the variables its options fill. The options point into
+// this object, so it is neither copied nor moved.
+class CommandLine {
+ public:
+  CommandLine();
+  CommandLine(const CommandLine&) = delete;
+  CommandLine& operator=(const CommandLine&) = delete;
+
+  // Call once.
+  ParsedCommandLine Parse(const std::vector<std::string>& args);
+
+ private:
+  // One `<resource> <verb>` subcommand.
+  struct VerbCommand {
+    const ResourceKind* kind = nullptr;
+    Verb verb = Verb::kGet;
+    CLI::App* app = nullptr;
+    std::unique_ptr<MessageFlags> flags{};  // create and update
+    CLI::Option* file = nullptr;            // --file, for resources with a file_field
+  };
+
+  void AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb verb);
+  ParsedCommandLine Resolve(const VerbCommand& chosen) const;
+  // Explicit --token, else the first line of --token-file, else $APIM_TOKEN.
+  absl::StatusOr<std::string> Token() const;
+
+  CLI::App app_{kDescription, "apimctl"};
+  std::string server_ = "127.0.0.1:50051";
+  std::string token_;
+  std::string token_file_;
+  std::string output_ = "table";
+  double timeout_seconds_ = 10;
+  // Filled by whichever verb subcommand is given; only one is.
+  std::string key_;
+  std::string etag_;
+  std::string file_;
+  uint32_t page_size_ = 500;
+  std::vector<VerbCommand> verbs_;
+};
+
+CommandLine::CommandLine() {
+  app_.failure_message(
+      [](const CLI::App*, const CLI::Error& error) { return UsageMessage(error.what()); });
+  app_.require_subcommand(1);
+  app_.get_formatter()->column_width(34);  // shared by the subcommands added below
+  // Global options may also follow the resource and verb: `apimctl api get orders -o json`.
+  app_.fallthrough();
+
+  app_.add_option("--server", server_, "Management service address (default 127.0.0.1:50051)")
+      ->envname("APIM_SERVER")
+      ->type_name("ADDR");
+  CLI::Option* token = app_.add_option(
+      "--token", token_, "Admin token, sent as \"authorization: Bearer TOKEN\" (env APIM_TOKEN)");
+  app_.add_option("--token-file", token_file_, "Read the token from the first line of FILE")
+      ->type_name("FILE")
+      ->excludes(token);
+  app_.add_option("-o,--output", output_, "Output format (default table)")
+      ->check(CLI::IsMember({"table", "json"}));
+  app_.add_option("--timeout", timeout_seconds_, "Deadline of each call (default 10)")
+      ->type_name("SECONDS")
+      ->check(CLI::PositiveNumber);
+
+  for (const ResourceKind& kind : ResourceKinds()) {
+    CLI::App* resource_app = app_.add_subcommand(kind.command, kind.summary);
+    resource_app->require_subcommand(1);
+    for (Verb verb : {Verb::kCreate, Verb::kGet, Verb::kList, Verb::kUpdate, Verb::kDelete}) {
+      AddVerb(*resource_app, kind, verb);
+    }
+  }
+  // Set last: subcommands inherit the footer of their parent as it is when they are added.
+  app_.footer(kFooter);
+}
+
+void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb verb) {
+  CLI::App* app = resource_app.add_subcommand(VerbName(verb), VerbDescription(verb, kind));
+  VerbCommand command{.kind = &kind, .verb = verb, .app = app};
+  if (verb != Verb::kList) {
+    app->add_option(Uppercase(kind.key_field), key_, kind.key_help)->required();
+  }
+  if (verb == Verb::kCreate || verb == Verb::kUpdate) {
+    // The key has the positional NAME; the rest of these the server owns.
+    const std::set<std::string> no_flag = {kind.key_field, "etag", "create_time", "update_time",
+                                           "built_in"};
+    command.flags = std::make_unique<MessageFlags>(*app, *kind.prototype->GetDescriptor(), no_flag);
+    if (!kind.file_field.empty()) {
+      command.file =
+          app->add_option("--file", file_, "Read " + kind.file_field + " from FILE (- is stdin)")
+              ->type_name("FILE");
+      if (CLI::Option* field_option = command.flags->OptionFor(kind.file_field)) {
+        command.file->excludes(field_option);
+      }
+    }
+  }
+  if (verb == Verb::kList) {
+    app->add_option("--page-size", page_size_, "Resources per List call; all pages are printed")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+  }
+  if (verb == Verb::kUpdate || verb == Verb::kDelete) {
+    app->add_option("--etag", etag_, "Fail with ABORTED unless the stored etag is still E")
+        ->type_name("E");
+  }
+  if (verb == Verb::kUpdate) {
+    app->footer("Only the fields given are sent (as update_mask); the others keep their values.");
+  }
+  verbs_.push_back(std::move(command));
+}
+
+ParsedCommandLine CommandLine::Parse(const std::vector<std::string>& args) {
+  try {
+    app_.parse(std::vector<std::string>(args.rbegin(), args.rend()));  // CLI11 takes them reversed
+  } catch (const CLI::ParseError& error) {
+    std::ostringstream out;
+    std::ostringstream err;
+    const int code = app_.exit(error, out, err);  // help exits 0
+    return Finished(code == 0 ? 0 : kExitUsage, out.str(), err.str());
+  }
+  for (const VerbCommand& verb : verbs_) {
+    if (verb.app->parsed()) return Resolve(verb);
+  }
+  return UsageError("a resource and a verb are required");  // require_subcommand checks this
+}
+
+absl::StatusOr<std::string> CommandLine::Token() const {
+  if (!token_.empty()) return token_;
+  if (!token_file_.empty()) {
+    absl::StatusOr<std::string> text = ReadFile(token_file_);
+    if (!text.ok()) return text.status();
+    std::string token = FirstLineTrimmed(*text);
+    if (token.empty()) return absl::NotFoundError("token file " + token_file_ + " is empty");
+    return token;
+  }
+  const char* from_environment = std::getenv("APIM_TOKEN");
+  return std::string(from_environment == nullptr ? "" : from_environment);
+}
+
+ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
+  Command command;
+  command.kind = chosen.kind;
+  command.verb = chosen.verb;
+  command.key = key_;
+  command.output = output_ == "json" ? OutputFormat::kJson : OutputFormat::kTable;
+  command.connection.server = server_;
+  command.connection.timeout =
+      std::chrono::milliseconds(static_cast<int64_t>(std::ceil(timeout_seconds_ * 1000)));
+
+  absl::StatusOr<std::string> token = Token();
+  if (!token.ok()) return InputError(token.status());
+  if (token->empty())
+    return UsageError("no token: pass --token or --token-file, or set APIM_TOKEN");
+  command.connection.token = *std::move(token);
+
+  if (chosen.flags != nullptr) {
+    const ResourceKind& kind = *chosen.kind;
+    command.resource.reset(kind.prototype->New());
+    SetStringField(*command.resource, kind.key_field, key_);
+    std::vector<std::string> given = chosen.flags->Apply(*command.resource);
+    if (chosen.file != nullptr && chosen.file->count() > 0) {
+      absl::StatusOr<std::string> text = ReadFile(file_);
+      if (!text.ok()) return InputError(text.status());
+      SetStringField(*command.resource, kind.file_field, *text);
+      given.push_back(kind.file_field);
+    }
+    if (chosen.verb == Verb::kUpdate) {
+      // An empty update_mask means "replace everything", which no flag asked for.
+      if (given.empty()) return UsageError("update needs at least one field flag to change");
+      for (const std::string& field : given) command.update_mask.add_paths(field);
+      SetStringField(*command.resource, "etag", etag_);
+    }
+  }
+  if (chosen.verb == Verb::kDelete) command.etag = etag_;
+  command.page_size = page_size_;
+  ParsedCommandLine parsed;
+  parsed.command = std::move(command);
+  return parsed;
+}
+
+// Each call gets its own context: a ClientContext serves one call.
+void PrepareContext(grpc::ClientContext& context, const Connection& connection) {
+  context.AddMetadata("authorization", "Bearer " + connection.token);
+  context.set_deadline(std::chrono::system_clock::now() + connection.timeout);
+}
+
+void PrintResult(const Command& command, const std::vector<std::unique_ptr<Message>>& resources,
+                 std::ostream& out) {
+  const bool json = command.output == OutputFormat::kJson;
+  if (command.verb == Verb::kDelete) {
+    out << (json ? std::string("{}") : "deleted " + command.kind->command + " " + command.key)
+        << '\n';
+    return;
+  }
+  std::vector<const Message*> rows;
+  for (const std::unique_ptr<Message>& resource : resources) rows.push_back(resource.get());
+  if (!json) {
+    PrintTable(command.kind->columns, rows, out);
+  } else if (command.verb == Verb::kList) {
+    PrintJsonArray(rows, out);
+  } else {
+    PrintJson(*rows.front(), out);
+  }
+}
+
+}  // namespace
+
+ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
+  CommandLine command_line;
+  return command_line.Parse(args);
+}
+
+int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, std::ostream& err) {
+  const ResourceKind& kind = *command.kind;
+  std::vector<std::unique_ptr<Message>> resources;
+  grpc::Status status;
+  grpc::ClientContext context;
+  PrepareContext(context, command.connection);
+  switch (command.verb) {
+    case Verb::kCreate: {
+      Message& created = *resources.emplace_back(kind.prototype->New());
+      status = kind.calls.create(stub, context, *command.resource, created);
+      break;
+    }
+    case Verb::kGet: {
+      v1::GetRequest request;
+      request.set_name(command.key);
+      Message& found = *resources.emplace_back(kind.prototype->New());
+      status = kind.calls.get(stub, context, request, found);
+      break;
+    }
+    case Verb::kList: {
+      v1::ListRequest request;
+      request.set_page_size(command.page_size);
+      std::string next_page_token;
+      status = kind.calls.list(stub, context, request, resources, next_page_token);
+      while (status.ok() && !next_page_token.empty()) {
+        request.set_page_token(next_page_token);
+        grpc::ClientContext page_context;
+        PrepareContext(page_context, command.connection);
+        status = kind.calls.list(stub, page_context, request, resources, next_page_token);
+      }
+      break;
+    }
+    case Verb::kUpdate: {
+      Message& updated = *resources.emplace_back(kind.prototype->New());
+      status = kind.calls.update(stub, context, *command.resource, command.update_mask, updated);
+      break;
+    }
+    case Verb::kDelete: {
+      v1::DeleteRequest request;
+      request.set_name(command.key);
+      request.set_etag(command.etag);
+      status = kind.calls.remove(stub, context, request);
+      break;
+    }
+  }
+
+  if (!status.ok()) {
+    const absl::Status error = FromGrpcStatus(status);
+    err << "apimctl: " << absl::StatusCodeToString(error.code());
+    if (!error.message().empty()) err << ": " << error.message();
+    err << '\n';
+    return static_cast<int>(status.error_code());
+  }
+  PrintResult(command, resources, out);
+  return 0;
+}
+
+}  // namespace apim::cli

@@ -1,0 +1,37 @@
+#pragma once
+// How apimctl prints resources: an aligned table for people, JSON for scripts.
+
+#include <google/protobuf/message.h>
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+namespace apim::cli {
+
+// One table column: its header and the field of the row's message it shows, read by reflection.
+struct Column {
+  enum class Show {
+    kValue,     // the field's value
+    kByteSize,  // the length in bytes of a string field, for fields too long to show
+  };
+
+  std::string header;
+  std::string field_path;  // a field name, or a dotted path into nested messages
+  Show show = Show::kValue;
+};
+
+// Prints a header line and one line per row, each column padded to its widest cell and separated
+// by two spaces. Unset optional fields, empty strings and empty lists show "-"; enums show as
+// typed on the command line ("error"); repeated fields are joined with commas.
+void PrintTable(const std::vector<Column>& columns,
+                const std::vector<const google::protobuf::Message*>& rows, std::ostream& out);
+
+// Prints `message` as indented JSON with proto field names (path_prefix, not pathPrefix).
+void PrintJson(const google::protobuf::Message& message, std::ostream& out);
+
+// Prints `messages` as a JSON array of objects formatted as PrintJson does.
+void PrintJsonArray(const std::vector<const google::protobuf::Message*>& messages,
+                    std::ostream& out);
+
+}  // namespace apim::cli

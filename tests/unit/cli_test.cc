@@ -1,0 +1,343 @@
+#include <gmock/gmock.h>
+#include <google/protobuf/util/message_differencer.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "apim/v1/management.grpc.pb.h"
+#include "cli/commands.h"
+#include "cli/output.h"
+#include "cli/resource_kinds.h"
+
+namespace apim::cli {
+namespace {
+
+using ::testing::HasSubstr;
+
+ParsedCommandLine Parse(std::vector<std::string> args) {
+  args.insert(args.begin(), {"--token", "secret"});
+  return ParseCommandLine(args);
+}
+
+// Parses a command line that must be valid.
+Command ParseValid(std::vector<std::string> args) {
+  ParsedCommandLine parsed = Parse(std::move(args));
+  EXPECT_TRUE(parsed.command.has_value()) << parsed.err;
+  if (!parsed.command) return {};
+  return std::move(*parsed.command);
+}
+
+template <typename Resource>
+const Resource& ResourceOf(const Command& command) {
+  return dynamic_cast<const Resource&>(*command.resource);
+}
+
+std::vector<std::string> MaskPaths(const Command& command) {
+  return {command.update_mask.paths().begin(), command.update_mask.paths().end()};
+}
+
+std::vector<std::string> Lines(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST(CommandLine, ApiCreateFlagsBuildTheApiMessage) {
+  Command command =
+      ParseValid({"api", "create", "orders", "--path-prefix", "/orders", "--backend-url",
+                  "http://127.0.0.1:9000", "--sse", "--gateways", "a,b"});
+
+  v1::Api expected;
+  expected.set_name("orders");
+  expected.set_path_prefix("/orders");
+  expected.set_backend_url("http://127.0.0.1:9000");
+  expected.set_sse(true);
+  expected.add_gateways("a");
+  expected.add_gateways("b");
+  EXPECT_EQ(command.verb, Verb::kCreate);
+  EXPECT_EQ(command.kind->command, "api");
+  EXPECT_TRUE(
+      google::protobuf::util::MessageDifferencer::Equals(ResourceOf<v1::Api>(command), expected))
+      << command.resource->DebugString();
+  EXPECT_EQ(command.connection.token, "secret");
+  EXPECT_EQ(command.connection.server, "127.0.0.1:50051");
+  EXPECT_EQ(command.connection.timeout, std::chrono::seconds(10));
+  EXPECT_EQ(command.output, OutputFormat::kTable);
+}
+
+TEST(CommandLine, UpdateMaskNamesExactlyTheFieldsGiven) {
+  Command command = ParseValid({"api", "update", "orders", "--backend-url", "X"});
+
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"backend_url"});
+  EXPECT_EQ(ResourceOf<v1::Api>(command).name(), "orders");
+  EXPECT_EQ(ResourceOf<v1::Api>(command).backend_url(), "X");
+}
+
+TEST(CommandLine, UpdateCarriesTheEtagInTheResourceButNotInTheMask) {
+  Command command = ParseValid({"tier", "update", "basic", "--idle-timeout-seconds", "30", "--etag",
+                                "e1", "--long-lived-connections=false"});
+
+  EXPECT_EQ(MaskPaths(command),
+            (std::vector<std::string>{"long_lived_connections", "idle_timeout_seconds"}));
+  EXPECT_EQ(ResourceOf<v1::Tier>(command).etag(), "e1");
+  EXPECT_EQ(ResourceOf<v1::Tier>(command).idle_timeout_seconds(), 30u);
+}
+
+TEST(CommandLine, UpdateWithoutAnyFieldIsAUsageError) {
+  ParsedCommandLine parsed = Parse({"api", "update", "orders", "--etag", "e1"});
+
+  EXPECT_FALSE(parsed.command.has_value());
+  EXPECT_EQ(parsed.exit_code, kExitUsage);
+  EXPECT_THAT(parsed.err, HasSubstr("at least one field"));
+}
+
+TEST(CommandLine, EmptyListValueClearsTheListOnUpdate) {
+  Command command = ParseValid({"api", "update", "orders", "--gateways", ""});
+
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"gateways"});
+  EXPECT_EQ(ResourceOf<v1::Api>(command).gateways_size(), 0);
+}
+
+TEST(CommandLine, RepeatedListFlagsAccumulateAndSplitOnCommas) {
+  Command command = ParseValid({"api", "create", "orders", "--gateways", "a,b", "--gateways", "c"});
+
+  const auto& gateways = ResourceOf<v1::Api>(command).gateways();
+  EXPECT_EQ(std::vector<std::string>(gateways.begin(), gateways.end()),
+            (std::vector<std::string>{"a", "b", "c"}));
+}
+
+TEST(CommandLine, BoolFlagTakesAnOptionalValue) {
+  EXPECT_TRUE(ResourceOf<v1::Api>(ParseValid({"api", "create", "o", "--sse"})).sse());
+  EXPECT_FALSE(ResourceOf<v1::Api>(ParseValid({"api", "create", "o", "--sse=false"})).sse());
+  EXPECT_FALSE(ResourceOf<v1::Api>(ParseValid({"api", "create", "o", "--sse", "false"})).sse());
+  EXPECT_TRUE(ResourceOf<v1::Api>(ParseValid({"api", "create", "--sse", "o"})).sse());
+}
+
+TEST(CommandLine, OptionalFieldsAreSetOnlyWhenGiven) {
+  const v1::Api& unset = ResourceOf<v1::Api>(ParseValid({"api", "create", "o"}));
+  EXPECT_FALSE(unset.has_timeout_seconds());
+  EXPECT_FALSE(unset.has_buffer_response());
+
+  Command command =
+      ParseValid({"api", "create", "o", "--buffer-response=false", "--timeout-seconds", "0"});
+  EXPECT_TRUE(ResourceOf<v1::Api>(command).has_buffer_response());
+  EXPECT_TRUE(ResourceOf<v1::Api>(command).has_timeout_seconds());
+}
+
+TEST(CommandLine, EnumValuesAreAcceptedInAnyCaseWithOrWithoutPrefix) {
+  for (const char* text : {"error", "ERROR", "verbosity_error", "VERBOSITY_ERROR"}) {
+    Command command = ParseValid({"diagnostic", "create", "global", "--verbosity", text});
+    EXPECT_EQ(ResourceOf<v1::DiagnosticSetting>(command).verbosity(), v1::VERBOSITY_ERROR) << text;
+  }
+}
+
+TEST(CommandLine, BadEnumValueIsAUsageErrorListingTheValidOnes) {
+  ParsedCommandLine parsed = Parse({"diagnostic", "create", "global", "--verbosity", "loud"});
+
+  EXPECT_FALSE(parsed.command.has_value());
+  EXPECT_EQ(parsed.exit_code, kExitUsage);
+  EXPECT_THAT(parsed.err, HasSubstr("--verbosity"));
+  EXPECT_THAT(parsed.err, HasSubstr("verbose, information, error"));
+}
+
+TEST(CommandLine, NegativeOrNonNumericIntegerIsAUsageError) {
+  EXPECT_EQ(Parse({"tier", "create", "t", "--idle-timeout-seconds", "ten"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"tier", "create", "t", "--idle-timeout-seconds", "-1"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"tier", "create", "t", "--idle-timeout-seconds", "4294967296"}).exit_code,
+            kExitUsage);
+}
+
+TEST(CommandLine, MissingNameIsAUsageError) {
+  ParsedCommandLine parsed = Parse({"api", "get"});
+
+  EXPECT_EQ(parsed.exit_code, kExitUsage);
+  EXPECT_THAT(parsed.err, HasSubstr("NAME"));
+}
+
+TEST(CommandLine, ServerOwnedFieldsHaveNoFlag) {
+  EXPECT_EQ(Parse({"tier", "create", "t", "--built-in"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"api", "create", "o", "--etag", "e"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"api", "create", "o", "--name", "p"}).exit_code, kExitUsage);
+}
+
+TEST(CommandLine, ScopedResourcesTakeTheScopeAsTheirKey) {
+  Command command = ParseValid({"cache", "update", "api:orders", "--default-ttl-seconds", "5"});
+
+  EXPECT_EQ(command.key, "api:orders");
+  EXPECT_EQ(ResourceOf<v1::CacheSetting>(command).scope(), "api:orders");
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"default_ttl_seconds"});
+}
+
+TEST(CommandLine, PolicyFileFillsTheXmlField) {
+  const std::string path = ::testing::TempDir() + "/cli_test_policy.xml";
+  std::ofstream(path) << "<policies/>";
+
+  Command command = ParseValid({"policy", "update", "global", "--file", path});
+
+  EXPECT_EQ(ResourceOf<v1::Policy>(command).xml(), "<policies/>");
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"xml"});
+  std::remove(path.c_str());
+}
+
+TEST(CommandLine, UnreadablePolicyFileExitsWithNoInput) {
+  ParsedCommandLine parsed = Parse({"policy", "create", "global", "--file", "/nonexistent/p.xml"});
+
+  EXPECT_EQ(parsed.exit_code, kExitNoInput);
+  EXPECT_THAT(parsed.err, HasSubstr("/nonexistent/p.xml"));
+}
+
+TEST(CommandLine, GlobalOptionsMayFollowTheVerb) {
+  Command command =
+      ParseValid({"api", "get", "orders", "-o", "json", "--server", "h:1", "--timeout", "2.5"});
+
+  EXPECT_EQ(command.output, OutputFormat::kJson);
+  EXPECT_EQ(command.connection.server, "h:1");
+  EXPECT_EQ(command.connection.timeout, std::chrono::milliseconds(2500));
+}
+
+TEST(CommandLine, TokenFileSuppliesItsFirstLine) {
+  const std::string path = ::testing::TempDir() + "/cli_test_token";
+  std::ofstream(path) << "tok123\r\nsecond line\n";
+
+  ParsedCommandLine parsed = ParseCommandLine({"--token-file", path, "tier", "list"});
+
+  ASSERT_TRUE(parsed.command.has_value()) << parsed.err;
+  EXPECT_EQ(parsed.command->connection.token, "tok123");
+  std::remove(path.c_str());
+}
+
+TEST(CommandLine, MissingTokenIsAUsageError) {
+  unsetenv("APIM_TOKEN");
+  ParsedCommandLine parsed = ParseCommandLine({"tier", "list"});
+
+  EXPECT_EQ(parsed.exit_code, kExitUsage);
+  EXPECT_THAT(parsed.err, HasSubstr("APIM_TOKEN"));
+}
+
+TEST(CommandLine, TokenComesFromTheEnvironmentWhenNotGiven) {
+  setenv("APIM_TOKEN", "from-env", 1);
+  ParsedCommandLine parsed = ParseCommandLine({"tier", "list"});
+  unsetenv("APIM_TOKEN");
+
+  ASSERT_TRUE(parsed.command.has_value()) << parsed.err;
+  EXPECT_EQ(parsed.command->connection.token, "from-env");
+}
+
+TEST(CommandLine, HelpExitsZeroAndDocumentsExitCodes) {
+  ParsedCommandLine parsed = ParseCommandLine({"--help"});
+
+  EXPECT_FALSE(parsed.command.has_value());
+  EXPECT_EQ(parsed.exit_code, 0);
+  EXPECT_THAT(parsed.out, HasSubstr("NOT_FOUND"));
+  EXPECT_THAT(parsed.out, HasSubstr("64"));
+}
+
+TEST(CommandLine, VerbHelpListsFlagsDerivedFromTheMessage) {
+  ParsedCommandLine parsed = ParseCommandLine({"api", "create", "--help"});
+
+  EXPECT_EQ(parsed.exit_code, 0);
+  for (const char* flag : {"--display-name", "--path-prefix", "--backend-url", "--sse",
+                           "--gateways", "--timeout-seconds", "--heartbeat-interval-seconds"}) {
+    EXPECT_THAT(parsed.out, HasSubstr(flag));
+  }
+  EXPECT_THAT(parsed.out, ::testing::Not(HasSubstr("--create-time")));
+}
+
+TEST(ResourceKinds, EveryKindNamesFieldsItsMessageHas) {
+  for (const ResourceKind& kind : ResourceKinds()) {
+    const google::protobuf::Descriptor& descriptor = *kind.prototype->GetDescriptor();
+    EXPECT_NE(descriptor.FindFieldByName(kind.key_field), nullptr) << kind.command;
+    EXPECT_NE(descriptor.FindFieldByName("etag"), nullptr) << kind.command;
+    if (!kind.file_field.empty()) {
+      EXPECT_NE(descriptor.FindFieldByName(kind.file_field), nullptr) << kind.command;
+    }
+    for (const Column& column : kind.columns) {
+      EXPECT_NE(descriptor.FindFieldByName(column.field_path), nullptr)
+          << kind.command << " " << column.header;
+    }
+  }
+}
+
+TEST(Output, TableColumnsAreAligned) {
+  v1::Api orders;
+  orders.set_name("orders");
+  orders.set_path_prefix("/orders");
+  orders.set_backend_url("http://127.0.0.1:9000");
+  orders.set_sse(true);
+  orders.add_gateways("a");
+  orders.add_gateways("b");
+  v1::Api long_name;
+  long_name.set_name("inventory-service");
+  long_name.set_path_prefix("/inv");
+  long_name.set_host("api.example.com");
+  long_name.set_backend_url("http://b");
+  std::vector<Column> columns = {{"NAME", "name"},
+                                 {"PATH-PREFIX", "path_prefix"},
+                                 {"HOST", "host"},
+                                 {"SSE", "sse"},
+                                 {"GATEWAYS", "gateways"}};
+  std::ostringstream out;
+
+  PrintTable(columns, {&orders, &long_name}, out);
+
+  EXPECT_EQ(out.str(),
+            "NAME               PATH-PREFIX  HOST             SSE    GATEWAYS\n"
+            "orders             /orders      -                true   a,b\n"
+            "inventory-service  /inv         api.example.com  false  -\n");
+}
+
+TEST(Output, UnsetOptionalFieldsShowADashAndEnumsShowTheirShortName) {
+  v1::DiagnosticSetting unset;
+  unset.set_scope("global");
+  v1::DiagnosticSetting set;
+  set.set_scope("api:orders");
+  set.set_sampling_percentage(0);
+  set.set_verbosity(v1::VERBOSITY_ERROR);
+  std::vector<Column> columns = {
+      {"SCOPE", "scope"}, {"SAMPLING", "sampling_percentage"}, {"VERBOSITY", "verbosity"}};
+  std::ostringstream out;
+
+  PrintTable(columns, {&unset, &set}, out);
+
+  std::vector<std::string> lines = Lines(out.str());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[1], "global      -         unspecified");
+  EXPECT_EQ(lines[2], "api:orders  0         error");
+}
+
+TEST(Output, JsonArrayHoldsEachResourceWithProtoFieldNamesAndEveryPrimitiveField) {
+  v1::Gateway a;
+  a.set_name("a");
+  a.set_tier("basic");
+  v1::Gateway b;
+  b.set_name("b");
+  std::ostringstream out;
+
+  PrintJsonArray({&a, &b}, out);
+
+  EXPECT_EQ(out.str(),
+            "[\n"
+            "  {\n"
+            "   \"name\": \"a\",\n"
+            "   \"description\": \"\",\n"
+            "   \"tier\": \"basic\",\n"
+            "   \"etag\": \"\"\n"
+            "  },\n"
+            "  {\n"
+            "   \"name\": \"b\",\n"
+            "   \"description\": \"\",\n"
+            "   \"tier\": \"\",\n"
+            "   \"etag\": \"\"\n"
+            "  }\n"
+            "]\n");
+}
+
+}  // namespace
+}  // namespace apim::cli
