@@ -333,6 +333,7 @@ TEST(ManagementApiFirstStartTest, GeneratesAnAdminTokenOnceAndKeepsOnlyItsHash) 
     EXPECT_EQ(file.find(token), std::string::npos) << "the token itself must not be stored";
   }
 
+  stub.reset();
   EXPECT_EQ(control_plane.Stop(SIGTERM).code, 0);
   control_plane.Start();
   EXPECT_EQ(control_plane.process().Stderr().find("APIM_TOKEN="), std::string::npos)
