@@ -8,7 +8,7 @@
 #include "common/status.h"
 #include "common/str_cat.h"
 #include "controlplane/admin_token.h"
-#include "controlplane/validation.h"
+#include "common/validation.h"
 
 namespace apim::controlplane {
 namespace {
@@ -106,7 +106,7 @@ template <typename Resource>
 absl::StatusOr<Resource> ManagementService::Create(const Resource& request) {
   Resource resource = request;
   ClearOutputOnly(resource);
-  if (absl::Status valid = Validate(resource); !valid.ok()) return valid;
+  if (absl::Status valid = apim::Validate(resource); !valid.ok()) return valid;
   absl::StatusOr<Resource> created = store_.Create(resource);
   if (created.ok()) {
     spdlog::info("created {} \"{}\" (etag {})", KindOf(*Resource::descriptor()),
@@ -137,7 +137,7 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
           options.set_replace_repeated_fields(true);
           FieldMaskUtil::MergeMessageTo(request, mask, options, &current);
         }
-        return Validate(current);
+        return apim::Validate(current);
       });
   if (updated.ok()) {
     spdlog::info("updated {} \"{}\" (etag {})", KindOf(descriptor), key, updated->etag());

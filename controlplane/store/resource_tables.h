@@ -9,7 +9,7 @@
 
 #include "apim/v1/resources.pb.h"
 #include "common/str_cat.h"
-#include "controlplane/store/scope.h"
+#include "common/scope.h"
 #include "controlplane/store/sqlite.h"
 
 namespace apim::store {
@@ -24,7 +24,7 @@ std::optional<int64_t> OptionalColumn(bool has, Optional value) {
 
 // The API a scoped row belongs to, bound as NULL for the global scope.
 inline void BindScopeApi(Statement& statement, int index, std::string_view scope) {
-  std::string_view api = ApiOfScope(scope);
+  std::string_view api = apim::ApiOfScope(scope);
   if (api.empty()) {
     statement.BindNull(index);
   } else {

@@ -145,7 +145,7 @@ absl::Status RequireExists(Db& db, std::string_view table, std::string_view kind
 // the field rather than a foreign-key constraint.
 template <typename Resource>
 absl::Status CheckReferences(Db& db, const Resource& resource) {
-  std::string_view api = ApiOfScope(Table<Resource>::Key(resource));
+  std::string_view api = apim::ApiOfScope(Table<Resource>::Key(resource));
   if (api.empty()) return absl::OkStatus();
   return RequireExists(db, "apis", "api",
                        StrCat(Table<Resource>::kKind == "policy" ? "policy" : "setting", ".scope"),
@@ -180,6 +180,15 @@ absl::Status CheckReferences(Db& db, const v1::Api& api) {
   return absl::OkStatus();
 }
 
+// FAILED_PRECONDITION naming the users `users_sql` finds for `name`; OK when there are none.
+absl::Status RefuseIfUsed(Db& db, std::string_view users_sql, std::string_view name,
+                          std::string_view what, std::string_view remedy) {
+  absl::StatusOr<std::vector<std::string>> users = QueryNames(db, users_sql, name);
+  if (!users.ok()) return users.status();
+  if (users->empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(StrCat(what, Quoted(*users), remedy));
+}
+
 // Resources still referenced by others cannot be deleted.
 template <typename Resource>
 absl::Status CheckDeletable(Db&, const Resource&) {
@@ -191,27 +200,15 @@ absl::Status CheckDeletable(Db& db, const v1::Tier& tier) {
     return absl::FailedPreconditionError(
         StrCat("tier \"", tier.name(), "\" is built in and cannot be deleted"));
   }
-  absl::StatusOr<std::vector<std::string>> users =
-      QueryNames(db, "SELECT name FROM gateways WHERE tier = ? ORDER BY name", tier.name());
-  if (!users.ok()) return users.status();
-  if (!users->empty()) {
-    return absl::FailedPreconditionError(StrCat("tier \"", tier.name(), "\" is used by gateways ",
-                                                Quoted(*users),
-                                                "; move them to another tier first"));
-  }
-  return absl::OkStatus();
+  return RefuseIfUsed(db, "SELECT name FROM gateways WHERE tier = ? ORDER BY name", tier.name(),
+                      StrCat("tier \"", tier.name(), "\" is used by gateways "),
+                      "; move them to another tier first");
 }
 template <>
 absl::Status CheckDeletable(Db& db, const v1::Gateway& gateway) {
-  absl::StatusOr<std::vector<std::string>> users =
-      QueryNames(db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway.name());
-  if (!users.ok()) return users.status();
-  if (!users->empty()) {
-    return absl::FailedPreconditionError(StrCat("gateway \"", gateway.name(), "\" serves apis ",
-                                                Quoted(*users),
-                                                "; remove it from their gateways first"));
-  }
-  return absl::OkStatus();
+  return RefuseIfUsed(db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api",
+                      gateway.name(), StrCat("gateway \"", gateway.name(), "\" serves apis "),
+                      "; remove it from their gateways first");
 }
 
 // The one rule that spans three tables: an API declared SSE may only be served by gateways whose

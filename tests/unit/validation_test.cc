@@ -1,9 +1,9 @@
 // Shape rules: each bad input is INVALID_ARGUMENT and the message starts with the field's name.
-#include "controlplane/validation.h"
+#include "common/validation.h"
 
 #include <gtest/gtest.h>
 
-namespace apim::controlplane {
+namespace apim {
 namespace {
 
 v1::Api GoodApi() {
@@ -152,4 +152,4 @@ TEST(ValidationTest, PolicyXmlMustParseAndNamesTheLineOfTheError) {
 }
 
 }  // namespace
-}  // namespace apim::controlplane
+}  // namespace apim

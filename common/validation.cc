@@ -1,4 +1,4 @@
-#include "controlplane/validation.h"
+#include "common/validation.h"
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
@@ -8,9 +8,9 @@
 #include <string_view>
 
 #include "common/str_cat.h"
-#include "controlplane/store/scope.h"
+#include "common/scope.h"
 
-namespace apim::controlplane {
+namespace apim {
 namespace {
 
 constexpr size_t kMaxNameLength = 63;
@@ -121,12 +121,12 @@ absl::Status ValidateBackendUrl(std::string_view url) {
 }
 
 absl::Status ValidateScope(std::string_view field, std::string_view scope, bool allow_operation) {
-  if (scope == store::kGlobalScope) return absl::OkStatus();
-  if (scope.starts_with(store::kApiScopePrefix)) {
-    return ValidateName(field, scope.substr(store::kApiScopePrefix.size()));
+  if (scope == kGlobalScope) return absl::OkStatus();
+  if (scope.starts_with(kApiScopePrefix)) {
+    return ValidateName(field, scope.substr(kApiScopePrefix.size()));
   }
-  if (allow_operation && scope.starts_with(store::kOperationScopePrefix)) {
-    std::string_view rest = scope.substr(store::kOperationScopePrefix.size());
+  if (allow_operation && scope.starts_with(kOperationScopePrefix)) {
+    std::string_view rest = scope.substr(kOperationScopePrefix.size());
     size_t slash = rest.find('/');
     if (slash == std::string_view::npos) {
       return Invalid(field, StrCat("\"", scope, "\" must be operation:API/OPERATION"));
@@ -288,4 +288,27 @@ absl::Status Validate(const v1::Policy& policy) {
   return absl::OkStatus();
 }
 
-}  // namespace apim::controlplane
+absl::Status Validate(const v1::Snapshot& snapshot) {
+  if (!snapshot.has_tier()) return Invalid("snapshot.tier", "is required");
+  if (absl::Status s = Validate(snapshot.tier()); !s.ok()) return s;
+  std::set<std::string_view> names;
+  std::set<std::pair<std::string_view, std::string_view>> routes;
+  for (const v1::Api& api : snapshot.apis()) {
+    if (absl::Status s = Validate(api); !s.ok()) return s;
+    if (!names.insert(api.name()).second) {
+      return Invalid("api.name", StrCat("\"", api.name(), "\" appears twice"));
+    }
+    if (!routes.emplace(api.host(), api.path_prefix()).second) {
+      return Invalid("api.path_prefix", StrCat("\"", api.path_prefix(), "\" of api \"", api.name(),
+                                               "\" is served by another api too"));
+    }
+    if (api.sse() && !snapshot.tier().long_lived_connections()) {
+      return absl::FailedPreconditionError(
+          StrCat("api.sse: api \"", api.name(), "\" streams server-sent events, but tier \"",
+                 snapshot.tier().name(), "\" does not allow long-lived connections"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace apim

@@ -6,7 +6,7 @@
 #include "absl/status/status.h"
 #include "apim/v1/resources.pb.h"
 
-namespace apim::controlplane {
+namespace apim {
 
 absl::Status Validate(const v1::Tier& tier);
 absl::Status Validate(const v1::Gateway& gateway);
@@ -15,4 +15,8 @@ absl::Status Validate(const v1::DiagnosticSetting& setting);
 absl::Status Validate(const v1::CacheSetting& setting);
 absl::Status Validate(const v1::Policy& policy);
 
-}  // namespace apim::controlplane
+// A whole snapshot, as a worker receives it: its tier and every API, plus the rules across them
+// that the store enforces (unique names and routes, SSE APIs only on tiers that allow streams).
+absl::Status Validate(const v1::Snapshot& snapshot);
+
+}  // namespace apim

@@ -3,7 +3,7 @@
 
 #include <string_view>
 
-namespace apim::store {
+namespace apim {
 
 inline constexpr std::string_view kGlobalScope = "global";
 inline constexpr std::string_view kApiScopePrefix = "api:";
@@ -19,4 +19,4 @@ inline std::string_view ApiOfScope(std::string_view scope) {
   return {};
 }
 
-}  // namespace apim::store
+}  // namespace apim
