@@ -1,0 +1,109 @@
+#include "dataplane/http_forwarding.h"
+
+#include <algorithm>
+#include <cctype>
+#include <string>
+
+namespace apim::dataplane {
+namespace {
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+std::string_view Trim(std::string_view text) {
+  while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
+  while (!text.empty() && (text.back() == ' ' || text.back() == '\t')) text.remove_suffix(1);
+  return text;
+}
+
+// Whether a comma-separated header value lists `token` (case-insensitive).
+bool ListContains(std::string_view list, std::string_view token) {
+  while (!list.empty()) {
+    size_t comma = list.find(',');
+    std::string_view item = Trim(list.substr(0, comma));
+    item = Trim(item.substr(0, item.find(';')));
+    if (EqualsIgnoreCase(item, token)) return true;
+    if (comma == std::string_view::npos) break;
+    list.remove_prefix(comma + 1);
+  }
+  return false;
+}
+
+bool IsHopByHop(http::field field) {
+  switch (field) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::content_length:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void CopyEndToEndHeaders(const http::fields& from, http::fields& to) {
+  std::string connection_tokens;
+  for (auto range = from.equal_range(http::field::connection); range.first != range.second;
+       ++range.first) {
+    connection_tokens.append(range.first->value()).push_back(',');
+  }
+  for (const auto& header : from) {
+    if (IsHopByHop(header.name())) continue;
+    if (!connection_tokens.empty() && ListContains(connection_tokens, header.name_string())) {
+      continue;
+    }
+    to.insert(header.name_string(), header.value());
+  }
+}
+
+void AddForwardedHeaders(const http::fields& original, std::string_view client_ip,
+                         http::fields& upstream) {
+  std::string forwarded_for(original["X-Forwarded-For"]);
+  forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
+  upstream.set("X-Forwarded-For", forwarded_for);
+  upstream.set("X-Forwarded-Proto", "http");
+  if (auto host = original[http::field::host]; !host.empty()) {
+    upstream.set("X-Forwarded-Host", host);
+  }
+}
+
+bool HasDotSegments(std::string_view target) {
+  std::string path(target.substr(0, target.find('?')));
+  // Decode only the dots: "%2e%2E" and "." are the same segment to most servers.
+  std::string decoded;
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '%' && i + 2 < path.size() + 0 && path[i + 1] == '2' &&
+        (path[i + 2] == 'e' || path[i + 2] == 'E')) {
+      decoded.push_back('.');
+      i += 2;
+    } else {
+      decoded.push_back(path[i]);
+    }
+  }
+  decoded.push_back('/');
+  return decoded.find("/./") != std::string::npos || decoded.find("/../") != std::string::npos;
+}
+
+bool IsEventStream(const http::fields& fields) {
+  std::string_view type = fields[http::field::content_type];
+  type = Trim(type.substr(0, type.find(';')));
+  return EqualsIgnoreCase(type, "text/event-stream");
+}
+
+bool AcceptsEventStream(const http::fields& fields) {
+  return ListContains(fields[http::field::accept], "text/event-stream");
+}
+
+}  // namespace apim::dataplane

@@ -1,0 +1,31 @@
+#pragma once
+// How a message changes as it crosses the gateway (RFC 9110 section 7.6): hop-by-hop headers,
+// including those named in Connection, stay behind; X-Forwarded-For/-Proto/-Host are added; and
+// request paths that could escape an API's prefix are refused.
+
+#include <boost/beast/http.hpp>
+#include <string_view>
+
+namespace apim::dataplane {
+
+namespace http = boost::beast::http;
+
+// Copies every end-to-end header of `from` into `to`. Content-Length and Transfer-Encoding are
+// left to the caller, which decides the framing of what it sends.
+void CopyEndToEndHeaders(const http::fields& from, http::fields& to);
+
+// Adds the X-Forwarded-* headers for a request received from `client_ip` over plain HTTP.
+void AddForwardedHeaders(const http::fields& original, std::string_view client_ip,
+                         http::fields& upstream);
+
+// True for a path with "." or ".." segments (also percent-encoded), which a backend could
+// resolve to a resource outside the API's base path.
+bool HasDotSegments(std::string_view target);
+
+// True when the Content-Type is text/event-stream.
+bool IsEventStream(const http::fields& fields);
+
+// True when the request asks for an event stream (Accept: text/event-stream).
+bool AcceptsEventStream(const http::fields& fields);
+
+}  // namespace apim::dataplane

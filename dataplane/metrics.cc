@@ -1,0 +1,67 @@
+#include "dataplane/metrics.h"
+
+#include <sstream>
+
+namespace apim::dataplane {
+namespace {
+
+// Label values escape backslash, quote and newline, per the text exposition format.
+std::string Label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::CountRequest(const std::string& api, unsigned status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{api, status}];
+}
+
+void Metrics::CountUpstreamError(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++upstream_errors_[kind];
+}
+
+std::string Metrics::RenderPrometheus() const {
+  std::ostringstream out;
+  auto gauge = [&](const char* name, const char* help, const char* type, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+  };
+  {
+    std::lock_guard lock(mu_);
+    out << "# HELP apim_requests_total Requests answered, by API and status.\n"
+           "# TYPE apim_requests_total counter\n";
+    for (const auto& [key, count] : requests_) {
+      out << "apim_requests_total{api=\"" << Label(key.first) << "\",status=\"" << key.second
+          << "\"} " << count << '\n';
+    }
+    out << "# HELP apim_upstream_errors_total Backend failures, by kind.\n"
+           "# TYPE apim_upstream_errors_total counter\n";
+    for (const auto& [kind, count] : upstream_errors_) {
+      out << "apim_upstream_errors_total{kind=\"" << Label(kind) << "\"} " << count << '\n';
+    }
+  }
+  gauge("apim_active_streams", "Open event streams.", "gauge", active_streams.load());
+  gauge("apim_active_connections", "Open client connections.", "gauge", active_connections.load());
+  gauge("apim_events_relayed_total", "Server-sent events relayed to clients.", "counter",
+        events_relayed.load());
+  gauge("apim_bytes_to_clients_total", "Response bytes written to clients.", "counter",
+        bytes_to_clients.load());
+  gauge("apim_bytes_from_clients_total", "Request body bytes read from clients.", "counter",
+        bytes_from_clients.load());
+  gauge("apim_config_version", "Version of the snapshot being served.", "gauge",
+        config_version.load());
+  return out.str();
+}
+
+}  // namespace apim::dataplane

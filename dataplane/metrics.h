@@ -1,0 +1,33 @@
+#pragma once
+// The worker's counters, rendered in the Prometheus text format on the admin listener. Counters
+// touched per event are plain atomics; per-request counts by API and status take a short lock.
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <utility>
+
+namespace apim::dataplane {
+
+class Metrics {
+ public:
+  void CountRequest(const std::string& api, unsigned status);
+  void CountUpstreamError(const std::string& kind);
+  std::string RenderPrometheus() const;
+
+  std::atomic<int64_t> active_streams{0};
+  std::atomic<int64_t> active_connections{0};
+  std::atomic<uint64_t> events_relayed{0};
+  std::atomic<uint64_t> bytes_to_clients{0};
+  std::atomic<uint64_t> bytes_from_clients{0};
+  std::atomic<uint64_t> config_version{0};
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::pair<std::string, unsigned>, uint64_t> requests_;  // (api, status) -> count
+  std::map<std::string, uint64_t> upstream_errors_;                // kind -> count
+};
+
+}  // namespace apim::dataplane

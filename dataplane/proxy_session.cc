@@ -1,0 +1,508 @@
+#include "dataplane/proxy_session.h"
+
+#include <array>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <variant>
+
+#include "common/str_cat.h"
+#include "dataplane/access_log.h"
+#include "dataplane/http_forwarding.h"
+#include "dataplane/problem.h"
+#include "dataplane/sse/event_boundary_tracker.h"
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+using namespace asio::experimental::awaitable_operators;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// Body bytes move through one fixed buffer per direction: a piece read is written on at once.
+constexpr size_t kRelayBufferBytes = 16 * 1024;
+// Bytes of a pipelined next request kept while a response is relayed.
+constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+
+using Clock = std::chrono::steady_clock;
+
+std::chrono::microseconds Since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+// How the response body is framed towards the client.
+enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
+
+enum class RelayEnd { kComplete, kBackendFailed, kClientGone };
+
+// One request and its response through the gateway. Lives in the session's coroutine frame for
+// the duration of the exchange.
+class Exchange {
+ public:
+  Exchange(SessionContext& context, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
+           http::request_parser<http::buffer_body>& request, std::string client_ip)
+      : context_(context), client_(client), client_buffer_(client_buffer), request_(request) {
+    record_.client_ip = std::move(client_ip);
+    record_.method = std::string(request.get().method_string());
+    record_.target = std::string(request.get().target());
+  }
+
+  // Serves the exchange; true when the client connection can carry another request.
+  awaitable<bool> Run();
+
+ private:
+  awaitable<bool> Forward(const Route& route);
+  awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
+                              std::string detail);
+  awaitable<std::pair<beast::error_code, bool>> SendRequest(beast::tcp_stream& upstream,
+                                                            http::request<http::buffer_body>& head);
+  awaitable<RelayEnd> RelayBody(beast::tcp_stream& upstream, beast::flat_buffer& upstream_buffer,
+                                http::response_parser<http::buffer_body>& response, Framing framing,
+                                bool event_stream);
+  awaitable<void> WatchClientClose();
+  awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
+  void Finish(unsigned status);
+
+  SessionContext& context_;
+  beast::tcp_stream& client_;
+  beast::flat_buffer& client_buffer_;
+  http::request_parser<http::buffer_body>& request_;
+  AccessRecord record_;
+  Clock::time_point start_ = Clock::now();
+  std::array<char, kRelayBufferBytes> buffer_;
+};
+
+awaitable<bool> Exchange::Run() {
+  const auto& request = request_.get();
+  if (HasDotSegments(request.target())) {
+    co_return co_await SendProblem(http::status::bad_request, "dot-segments", "Bad request path",
+                                   "the request path contains '.' or '..' segments");
+  }
+  std::shared_ptr<const RuntimeSnapshot> snapshot = context_.snapshots.Current();
+  const Route* route =
+      snapshot ? snapshot->routes.Match(request[http::field::host], request.target()) : nullptr;
+  if (route == nullptr) {
+    co_return co_await SendProblem(
+        http::status::not_found, "no-api", "No API",
+        StrCat("no API is published at ", request.target(),
+               snapshot ? "" : " (this worker has no configuration yet)"));
+  }
+  record_.api = route->api;
+  if (route->backend.tls) {
+    co_return co_await SendProblem(http::status::bad_gateway, "backend-tls", "Backend unsupported",
+                                   "https backends are not supported by this gateway yet");
+  }
+  co_return co_await Forward(*route);
+}
+
+awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type,
+                                      std::string_view title, std::string detail) {
+  auto response = Problem(status, type, title, detail, request_.get().version());
+  // An unread request body would be taken for the next request: close instead.
+  const bool keep_alive = request_.get().keep_alive() && request_.is_done();
+  response.keep_alive(keep_alive);
+  record_.response_bytes = response.body().size();
+  record_.error = std::move(detail);
+  client_.expires_after(context_.limits.idle_timeout);
+  auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
+  client_.expires_never();
+  Finish(static_cast<unsigned>(status));
+  co_return keep_alive && !error;
+}
+
+void Exchange::Finish(unsigned status) {
+  record_.status = status;
+  record_.duration = Since(start_);
+  context_.metrics.CountRequest(record_.api, status);
+  context_.metrics.bytes_to_clients += record_.response_bytes;
+  WriteAccessLog(record_);
+}
+
+// Writes the request head, then streams the client's body (if any) piece by piece. Returns the
+// error and whether any body byte was consumed from the client (then the request cannot be
+// retried on another connection).
+awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
+    beast::tcp_stream& upstream, http::request<http::buffer_body>& head) {
+  http::request_serializer<http::buffer_body> serializer(head);
+  bool consumed_body = false;
+  for (;;) {
+    if (!request_.is_done()) {
+      request_.get().body().data = buffer_.data();
+      request_.get().body().size = buffer_.size();
+      client_.expires_after(context_.limits.idle_timeout);
+      auto [read_error, read] =
+          co_await http::async_read_some(client_, client_buffer_, request_, kNoThrow);
+      client_.expires_never();
+      if (read_error && read_error != http::error::need_buffer) {
+        co_return std::pair{read_error, true};
+      }
+      const size_t piece = buffer_.size() - request_.get().body().size;
+      consumed_body = consumed_body || piece > 0;
+      record_.request_bytes += piece;
+      head.body().data = buffer_.data();
+      head.body().size = piece;
+      head.body().more = !request_.is_done();
+    } else {
+      head.body().data = nullptr;
+      head.body().size = 0;
+      head.body().more = false;
+    }
+    auto [write_error, written] = co_await http::async_write(upstream, serializer, kNoThrow);
+    if (write_error && write_error != http::error::need_buffer) {
+      co_return std::pair{write_error, consumed_body};
+    }
+    if (serializer.is_done()) co_return std::pair{beast::error_code{}, consumed_body};
+  }
+}
+
+awaitable<bool> Exchange::Forward(const Route& route) {
+  auto& request = request_.get();
+  if (request[http::field::expect] == "100-continue") {
+    // Answered here: the backend never sees Expect, so it cannot stall on it.
+    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+    co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+  }
+
+  http::request<http::buffer_body> head;
+  head.method_string(request.method_string());
+  head.target(RouteTable::BackendTarget(route, request.target()));
+  head.version(11);
+  CopyEndToEndHeaders(request, head);
+  head.erase(http::field::expect);
+  head.set(http::field::host, route.backend.authority);
+  AddForwardedHeaders(request, record_.client_ip, head);
+  const bool wants_stream = route.sse || AcceptsEventStream(request);
+  // Event streams are relayed as they are produced: never compressed on the way.
+  if (wants_stream) head.erase(http::field::accept_encoding);
+  if (request_.chunked()) {
+    head.chunked(true);
+  } else if (request_.content_length()) {
+    head.content_length(*request_.content_length());
+  }
+  const bool request_has_body = !request_.is_done();
+
+  // A pooled connection the backend closed meanwhile fails before any response byte; such a
+  // request is retried once on a new connection if its body has not been consumed.
+  std::unique_ptr<beast::tcp_stream> upstream;
+  beast::flat_buffer upstream_buffer;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  auto new_parser = [&] {
+    parser.emplace();
+    parser->body_limit(boost::none);
+    parser->header_limit(static_cast<std::uint32_t>(context_.limits.max_response_header_bytes));
+    if (request.method() == http::verb::head) parser->skip(true);
+  };
+  for (int attempt = 0;; ++attempt) {
+    auto [connect_error, lease] = co_await context_.pool.Acquire(
+        route.backend, context_.limits.connect_timeout, /*fresh_only=*/attempt > 0);
+    if (connect_error) {
+      const bool timed_out = connect_error == beast::error::timeout;
+      context_.metrics.CountUpstreamError(timed_out ? "connect_timeout" : "connect");
+      co_return co_await SendProblem(
+          timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+          timed_out ? "backend-timeout" : "backend-unreachable",
+          timed_out ? "Backend timeout" : "Backend unreachable",
+          StrCat("cannot connect to the backend of api \"", route.api,
+                 "\": ", connect_error.message()));
+    }
+    upstream = std::move(lease.stream);
+    upstream_buffer.clear();
+    new_parser();
+
+    auto [send_error, consumed_body] = co_await SendRequest(*upstream, head);
+    beast::error_code error = send_error;
+    if (!error) {
+      upstream->expires_after(route.timeout);
+      std::tie(error, std::ignore) =
+          co_await http::async_read_header(*upstream, upstream_buffer, *parser, kNoThrow);
+      // 1xx interim responses (other than 101) are not relayed; wait for the final one.
+      while (!error && parser->get().result_int() / 100 == 1 &&
+             parser->get().result() != http::status::switching_protocols) {
+        new_parser();
+        std::tie(error, std::ignore) =
+            co_await http::async_read_header(*upstream, upstream_buffer, *parser, kNoThrow);
+      }
+      upstream->expires_never();
+    }
+    if (!error) break;
+    const bool stale_connection = lease.reused && !consumed_body && !request_has_body &&
+                                  error != beast::error::timeout && attempt == 0;
+    if (stale_connection) continue;
+    const bool timed_out = error == beast::error::timeout;
+    context_.metrics.CountUpstreamError(timed_out ? "response_timeout" : "response");
+    if (consumed_body && !request_.is_done()) {
+      // The client is gone or sent a broken body: nobody to answer.
+      Finish(499);
+      co_return false;
+    }
+    co_return co_await SendProblem(
+        timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
+        timed_out ? "backend-timeout" : "backend-failed",
+        timed_out ? "Backend timeout" : "Backend failed",
+        timed_out ? StrCat("the backend of api \"", route.api, "\" sent no response within ",
+                           route.timeout.count(), " s")
+                  : StrCat("the backend of api \"", route.api,
+                           "\" closed the connection without a response: ", error.message()));
+  }
+  record_.time_to_first_byte = Since(start_);
+
+  const auto& backend_response = parser->get();
+  const unsigned status = backend_response.result_int();
+  const bool event_stream = IsEventStream(backend_response);
+  if (route.fail_on_error_status_code && status >= 400) {
+    context_.metrics.CountUpstreamError("error_status");
+    co_return co_await SendProblem(http::status::bad_gateway, "backend-error-status",
+                                   "Backend error",
+                                   StrCat("the backend of api \"", route.api, "\" answered ",
+                                          status, " and fail-on-error-status-code is set"));
+  }
+
+  http::response<http::empty_body> client_head{backend_response.result(), request.version()};
+  client_head.reason(backend_response.reason());
+  CopyEndToEndHeaders(backend_response, client_head);
+  Framing framing;
+  if (request.method() == http::verb::head || status == 204 || status == 304) {
+    framing = Framing::kNone;
+    if (parser->content_length()) client_head.content_length(*parser->content_length());
+  } else if (!event_stream && parser->content_length()) {
+    framing = Framing::kContentLength;
+    client_head.content_length(*parser->content_length());
+  } else if (request.version() >= 11) {
+    framing = Framing::kChunked;
+    client_head.chunked(true);
+  } else {
+    framing = Framing::kUntilClose;
+  }
+  const bool keep_alive = request.keep_alive() && framing != Framing::kUntilClose;
+  client_head.keep_alive(keep_alive);
+
+  // buffer-response (not for event streams): the body is read whole before anything is sent,
+  // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
+  std::string buffered;
+  if (route.buffer_response && !event_stream && framing != Framing::kNone) {
+    while (!parser->is_done()) {
+      parser->get().body().data = buffer_.data();
+      parser->get().body().size = buffer_.size();
+      upstream->expires_after(route.timeout);
+      auto [error, read] =
+          co_await http::async_read_some(*upstream, upstream_buffer, *parser, kNoThrow);
+      upstream->expires_never();
+      if (error && error != http::error::need_buffer) {
+        context_.metrics.CountUpstreamError("response_body");
+        co_return co_await SendProblem(
+            http::status::bad_gateway, "backend-failed", "Backend failed",
+            StrCat("the backend of api \"", route.api,
+                   "\" failed while sending its body: ", error.message()));
+      }
+      buffered.append(buffer_.data(), buffer_.size() - parser->get().body().size);
+      if (buffered.size() > context_.limits.max_buffered_body_bytes) {
+        co_return co_await SendProblem(
+            http::status::bad_gateway, "response-too-large", "Response too large",
+            StrCat("the response of api \"", route.api, "\" exceeds the ",
+                   context_.limits.max_buffered_body_bytes,
+                   " bytes buffer-response may hold; set buffer-response to false"));
+      }
+    }
+    framing = Framing::kContentLength;
+    client_head.chunked(false);
+    client_head.content_length(buffered.size());
+  }
+
+  http::response_serializer<http::empty_body> head_serializer(client_head);
+  client_.expires_after(context_.limits.idle_timeout);
+  auto [head_error, head_bytes] =
+      co_await http::async_write_header(client_, head_serializer, kNoThrow);
+  client_.expires_never();
+  if (head_error) {
+    Finish(499);
+    co_return false;
+  }
+
+  RelayEnd end = RelayEnd::kComplete;
+  if (!buffered.empty()) {
+    end = co_await WriteToClient(asio::buffer(buffered), framing) ? RelayEnd::kComplete
+                                                                  : RelayEnd::kClientGone;
+  } else if (framing != Framing::kNone) {
+    if (event_stream) {
+      record_.stream = true;
+      ++context_.metrics.active_streams;
+    }
+    // Racing the relay against a watch on the client socket: a client that goes away is
+    // noticed at once, even while the backend is silent, and the backend connection is closed.
+    auto result = co_await (RelayBody(*upstream, upstream_buffer, *parser, framing, event_stream) ||
+                            WatchClientClose());
+    end = result.index() == 0 ? std::get<0>(result) : RelayEnd::kClientGone;
+    if (event_stream) --context_.metrics.active_streams;
+  }
+  if (end == RelayEnd::kComplete && framing == Framing::kChunked) {
+    auto [error, n] = co_await asio::async_write(client_, http::make_chunk_last(), kNoThrow);
+    if (error) end = RelayEnd::kClientGone;
+  }
+
+  switch (end) {
+    case RelayEnd::kComplete:
+      if (backend_response.keep_alive() && parser->is_done()) {
+        context_.pool.Release(route.backend, std::move(upstream));
+      }
+      Finish(status);
+      co_return keep_alive;
+    case RelayEnd::kBackendFailed:
+      // No chunked terminator: the client sees a cut stream (EventSource reconnects).
+      context_.metrics.CountUpstreamError("response_body");
+      record_.error = "backend closed the connection mid-response";
+      Finish(status);
+      co_return false;
+    case RelayEnd::kClientGone:
+      record_.error = "client went away";
+      Finish(status);
+      co_return false;
+  }
+  co_return false;
+}
+
+awaitable<RelayEnd> Exchange::RelayBody(beast::tcp_stream& upstream,
+                                        beast::flat_buffer& upstream_buffer,
+                                        http::response_parser<http::buffer_body>& response,
+                                        Framing framing, bool event_stream) {
+  sse::EventBoundaryTracker tracker;
+  while (!response.is_done()) {
+    response.get().body().data = buffer_.data();
+    response.get().body().size = buffer_.size();
+    auto [error, read] =
+        co_await http::async_read_some(upstream, upstream_buffer, response, kNoThrow);
+    const size_t piece = buffer_.size() - response.get().body().size;
+    if (piece > 0) {
+      if (event_stream) {
+        const uint64_t before = tracker.events_completed();
+        tracker.Feed(std::string_view(buffer_.data(), piece));
+        const uint64_t events = tracker.events_completed() - before;
+        record_.events += events;
+        context_.metrics.events_relayed += events;
+      }
+      if (!co_await WriteToClient(asio::buffer(buffer_.data(), piece), framing)) {
+        co_return RelayEnd::kClientGone;
+      }
+    }
+    if (error && error != http::error::need_buffer) co_return RelayEnd::kBackendFailed;
+  }
+  co_return RelayEnd::kComplete;
+}
+
+awaitable<bool> Exchange::WriteToClient(asio::const_buffer piece, Framing framing) {
+  client_.expires_after(context_.limits.idle_timeout);
+  beast::error_code error;
+  if (framing == Framing::kChunked) {
+    std::tie(error, std::ignore) =
+        co_await asio::async_write(client_, http::make_chunk(piece), kNoThrow);
+  } else {
+    std::tie(error, std::ignore) = co_await asio::async_write(client_, piece, kNoThrow);
+  }
+  client_.expires_never();
+  if (!error) record_.response_bytes += piece.size();
+  co_return !error;
+}
+
+// Completes when the client closes or resets its connection. Bytes of a pipelined next request
+// are kept in the session's buffer.
+awaitable<void> Exchange::WatchClientClose() {
+  for (;;) {
+    if (client_buffer_.size() >= kMaxPipelinedBytes) {
+      // Enough read ahead: stop watching until the relay ends (which cancels this wait).
+      asio::steady_timer forever(co_await asio::this_coro::executor, Clock::time_point::max());
+      co_await forever.async_wait(kNoThrow);
+      co_return;
+    }
+    auto [error, n] =
+        co_await client_.socket().async_read_some(client_buffer_.prepare(4096), kNoThrow);
+    if (error) co_return;
+    client_buffer_.commit(n);
+  }
+}
+
+std::string ClientAddress(const tcp::socket& socket) {
+  beast::error_code error;
+  auto endpoint = socket.remote_endpoint(error);
+  return error ? std::string("unknown") : endpoint.address().to_string();
+}
+
+// Writes a problem for a request that could not even be parsed, then the connection closes.
+awaitable<void> RejectUnparsable(beast::tcp_stream& client, SessionContext& context,
+                                 http::status status, std::string_view type, std::string_view title,
+                                 std::string detail, std::string client_ip) {
+  auto response = Problem(status, type, title, detail);
+  response.keep_alive(false);
+  client.expires_after(std::chrono::seconds(5));
+  co_await http::async_write(client, response, kNoThrow);
+  AccessRecord record;
+  record.client_ip = std::move(client_ip);
+  record.status = static_cast<unsigned>(status);
+  record.error = std::move(detail);
+  context.metrics.CountRequest("", record.status);
+  WriteAccessLog(record);
+}
+
+}  // namespace
+
+awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
+  beast::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  const std::string client_ip = ClientAddress(socket);
+  beast::tcp_stream client(std::move(socket));
+  beast::flat_buffer buffer;
+  ++context.metrics.active_connections;
+  for (;;) {
+    // Waiting for a request may take up to the idle timeout; once it starts, its headers must be
+    // complete within the header timeout.
+    if (buffer.size() == 0) {
+      client.expires_after(context.limits.idle_timeout);
+      auto [error, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
+      if (error) break;
+      buffer.commit(n);
+    }
+    http::request_parser<http::buffer_body> parser;
+    parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
+    parser.body_limit(boost::none);
+    client.expires_after(context.limits.request_header_timeout);
+    auto [error, n] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
+    client.expires_never();
+    if (error == http::error::header_limit) {
+      co_await RejectUnparsable(
+          client, context, http::status::request_header_fields_too_large, "header-too-large",
+          "Request headers too large",
+          StrCat("request headers exceed ", context.limits.max_request_header_bytes, " bytes"),
+          client_ip);
+      break;
+    }
+    if (error == beast::error::timeout) {
+      co_await RejectUnparsable(client, context, http::status::request_timeout, "header-timeout",
+                                "Request timeout",
+                                StrCat("request headers were not complete within ",
+                                       context.limits.request_header_timeout.count(), " s"),
+                                client_ip);
+      break;
+    }
+    if (error == http::error::end_of_stream || error == asio::error::eof ||
+        error == asio::error::connection_reset) {
+      break;
+    }
+    if (error) {
+      co_await RejectUnparsable(client, context, http::status::bad_request, "bad-request",
+                                "Malformed request", error.message(), client_ip);
+      break;
+    }
+    Exchange exchange(context, client, buffer, parser, client_ip);
+    if (!co_await exchange.Run()) break;
+  }
+  --context.metrics.active_connections;
+  client.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  client.close();
+}
+
+}  // namespace apim::dataplane

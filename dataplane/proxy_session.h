@@ -1,0 +1,40 @@
+#pragma once
+// One downstream connection, served by one coroutine: read a request, route it to an API, forward
+// it to the backend (streaming the body), and relay the response as it arrives. Keep-alive
+// connections loop to the next request.
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <cstddef>
+
+#include "dataplane/metrics.h"
+#include "dataplane/snapshot_store.h"
+#include "dataplane/upstream_pool.h"
+
+namespace apim::dataplane {
+
+struct ProxyLimits {
+  size_t max_request_header_bytes = 32 * 1024;
+  // Once the first byte of a request arrives, its headers must be complete within this time
+  // (slowloris defence). Between requests a connection may idle for idle_timeout.
+  std::chrono::seconds request_header_timeout{10};
+  std::chrono::seconds idle_timeout{240};
+  std::chrono::seconds connect_timeout{5};
+  size_t max_response_header_bytes = 64 * 1024;
+  // buffer-response and buffer-request-body hold at most this much; larger bodies are refused.
+  size_t max_buffered_body_bytes = 16 * 1024 * 1024;
+};
+
+// What a session needs from its worker thread. Everything here outlives the sessions.
+struct SessionContext {
+  const SnapshotStore& snapshots;
+  Metrics& metrics;
+  UpstreamPool& pool;
+  const ProxyLimits& limits;
+};
+
+boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,
+                                             SessionContext& context);
+
+}  // namespace apim::dataplane

@@ -1,0 +1,95 @@
+#include "dataplane/route_table.h"
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+
+#include "common/str_cat.h"
+#include "common/validation.h"
+
+namespace apim::dataplane {
+namespace {
+
+std::string_view PathOf(std::string_view target) { return target.substr(0, target.find('?')); }
+
+std::string_view HostWithoutPort(std::string_view host) {
+  if (host.starts_with('[')) return host.substr(0, host.find(']') + 1);  // IPv6 literal
+  return host.substr(0, host.find(':'));
+}
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+// "/orders" matches "/orders" and "/orders/1" but not "/ordersx": prefixes match whole segments.
+bool PrefixMatches(std::string_view prefix, std::string_view path) {
+  if (prefix == "/") return true;
+  return path.starts_with(prefix) && (path.size() == prefix.size() || path[prefix.size()] == '/');
+}
+
+absl::StatusOr<Backend> ParseBackend(const std::string& url) {
+  auto parsed = boost::urls::parse_absolute_uri(url);
+  if (!parsed) return absl::InvalidArgumentError(StrCat("api.backend_url: \"", url, "\""));
+  Backend backend;
+  backend.tls = parsed->scheme() == "https";
+  backend.host = std::string(parsed->encoded_host());
+  if (backend.host.starts_with('[')) backend.host = backend.host.substr(1, backend.host.size() - 2);
+  backend.port = parsed->has_port() ? std::string(parsed->port()) : (backend.tls ? "443" : "80");
+  backend.authority = std::string(parsed->encoded_authority());
+  backend.base_path = std::string(parsed->encoded_path());
+  while (backend.base_path.ends_with('/')) backend.base_path.pop_back();
+  return backend;
+}
+
+}  // namespace
+
+absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
+  if (absl::Status valid = Validate(snapshot); !valid.ok()) return valid;
+  RouteTable table;
+  for (const v1::Api& api : snapshot.apis()) {
+    absl::StatusOr<Backend> backend = ParseBackend(api.backend_url());
+    if (!backend.ok()) return backend.status();
+    Route route;
+    route.api = api.name();
+    route.host = api.host();
+    route.path_prefix = api.path_prefix();
+    route.backend = *std::move(backend);
+    route.sse = api.sse();
+    if (api.has_timeout_seconds()) route.timeout = std::chrono::seconds(api.timeout_seconds());
+    route.buffer_response = api.has_buffer_response() ? api.buffer_response() : !api.sse();
+    route.fail_on_error_status_code = api.fail_on_error_status_code();
+    route.buffer_request_body = api.buffer_request_body();
+    table.routes_.push_back(std::move(route));
+  }
+  std::stable_sort(table.routes_.begin(), table.routes_.end(), [](const Route& a, const Route& b) {
+    if (a.path_prefix.size() != b.path_prefix.size()) {
+      return a.path_prefix.size() > b.path_prefix.size();
+    }
+    return !a.host.empty() && b.host.empty();
+  });
+  return table;
+}
+
+const Route* RouteTable::Match(std::string_view host, std::string_view target) const {
+  const std::string_view path = PathOf(target);
+  const std::string_view bare_host = HostWithoutPort(host);
+  for (const Route& route : routes_) {
+    if (!route.host.empty() && !EqualsIgnoreCase(route.host, bare_host)) continue;
+    if (PrefixMatches(route.path_prefix, path)) return &route;
+  }
+  return nullptr;
+}
+
+std::string RouteTable::BackendTarget(const Route& route, std::string_view target) {
+  const size_t query = target.find('?');
+  std::string_view path = target.substr(0, query);
+  std::string_view rest = route.path_prefix == "/" ? path : path.substr(route.path_prefix.size());
+  std::string joined = StrCat(route.backend.base_path, rest);
+  if (joined.empty() || joined.front() != '/') joined.insert(joined.begin(), '/');
+  if (query != std::string_view::npos) joined.append(target.substr(query));
+  return joined;
+}
+
+}  // namespace apim::dataplane

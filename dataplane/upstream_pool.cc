@@ -1,0 +1,60 @@
+#include "dataplane/upstream_pool.h"
+
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// True while the backend has not closed its side: a peek that would block means no EOF is queued.
+bool StillOpen(tcp::socket& socket) {
+  char byte;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+}  // namespace
+
+asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool::Acquire(
+    const Backend& backend, std::chrono::milliseconds connect_timeout, bool fresh_only) {
+  if (!fresh_only) {
+    auto found = idle_.find(Key(backend));
+    const auto now = std::chrono::steady_clock::now();
+    while (found != idle_.end() && !found->second.empty()) {
+      Idle idle = std::move(found->second.back());
+      found->second.pop_back();
+      if (now - idle.since < max_idle_ && StillOpen(idle.stream->socket())) {
+        co_return std::pair{beast::error_code{}, Lease{std::move(idle.stream), true}};
+      }
+    }
+  }
+
+  tcp::resolver resolver(executor_);
+  auto [resolve_error, endpoints] =
+      co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
+  if (resolve_error) co_return std::pair{resolve_error, Lease{}};
+  auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  stream->expires_after(connect_timeout);
+  auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, kNoThrow);
+  stream->expires_never();
+  if (connect_error) co_return std::pair{connect_error, Lease{}};
+  beast::error_code ignored;
+  stream->socket().set_option(tcp::no_delay(true), ignored);
+  stream->socket().set_option(asio::socket_base::keep_alive(true), ignored);
+  co_return std::pair{beast::error_code{}, Lease{std::move(stream), false}};
+}
+
+void UpstreamPool::Release(const Backend& backend, std::unique_ptr<beast::tcp_stream> stream) {
+  std::vector<Idle>& idle = idle_[Key(backend)];
+  if (idle.size() >= max_idle_per_backend_) return;  // Closed by the unique_ptr.
+  idle.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});
+}
+
+}  // namespace apim::dataplane

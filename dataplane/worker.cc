@@ -1,0 +1,140 @@
+#include "dataplane/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <thread>
+
+#include "common/str_cat.h"
+#include "dataplane/admin_server.h"
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, SessionContext& context) {
+  for (;;) {
+    auto [error, socket] = co_await acceptor.async_accept(kNoThrow);
+    if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (error) {
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      spdlog::warn("accept: {}", error.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), context),
+                   asio::detached);
+  }
+}
+
+absl::StatusOr<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& endpoint,
+                                     bool reuse_port) {
+  tcp::acceptor acceptor(io);
+  boost::system::error_code error;
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  if (!error && reuse_port) {
+    int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      error.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return absl::UnavailableError(StrCat("cannot listen on ", endpoint.address().to_string(), ":",
+                                         endpoint.port(), ": ", error.message()));
+  }
+  return acceptor;
+}
+
+}  // namespace
+
+struct Worker::Thread {
+  Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits)
+      : io(1), acceptor(io), pool(io.get_executor()), context{snapshots, metrics, pool, limits} {}
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  UpstreamPool pool;
+  SessionContext context;
+};
+
+absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(StrCat("\"", text, "\" must be HOST:PORT"));
+  }
+  std::string host = text.substr(0, colon);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  boost::system::error_code error;
+  asio::ip::address address = asio::ip::make_address(host, error);
+  int port = -1;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (...) {
+  }
+  if (error || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        StrCat("\"", text, "\" must be an IP address and a port, e.g. 127.0.0.1:8080"));
+  }
+  return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics)
+    : options_(std::move(options)), snapshots_(snapshots), metrics_(metrics) {
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits));
+  }
+}
+
+Worker::~Worker() = default;
+
+asio::io_context& Worker::control_context() { return threads_.front()->io; }
+
+absl::Status Worker::Bind() {
+  absl::StatusOr<tcp::endpoint> proxy = ParseEndpoint(options_.listen);
+  if (!proxy.ok()) return proxy.status();
+  absl::StatusOr<tcp::endpoint> admin = ParseEndpoint(options_.admin_listen);
+  if (!admin.ok()) return admin.status();
+  for (auto& thread : threads_) {
+    absl::StatusOr<tcp::acceptor> acceptor = Listen(thread->io, *proxy, /*reuse_port=*/true);
+    if (!acceptor.ok()) return acceptor.status();
+    thread->acceptor = *std::move(acceptor);
+    // The first listener settles the port, so port 0 means one port for every thread.
+    proxy->port(thread->acceptor.local_endpoint().port());
+  }
+  proxy_port_ = proxy->port();
+  absl::StatusOr<tcp::acceptor> admin_acceptor =
+      Listen(control_context(), *admin, /*reuse_port=*/false);
+  if (!admin_acceptor.ok()) return admin_acceptor.status();
+  admin_acceptor_ = std::make_unique<tcp::acceptor>(*std::move(admin_acceptor));
+  admin_port_ = admin_acceptor_->local_endpoint().port();
+  return absl::OkStatus();
+}
+
+void Worker::Run() {
+  for (auto& thread : threads_) {
+    asio::co_spawn(thread->io, AcceptLoop(thread->acceptor, thread->context), asio::detached);
+  }
+  asio::co_spawn(control_context(), ServeAdmin(*admin_acceptor_, snapshots_, metrics_),
+                 asio::detached);
+  std::vector<std::jthread> others;
+  for (size_t i = 1; i < threads_.size(); ++i) {
+    others.emplace_back([this, i] { threads_[i]->io.run(); });
+  }
+  threads_.front()->io.run();
+}
+
+void Worker::Stop() {
+  for (auto& thread : threads_) thread->io.stop();
+}
+
+}  // namespace apim::dataplane
