@@ -67,10 +67,16 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "Worker threads, each with its own listener")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
+  int header_timeout = static_cast<int>(options.limits.request_header_timeout.count());
+  app.add_option("--request-header-timeout", header_timeout,
+                 "Seconds a request's headers may take once its first byte arrives")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write \"PROXY_PORT ADMIN_PORT\" here once serving");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  options.limits.request_header_timeout = std::chrono::seconds(header_timeout);
   spdlog::set_level(spdlog::level::from_str(log_level));
   // Diagnostics go to stderr; stdout carries the JSON access log.
   spdlog::set_default_logger(spdlog::stderr_color_mt("gateway"));

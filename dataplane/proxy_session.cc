@@ -146,7 +146,9 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
       const size_t piece = buffer_.size() - request_.get().body().size;
       consumed_body = consumed_body || piece > 0;
       record_.request_bytes += piece;
-      head.body().data = buffer_.data();
+      // No bytes must be passed as no buffer: an empty buffer would be written as the final
+      // (zero-length) chunk.
+      head.body().data = piece > 0 ? buffer_.data() : nullptr;
       head.body().size = piece;
       head.body().more = !request_.is_done();
     } else {
@@ -469,9 +471,16 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
     http::request_parser<http::buffer_body> parser;
     parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
     parser.body_limit(boost::none);
-    client.expires_after(context.limits.request_header_timeout);
-    auto [error, n] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
+    // Raced against a timer rather than the stream's own expiry, which would close the socket
+    // before the 408 could be written.
     client.expires_never();
+    asio::steady_timer header_deadline(client.get_executor(),
+                                       context.limits.request_header_timeout);
+    auto header_or_timeout = co_await (http::async_read_header(client, buffer, parser, kNoThrow) ||
+                                       header_deadline.async_wait(kNoThrow));
+    beast::error_code error = header_or_timeout.index() == 0
+                                  ? std::get<0>(std::get<0>(header_or_timeout))
+                                  : beast::error::timeout;
     if (error == http::error::header_limit) {
       co_await RejectUnparsable(
           client, context, http::status::request_header_fields_too_large, "header-too-large",

@@ -150,6 +150,28 @@ bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds ti
   return found;
 }
 
+bool WaitForFileContent(const std::filesystem::path& path, std::string_view needle,
+                        std::chrono::milliseconds timeout) {
+  int fd = inotify_init1(IN_CLOEXEC);
+  if (fd < 0) return false;
+  inotify_add_watch(fd, path.c_str(), IN_MODIFY);
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  bool found = ReadFile(path).find(needle) != std::string::npos;
+  while (!found) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) > 0) {
+      char buffer[4096];
+      (void)read(fd, buffer, sizeof buffer);
+    }
+    found = ReadFile(path).find(needle) != std::string::npos;
+  }
+  close(fd);
+  return found;
+}
+
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path);
   std::stringstream text;

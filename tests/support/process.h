@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace apim::testing {
@@ -48,6 +49,8 @@ class ChildProcess {
   ExitResult WaitForExit(std::chrono::milliseconds timeout);
   std::string Stdout() const;
   std::string Stderr() const;
+  const std::filesystem::path& stdout_path() const { return stdout_path_; }
+  const std::filesystem::path& stderr_path() const { return stderr_path_; }
 
  private:
   pid_t pid_ = -1;
@@ -69,6 +72,10 @@ CommandResult RunCommand(const std::string& binary, const std::vector<std::strin
                          const std::map<std::string, std::string>& env = {},
                          std::chrono::milliseconds timeout = std::chrono::seconds(30),
                          const std::string& stdin_text = "");
+
+// Waits until the file at `path` contains `needle` (watching it with inotify). False on timeout.
+bool WaitForFileContent(const std::filesystem::path& path, std::string_view needle,
+                        std::chrono::milliseconds timeout);
 
 // Waits until `path` exists (created or renamed into place). False on timeout.
 bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds timeout);

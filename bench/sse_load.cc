@@ -1,0 +1,411 @@
+#include "bench/sse_load.h"
+
+#include <spdlog/fmt/fmt.h>
+
+#include <algorithm>
+#include <array>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <cctype>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "bench/sse_event_parser.h"
+
+namespace apim::bench {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace urls = boost::urls;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+// A stream failing is a measurement, not an exception.
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+constexpr auto kGrace = 5s;  // past the deadline, a thread stops waiting for its streams
+constexpr size_t kMaxLatencySamplesPerThread = 20'000'000;  // 160 MB; counted beyond, not kept
+constexpr int kMaxStreams = 200'000;
+constexpr int kMaxThreads = 64;
+
+int64_t RealtimeNs() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// What one thread measured; merged after the threads are joined, so nothing is shared.
+struct ThreadResults {
+  std::vector<int64_t> connect_ns;
+  std::vector<int64_t> ttfe_ns;
+  std::vector<int64_t> latency_ns;
+  uint64_t connected = 0;
+  uint64_t streams_with_events = 0;
+  uint64_t finished = 0;
+  uint64_t open_at_end = 0;
+  uint64_t not_started = 0;
+  uint64_t events = 0;
+  uint64_t events_without_ts = 0;
+  LoadErrors errors;
+
+  void Fail(uint64_t LoadErrors::*counter, std::string_view what,
+            const boost::system::error_code& ec = {}) {
+    ++(errors.*counter);
+    if (errors.first.empty()) {
+      errors.first = ec ? fmt::format("{}: {}", what, ec.message()) : std::string(what);
+    }
+  }
+};
+
+std::optional<int64_t> TimestampNs(std::string_view data) {
+  constexpr std::string_view kKey = "\"ts_ns\":";
+  size_t at = data.find(kKey);
+  if (at == std::string_view::npos) return std::nullopt;
+  const char* begin = data.data() + at + kKey.size();
+  int64_t value = 0;
+  auto [end, ec] = std::from_chars(begin, data.data() + data.size(), value);
+  if (ec != std::errc() || end == begin) return std::nullopt;
+  return value;
+}
+
+bool IsEventStream(std::string_view content_type) {
+  std::string_view media = content_type.substr(0, content_type.find(';'));
+  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
+  return beast::iequals(media, "text/event-stream");
+}
+
+// Reads the body of an event stream until it ends or the run does, recording every event.
+asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+                                 http::response_parser<http::buffer_body>& parser,
+                                 Clock::time_point connect_start, ThreadResults& out) {
+  SseEventParser events;
+  bool first_event = true;
+  int64_t received_at_ns = 0;
+  Clock::time_point received_at;
+  const SseEventParser::EventHandler on_event = [&](const SseEvent& event) {
+    ++out.events;
+    if (first_event) {
+      first_event = false;
+      ++out.streams_with_events;
+      out.ttfe_ns.push_back((received_at - connect_start) / 1ns);
+    }
+    std::optional<int64_t> sent_at_ns = TimestampNs(event.data);
+    if (!sent_at_ns) {
+      ++out.events_without_ts;
+    } else if (out.latency_ns.size() < kMaxLatencySamplesPerThread) {
+      out.latency_ns.push_back(std::max<int64_t>(0, received_at_ns - *sent_at_ns));
+    }
+  };
+
+  std::array<char, 16 * 1024> scratch;
+  // Bounded in time by the deadline; every pass waits for input.
+  for (;;) {
+    parser.get().body().data = scratch.data();
+    parser.get().body().size = scratch.size();
+    auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
+    if (ec == http::error::need_buffer) ec = {};
+    size_t got = scratch.size() - parser.get().body().size;
+    if (got > 0) {
+      received_at = Clock::now();
+      received_at_ns = RealtimeNs();
+      if (!events.Feed(std::string_view(scratch.data(), got), on_event)) {
+        out.Fail(&LoadErrors::other, "event longer than the parser's limit");
+        co_return;
+      }
+    }
+    if (ec == beast::error::timeout) {
+      ++out.open_at_end;  // the run is over; the stream was fine
+      co_return;
+    }
+    if (ec) {
+      out.Fail(&LoadErrors::early_close, "stream ended early", ec);
+      co_return;
+    }
+    if (parser.is_done()) {
+      ++out.finished;
+      co_return;
+    }
+  }
+}
+
+// One stream from connect to the end of the run. Every operation is bounded by `deadline`
+// through the tcp_stream's timeout, which also closes the connection when the run ends.
+asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
+                                Clock::time_point start_at, Clock::time_point deadline,
+                                ThreadResults& out) {
+  auto executor = co_await asio::this_coro::executor;
+  if (start_at >= deadline) {
+    ++out.not_started;
+    co_return;
+  }
+  if (start_at > Clock::now()) {
+    asio::steady_timer ramp(executor, start_at);
+    co_await ramp.async_wait(kNoThrow);
+  }
+  if (Clock::now() >= deadline) {
+    ++out.not_started;
+    co_return;
+  }
+
+  beast::tcp_stream stream(executor);
+  stream.expires_at(deadline);
+  const Clock::time_point connect_start = Clock::now();
+  if (auto [ec] = co_await stream.async_connect(endpoint, kNoThrow); ec) {
+    if (ec == beast::error::timeout) {
+      ++out.not_started;
+    } else {
+      out.Fail(&LoadErrors::connect, "connect", ec);
+    }
+    co_return;
+  }
+  out.connect_ns.push_back((Clock::now() - connect_start) / 1ns);
+  ++out.connected;
+  boost::system::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+
+  http::request<http::empty_body> req{http::verb::get, url.target, 11};
+  req.set(http::field::host, url.host_header);
+  req.set(http::field::accept, "text/event-stream");
+  req.set(http::field::cache_control, "no-cache");
+  req.set(http::field::user_agent, "sse-load");
+  if (auto [ec, n] = co_await http::async_write(stream, req, kNoThrow); ec) {
+    if (ec == beast::error::timeout) {
+      out.Fail(&LoadErrors::no_response, "no response before the run ended");
+    } else {
+      out.Fail(&LoadErrors::other, "write request", ec);
+    }
+    co_return;
+  }
+
+  beast::flat_buffer buffer;
+  http::response_parser<http::buffer_body> parser;
+  parser.body_limit(std::numeric_limits<uint64_t>::max());
+  if (auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow); ec) {
+    if (ec == beast::error::timeout) {
+      out.Fail(&LoadErrors::no_response, "no response before the run ended");
+    } else {
+      out.Fail(&LoadErrors::other, "read response head", ec);
+    }
+    co_return;
+  }
+  if (parser.get().result() != http::status::ok) {
+    out.Fail(&LoadErrors::http_status,
+             fmt::format("HTTP status {}", parser.get().result_int()));
+    co_return;
+  }
+  if (!IsEventStream(parser.get()[http::field::content_type])) {
+    out.Fail(&LoadErrors::content_type,
+             fmt::format("content type \"{}\"",
+                         std::string_view(parser.get()[http::field::content_type])));
+    co_return;
+  }
+
+  co_await ReadEvents(stream, buffer, parser, connect_start, out);
+}
+
+Distribution Summarize(std::vector<int64_t>& samples_ns) {
+  Distribution d;
+  d.count = samples_ns.size();
+  if (samples_ns.empty()) return d;
+  std::sort(samples_ns.begin(), samples_ns.end());
+  auto at = [&](double percentile) {
+    size_t rank = static_cast<size_t>(std::ceil(percentile / 100.0 * samples_ns.size()));
+    return samples_ns[std::clamp<size_t>(rank, 1, samples_ns.size()) - 1] / 1000.0;
+  };
+  d.p50 = at(50);
+  d.p90 = at(90);
+  d.p99 = at(99);
+  d.p999 = at(99.9);
+  d.max = samples_ns.back() / 1000.0;
+  return d;
+}
+
+std::string JsonString(std::string_view text) {
+  std::string out = "\"";
+  for (char c : text) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (static_cast<unsigned char>(c) < 0x20) {
+      out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
+    } else {
+      out += c;
+    }
+  }
+  return out + "\"";
+}
+
+std::string DistributionJson(const Distribution& d) {
+  return fmt::format(
+      "{{\"count\":{},\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}}",
+      d.count, d.p50, d.p90, d.p99, d.p999, d.max);
+}
+
+}  // namespace
+
+absl::StatusOr<LoopbackUrl> ParseLoopbackUrl(std::string_view text) {
+  urls::result<urls::url_view> url = urls::parse_uri(text);
+  if (!url) {
+    return absl::InvalidArgumentError(fmt::format("--url: not a URL: \"{}\"", text));
+  }
+  if (url->scheme_id() != urls::scheme::http) {
+    return absl::InvalidArgumentError(
+        fmt::format("--url: only http:// is supported, got \"{}\"", url->scheme()));
+  }
+  LoopbackUrl out;
+  std::string host(url->encoded_host());
+  std::string lowered = host;
+  for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (url->host_type() == urls::host_type::ipv4 && url->host_ipv4_address().to_bytes()[0] == 127) {
+    out.address = host;
+  } else if (url->host_type() == urls::host_type::name && lowered == "localhost") {
+    out.address = "127.0.0.1";
+  } else {
+    return absl::InvalidArgumentError(fmt::format(
+        "--url: only loopback hosts (127.0.0.0/8 or localhost) may be loaded, got \"{}\"", host));
+  }
+  if (url->has_port()) {
+    if (url->port().empty() || url->port_number() == 0) {
+      return absl::InvalidArgumentError(
+          fmt::format("--url: bad port \"{}\"", std::string_view(url->port())));
+    }
+    out.port = url->port_number();
+  }
+  out.host_header = std::string(url->encoded_host_and_port());
+  out.target = std::string(url->encoded_target());
+  if (out.target.empty() || out.target.front() != '/') out.target.insert(0, "/");
+  return out;
+}
+
+absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
+  absl::StatusOr<LoopbackUrl> url = ParseLoopbackUrl(options.url);
+  if (!url.ok()) return url.status();
+  if (options.streams < 1 || options.streams > kMaxStreams) {
+    return absl::InvalidArgumentError(fmt::format("--streams: expected 1 to {}", kMaxStreams));
+  }
+  if (!(options.duration_s > 0 && options.duration_s <= kMaxDurationSeconds)) {
+    return absl::InvalidArgumentError(
+        fmt::format("--duration: expected more than 0 and at most {} seconds", kMaxDurationSeconds));
+  }
+  if (!(options.connect_rate >= 0) || std::isinf(options.connect_rate)) {
+    return absl::InvalidArgumentError("--connect-rate: expected 0 (unlimited) or a positive rate");
+  }
+  if (options.threads < 1 || options.threads > kMaxThreads) {
+    return absl::InvalidArgumentError(fmt::format("--threads: expected 1 to {}", kMaxThreads));
+  }
+  const tcp::endpoint endpoint(asio::ip::make_address_v4(url->address), url->port);
+
+  const int thread_count = std::min(options.threads, options.streams);
+  std::vector<ThreadResults> results(thread_count);
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline =
+      start + std::chrono::duration_cast<Clock::duration>(
+                  std::chrono::duration<double>(options.duration_s));
+  std::vector<std::thread> threads;
+  for (int t = 0; t < thread_count; ++t) {
+    threads.emplace_back([&, t] {
+      asio::io_context context(1);
+      for (int i = t; i < options.streams; i += thread_count) {
+        Clock::time_point start_at = start;
+        if (options.connect_rate > 0) {
+          start_at += std::chrono::duration_cast<Clock::duration>(
+              std::chrono::duration<double>(i / options.connect_rate));
+        }
+        asio::co_spawn(context, RunStream(*url, endpoint, start_at, deadline, results[t]),
+                       asio::detached);
+      }
+      context.run_until(deadline + kGrace);
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+  const double elapsed_s = std::chrono::duration<double>(Clock::now() - start).count();
+
+  LoadReport report;
+  report.options = options;
+  report.elapsed_s = elapsed_s;
+  std::vector<int64_t> connect_ns, ttfe_ns, latency_ns;
+  for (ThreadResults& r : results) {
+    connect_ns.insert(connect_ns.end(), r.connect_ns.begin(), r.connect_ns.end());
+    ttfe_ns.insert(ttfe_ns.end(), r.ttfe_ns.begin(), r.ttfe_ns.end());
+    latency_ns.insert(latency_ns.end(), r.latency_ns.begin(), r.latency_ns.end());
+    std::vector<int64_t>().swap(r.latency_ns);
+    report.connected += r.connected;
+    report.streams_with_events += r.streams_with_events;
+    report.finished += r.finished;
+    report.open_at_end += r.open_at_end;
+    report.not_started += r.not_started;
+    report.events += r.events;
+    report.events_without_ts += r.events_without_ts;
+    report.errors.connect += r.errors.connect;
+    report.errors.http_status += r.errors.http_status;
+    report.errors.content_type += r.errors.content_type;
+    report.errors.early_close += r.errors.early_close;
+    report.errors.no_response += r.errors.no_response;
+    report.errors.other += r.errors.other;
+    if (report.errors.first.empty()) report.errors.first = r.errors.first;
+  }
+  report.events_per_s = elapsed_s > 0 ? report.events / elapsed_s : 0;
+  report.connect_us = Summarize(connect_ns);
+  report.ttfe_us = Summarize(ttfe_ns);
+  report.latency_us = Summarize(latency_ns);
+  return report;
+}
+
+std::string FormatReportText(const LoadReport& r) {
+  const LoadOptions& o = r.options;
+  std::string rate = o.connect_rate > 0 ? fmt::format("{:g}/s", o.connect_rate) : "unlimited";
+  std::string out = fmt::format("sse-load{}{}\n  url       {}\n", o.label.empty() ? "" : " ",
+                                o.label, o.url);
+  out += fmt::format("  streams   {} on {} thread(s), connect rate {}, duration {:g} s (ran {:.2f} s)\n",
+                     o.streams, o.threads, rate, o.duration_s, r.elapsed_s);
+  out += fmt::format(
+      "  outcome   connected {}, with events {}, open at end {}, finished {}, not started {}\n",
+      r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started);
+  out += fmt::format(
+      "  errors    {} (connect {}, status {}, content-type {}, early close {}, no response {}, "
+      "other {})\n",
+      r.errors.total(), r.errors.connect, r.errors.http_status, r.errors.content_type,
+      r.errors.early_close, r.errors.no_response, r.errors.other);
+  if (!r.errors.first.empty()) out += fmt::format("  first     {}\n", r.errors.first);
+  out += fmt::format("  events    {} ({:.1f}/s){}\n", r.events, r.events_per_s,
+                     r.events_without_ts ? fmt::format(", {} without ts_ns", r.events_without_ts)
+                                         : "");
+  out += fmt::format("  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "microseconds", "count",
+                     "p50", "p90", "p99", "p99.9", "max");
+  for (const auto& [name, d] : {std::pair{"connect", &r.connect_us},
+                                std::pair{"first event", &r.ttfe_us},
+                                std::pair{"event latency", &r.latency_us}}) {
+    out += fmt::format("  {:<16}{:>10}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}\n", name,
+                       d->count, d->p50, d->p90, d->p99, d->p999, d->max);
+  }
+  return out;
+}
+
+std::string FormatReportJson(const LoadReport& r) {
+  const LoadOptions& o = r.options;
+  return fmt::format(
+      "{{\"label\":{},\"url\":{},\"streams\":{},\"threads\":{},\"duration_s\":{:g},"
+      "\"connect_rate\":{:g},\"elapsed_s\":{:.3f},\"connected\":{},\"streams_with_events\":{},"
+      "\"open_at_end\":{},\"finished\":{},\"not_started\":{},\"events\":{},"
+      "\"events_without_ts\":{},\"events_per_s\":{:.1f},"
+      "\"errors\":{{\"total\":{},\"connect\":{},\"http_status\":{},\"content_type\":{},"
+      "\"early_close\":{},\"no_response\":{},\"other\":{},\"first\":{}}},"
+      "\"connect_us\":{},\"ttfe_us\":{},\"latency_us\":{}}}\n",
+      JsonString(o.label), JsonString(o.url), o.streams, o.threads, o.duration_s, o.connect_rate,
+      r.elapsed_s, r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started,
+      r.events, r.events_without_ts, r.events_per_s, r.errors.total(), r.errors.connect,
+      r.errors.http_status, r.errors.content_type, r.errors.early_close, r.errors.no_response,
+      r.errors.other, JsonString(r.errors.first), DistributionJson(r.connect_us),
+      DistributionJson(r.ttfe_us), DistributionJson(r.latency_us));
+}
+
+}  // namespace apim::bench

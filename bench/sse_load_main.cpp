@@ -1,0 +1,60 @@
+// sse-load: opens many concurrent SSE streams to a loopback URL and reports time-to-first-event,
+// per-event latency and throughput (see bench/sse_load.h and bench/README.md).
+#include <sys/resource.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+
+#include "bench/sse_load.h"
+
+namespace {
+
+// Each stream is a socket: lift the soft descriptor limit as far as the hard one allows.
+void RaiseOpenFileLimit(int streams) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(streams) + 256;
+  if (limit.rlim_cur >= wanted) return;
+  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+  setrlimit(RLIMIT_NOFILE, &limit);
+  if (limit.rlim_cur < wanted) {
+    std::fprintf(stderr, "sse-load: open-file limit %llu is below %llu; raise `ulimit -n`\n",
+                 static_cast<unsigned long long>(limit.rlim_cur),
+                 static_cast<unsigned long long>(wanted));
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sse-load: concurrent server-sent-event streams against a loopback URL"};
+  apim::bench::LoadOptions options;
+  bool json = false;
+  app.add_option("--url", options.url,
+                 "http://127.0.0.1:PORT/path/events?interval_ms=100 (loopback hosts only)")
+      ->required();
+  app.add_option("--streams", options.streams, "concurrent streams")->capture_default_str();
+  app.add_option("--duration", options.duration_s, "seconds to run (at most 600)")
+      ->check(CLI::Range(0.0, apim::bench::kMaxDurationSeconds))
+      ->capture_default_str();
+  app.add_option("--connect-rate", options.connect_rate,
+                 "streams opened per second during ramp-up (0: all at once)")
+      ->capture_default_str();
+  app.add_option("--threads", options.threads, "threads, one io_context each")
+      ->capture_default_str();
+  app.add_option("--label", options.label, "name of this run in the report");
+  app.add_flag("--json", json, "print one JSON object instead of a table");
+  CLI11_PARSE(app, argc, argv);
+
+  RaiseOpenFileLimit(options.streams);
+  absl::StatusOr<apim::bench::LoadReport> report = apim::bench::RunLoad(options);
+  if (!report.ok()) {
+    std::fprintf(stderr, "sse-load: %s\n", std::string(report.status().message()).c_str());
+    return 2;
+  }
+  std::string text = json ? apim::bench::FormatReportJson(*report)
+                          : apim::bench::FormatReportText(*report);
+  std::fwrite(text.data(), 1, text.size(), stdout);
+  return 0;
+}

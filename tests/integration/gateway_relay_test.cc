@@ -1,0 +1,304 @@
+// The real apim-gateway between real clients and the real sse-test-backend, on loopback: events
+// are relayed the moment they are written, nothing is buffered, and every way a stream can end
+// (client leaves, backend dies, config changes) is handled as a user would expect.
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <regex>
+
+#include "tests/support/gateway.h"
+#include "tests/support/raw_http.h"
+
+namespace apim {
+namespace {
+
+using apim::testing::BackendProcess;
+using apim::testing::GatewayProcess;
+using apim::testing::HeaderValue;
+using apim::testing::HttpRequest;
+using apim::testing::RawConnection;
+using apim::testing::SnapshotJson;
+using apim::testing::TempDir;
+using ::testing::HasSubstr;
+using ::testing::Not;
+using namespace std::chrono_literals;
+
+std::string Api(const std::string& name, const std::string& prefix, uint16_t backend_port,
+                const std::string& extra = "") {
+  return "{\"name\":\"" + name + "\",\"pathPrefix\":\"" + prefix +
+         "\",\"backendUrl\":\"http://127.0.0.1:" + std::to_string(backend_port) + "/base\"" +
+         extra + "}";
+}
+
+uint64_t JsonNumber(const std::string& json, const std::string& key) {
+  std::smatch match;
+  if (!std::regex_search(json, match, std::regex("\"" + key + "\":(\\d+)"))) return 0;
+  return std::stoull(match[1]);
+}
+
+class GatewayRelayTest : public ::testing::Test {
+ protected:
+  std::string StreamRequest(const std::string& query, const std::string& headers = "") {
+    return "GET /feed/events?" + query + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
+  }
+  // Asks the backend (directly) to answer once it has seen `n` streams closed by their client.
+  uint64_t BackendStreamsClosedByClient(uint64_t n, int timeout_ms) {
+    auto stats = HttpRequest(backend_.port(), "GET",
+                             "/stats?wait_closed_by_client=" + std::to_string(n) +
+                                 "&timeout_ms=" + std::to_string(timeout_ms));
+    return JsonNumber(stats.body, "streams_closed_by_client");
+  }
+
+  TempDir dir_;
+  BackendProcess backend_{dir_.path()};
+  GatewayProcess gateway_{dir_.path(),
+                          SnapshotJson({Api("feed", "/feed", backend_.port(), ",\"sse\":true"),
+                                        Api("orders", "/orders", backend_.port())})};
+};
+
+TEST_F(GatewayRelayTest, AnEventReachesTheClientWhileTheBackendKeepsTheStreamOpen) {
+  RawConnection client(gateway_.port());
+  client.Send(StreamRequest("idle_after=1"));
+  auto received = client.ReadUntil("\"seq\":1", 5s);
+  ASSERT_TRUE(received) << client.received();
+  EXPECT_THAT(*received, HasSubstr("HTTP/1.1 200"));
+  EXPECT_THAT(*received, HasSubstr("text/event-stream"));
+  EXPECT_THAT(*received, HasSubstr("id: 1\n"));
+  // The whole event, with its terminating blank line, is here although the stream goes on.
+  EXPECT_TRUE(client.ReadUntil("}\n\n", 2s)) << client.received();
+  EXPECT_FALSE(client.WaitForClose(200ms)) << "the stream must stay open";
+}
+
+TEST_F(GatewayRelayTest, AnEventTheBackendPausesInTheMiddleOfArrivesIntact) {
+  RawConnection client(gateway_.port());
+  client.Send(StreamRequest("count=3&interval_ms=10&pause_after=1&pause_mid_event_ms=400"));
+  // The first half of event 2 arrives before the backend finishes it.
+  ASSERT_TRUE(client.ReadUntil("id: 2\n", 5s)) << client.received();
+  const size_t before_pause = client.received().size();
+  ASSERT_TRUE(client.ReadUntil("\"seq\":3", 5s)) << client.received();
+  EXPECT_GT(client.received().size(), before_pause);
+  const std::string& raw = client.received();
+  std::string body = apim::testing::Dechunk(raw.substr(raw.find("\r\n\r\n") + 4));
+  std::regex event("id: (\\d+)\ndata: \\{\"seq\":(\\d+),\"ts_ns\":\\d+[^\n]*\\}\n\n");
+  int events = 0;
+  for (std::sregex_iterator it(body.begin(), body.end(), event), end; it != end; ++it) {
+    EXPECT_EQ((*it)[1], (*it)[2]);
+    ++events;
+  }
+  EXPECT_EQ(events, 3) << body;
+}
+
+TEST_F(GatewayRelayTest, ClosingTheClientClosesTheBackendStreamWithinASecond) {
+  for (const char* query : {"interval_ms=50", "idle_after=0"}) {  // busy, then silent
+    SCOPED_TRACE(query);
+    const uint64_t closed_before = BackendStreamsClosedByClient(0, 0);
+    RawConnection client(gateway_.port());
+    client.Send(StreamRequest(query));
+    ASSERT_TRUE(client.ReadUntil("text/event-stream", 5s)) << client.received();
+    const auto closed_at = std::chrono::steady_clock::now();
+    client.Close();
+    EXPECT_EQ(BackendStreamsClosedByClient(closed_before + 1, 1000), closed_before + 1);
+    EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 1s);
+  }
+}
+
+TEST_F(GatewayRelayTest, ABackendDyingMidStreamCutsTheClientWithoutTheChunkedTerminator) {
+  RawConnection client(gateway_.port());
+  client.Send(StreamRequest("interval_ms=20&die_after=2"));
+  ASSERT_TRUE(client.WaitForClose(3s)) << "the client must see the stream end promptly";
+  EXPECT_THAT(client.received(), HasSubstr("\"seq\":2"));
+  EXPECT_THAT(client.received(), Not(HasSubstr("\r\n0\r\n\r\n")));
+}
+
+TEST_F(GatewayRelayTest, ACompleteStreamEndsWithTheChunkedTerminator) {
+  auto response = HttpRequest(gateway_.port(), "GET", "/feed/events?count=2&interval_ms=10");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_EQ(HeaderValue(response.head, "transfer-encoding"), "chunked");
+  EXPECT_THAT(response.body, HasSubstr("\"seq\":2"));
+}
+
+TEST_F(GatewayRelayTest, ACloseDelimitedBackendStreamIsRelayedChunked) {
+  auto response =
+      HttpRequest(gateway_.port(), "GET", "/feed/events?count=2&interval_ms=10&framing=close");
+  EXPECT_EQ(response.status, 200);
+  EXPECT_THAT(response.body, HasSubstr("\"seq\":2"));
+}
+
+TEST_F(GatewayRelayTest, LastEventIdIsForwardedSoTheBackendCanResume) {
+  auto response = HttpRequest(gateway_.port(), "GET", "/feed/events?count=1&interval_ms=10",
+                              "Last-Event-ID: 41\r\n");
+  EXPECT_THAT(response.body, HasSubstr("last-event-id 41"));
+  EXPECT_THAT(response.body, HasSubstr("id: 42\n"));
+}
+
+TEST_F(GatewayRelayTest, AcceptEncodingGzipDoesNotChangeTheStream) {
+  auto response = HttpRequest(gateway_.port(), "GET", "/feed/events?count=2&interval_ms=10",
+                              "Accept-Encoding: gzip\r\n");
+  EXPECT_EQ(HeaderValue(response.head, "content-encoding"), "");
+  EXPECT_THAT(response.body, HasSubstr("data: {\"seq\":1"));
+}
+
+TEST_F(GatewayRelayTest, OrdinaryJsonPassesThroughWithItsContentLength) {
+  auto direct = HttpRequest(backend_.port(), "GET", "/base/json?size=5000");
+  auto proxied = HttpRequest(gateway_.port(), "GET", "/orders/json?size=5000");
+  EXPECT_EQ(proxied.status, 200);
+  EXPECT_EQ(HeaderValue(proxied.head, "content-length"), std::to_string(direct.body.size()));
+  EXPECT_EQ(proxied.body.size(), direct.body.size());
+  EXPECT_THAT(HeaderValue(proxied.head, "content-type"), HasSubstr("application/json"));
+}
+
+TEST_F(GatewayRelayTest, ForwardsEndToEndHeadersAndAddsForwardedOnes) {
+  auto echo = HttpRequest(gateway_.port(), "GET", "/orders/echo?x=1",
+                          "Connection: close, X-Hop\r\nX-Hop: secret\r\nX-Trace: abc\r\n");
+  EXPECT_EQ(echo.status, 200);
+  EXPECT_THAT(echo.body, HasSubstr("\"target\":\"/base/echo?x=1\""));
+  EXPECT_THAT(echo.body, HasSubstr("abc"));
+  EXPECT_THAT(echo.body, Not(HasSubstr("secret"))) << "headers named in Connection are hop-by-hop";
+  EXPECT_THAT(echo.body, HasSubstr("127.0.0.1"));
+  EXPECT_THAT(echo.body, ::testing::ContainsRegex("[Xx]-[Ff]orwarded-[Pp]roto\":\"http\""));
+}
+
+TEST_F(GatewayRelayTest, RequestBodiesStreamToTheBackend) {
+  RawConnection client(gateway_.port());
+  client.Send(
+      "POST /orders/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n5\r\nhello\r\n");
+  client.Send("6\r\n world\r\n0\r\n\r\n");
+  ASSERT_TRUE(client.WaitForClose(5s));
+  EXPECT_THAT(client.received(), HasSubstr("\"body_bytes\":11"));
+}
+
+TEST_F(GatewayRelayTest, UnknownPathsAreNotFoundProblems) {
+  auto response = HttpRequest(gateway_.port(), "GET", "/nowhere");
+  EXPECT_EQ(response.status, 404);
+  EXPECT_EQ(HeaderValue(response.head, "content-type"), "application/problem+json");
+  EXPECT_THAT(response.body, HasSubstr("\"status\":404"));
+  EXPECT_THAT(response.body, HasSubstr("\"type\":\"urn:apim:problem:no-api\""));
+  // Prefixes match whole segments.
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/feedx/events").status, 404);
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/../feed/events").status, 400);
+}
+
+TEST_F(GatewayRelayTest, MalformedRequestsGet400AndTheWorkerKeepsServing) {
+  for (const char* garbage : {"GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n",
+                              "GET /orders/json HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n",
+                              "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\r\n\r\n"}) {
+    RawConnection client(gateway_.port());
+    client.Send(garbage);
+    ASSERT_TRUE(client.WaitForClose(5s));
+    EXPECT_THAT(client.received(), HasSubstr("400 Bad Request")) << garbage;
+    EXPECT_THAT(client.received(), HasSubstr("application/problem+json"));
+  }
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
+}
+
+TEST_F(GatewayRelayTest, OversizedHeadersGet431) {
+  auto response = HttpRequest(gateway_.port(), "GET", "/orders/json",
+                              "X-Big: " + std::string(40 * 1024, 'a') + "\r\n");
+  EXPECT_EQ(response.status, 431);
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
+}
+
+TEST_F(GatewayRelayTest, AReloadKeepsOpenStreamsAndServesTheNewRoutes) {
+  RawConnection stream(gateway_.port());
+  stream.Send(StreamRequest("interval_ms=50"));
+  ASSERT_TRUE(stream.ReadUntil("\"seq\":1", 5s));
+
+  gateway_.Reload(
+      SnapshotJson({Api("feed2", "/feed2", backend_.port(), ",\"sse\":true")}, true, 2));
+  ASSERT_TRUE(apim::testing::WaitForFileContent(gateway_.process().stderr_path(),
+                                                "serving config version 2", 5s));
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 404);
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/feed2/events?count=1&interval_ms=1").status, 200);
+  // The stream opened under the old config keeps flowing.
+  const std::string seen = stream.received();
+  ASSERT_TRUE(stream.ReadUntil("\"seq\":" + std::to_string(JsonNumber(seen, "seq") + 3), 5s));
+}
+
+TEST_F(GatewayRelayTest, AnInvalidReloadKeepsThePreviousConfig) {
+  gateway_.Reload("{\"version\":\"3\",\"apis\":[{\"name\":\"Bad\"}]}");
+  ASSERT_TRUE(
+      apim::testing::WaitForFileContent(gateway_.process().stderr_path(), "reload refused", 5s));
+  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
+}
+
+TEST_F(GatewayRelayTest, AdminEndpointsReportHealthReadinessAndMetrics) {
+  EXPECT_EQ(HttpRequest(gateway_.admin_port(), "GET", "/healthz").status, 200);
+  EXPECT_EQ(HttpRequest(gateway_.admin_port(), "GET", "/readyz").status, 200);
+  HttpRequest(gateway_.port(), "GET", "/feed/events?count=2&interval_ms=1");
+  auto metrics = HttpRequest(gateway_.admin_port(), "GET", "/metrics");
+  EXPECT_THAT(metrics.body, HasSubstr("apim_requests_total{api=\"feed\",status=\"200\"} 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("apim_events_relayed_total 2"));
+  EXPECT_THAT(metrics.body, HasSubstr("apim_config_version 1"));
+  EXPECT_THAT(metrics.body, HasSubstr("apim_active_streams 0"));
+}
+
+TEST_F(GatewayRelayTest, TheAccessLogHasOneJsonLinePerRequestAndNoBodies) {
+  HttpRequest(gateway_.port(), "GET", "/feed/events?count=2&interval_ms=1");
+  ASSERT_TRUE(
+      apim::testing::WaitForFileContent(gateway_.process().stdout_path(), "\"events\":2", 5s));
+  const std::string log = gateway_.process().Stdout();
+  EXPECT_THAT(log, HasSubstr("\"api\":\"feed\""));
+  EXPECT_THAT(log, HasSubstr("\"stream\":true"));
+  EXPECT_THAT(log, Not(HasSubstr("ts_ns"))) << "bodies are never logged";
+}
+
+class GatewayFailureTest : public ::testing::Test {
+ protected:
+  TempDir dir_;
+};
+
+TEST_F(GatewayFailureTest, AnUnreachableBackendIs502) {
+  // A port nobody listens on: bind and close a socket to find one.
+  uint16_t dead_port;
+  {
+    BackendProcess probe(dir_.path());
+    dead_port = probe.port();
+    probe.process().Signal(SIGKILL);
+    probe.process().WaitForExit(5s);
+  }
+  GatewayProcess gateway(dir_.path(), SnapshotJson({Api("gone", "/gone", dead_port)}));
+  auto response = HttpRequest(gateway.port(), "GET", "/gone/x");
+  EXPECT_EQ(response.status, 502);
+  EXPECT_THAT(response.body, HasSubstr("backend-unreachable"));
+}
+
+TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
+  // A listener that never accepts: the kernel completes the handshake, nobody answers.
+  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 16), 0);
+  socklen_t length = sizeof address;
+  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  GatewayProcess gateway(
+      dir_.path(),
+      SnapshotJson({Api("slow", "/slow", ntohs(address.sin_port), ",\"timeoutSeconds\":1")}));
+  const auto start = std::chrono::steady_clock::now();
+  auto response = HttpRequest(gateway.port(), "GET", "/slow/x");
+  EXPECT_EQ(response.status, 504);
+  EXPECT_THAT(response.body, HasSubstr("backend-timeout"));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  ::close(listener);
+}
+
+TEST_F(GatewayFailureTest, SlowRequestHeadersAreCutAtTheHeaderTimeout) {
+  BackendProcess backend(dir_.path());
+  GatewayProcess gateway(dir_.path(), SnapshotJson({Api("orders", "/orders", backend.port())}),
+                         {"--request-header-timeout", "1"});
+  RawConnection slow(gateway.port());
+  slow.Send("GET /orders/json HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
+  ASSERT_TRUE(slow.WaitForClose(4s));
+  EXPECT_THAT(slow.received(), HasSubstr("408"));
+  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
+}
+
+}  // namespace
+}  // namespace apim

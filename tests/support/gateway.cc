@@ -1,0 +1,67 @@
+#include "tests/support/gateway.h"
+
+#include <signal.h>
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace apim::testing {
+namespace {
+
+void WriteFile(const std::filesystem::path& path, const std::string& text) {
+  const std::filesystem::path temporary = path.string() + ".tmp";
+  std::ofstream(temporary) << text;
+  std::filesystem::rename(temporary, path);
+}
+
+std::string WaitForPortFile(const std::filesystem::path& path, ChildProcess& process) {
+  if (!WaitForFile(path, std::chrono::seconds(20))) {
+    throw std::runtime_error(path.filename().string() + " never appeared; stderr:\n" +
+                             process.Stderr());
+  }
+  return ReadFile(path);
+}
+
+}  // namespace
+
+BackendProcess::BackendProcess(const std::filesystem::path& dir) {
+  const std::filesystem::path port_file = dir / "backend.port";
+  process_ = std::make_unique<ChildProcess>(
+      SSE_TEST_BACKEND_BIN,
+      std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", port_file.string()}, dir);
+  port_ = static_cast<uint16_t>(std::stoi(WaitForPortFile(port_file, *process_)));
+}
+
+GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
+                               std::vector<std::string> extra_args)
+    : dir_(dir) {
+  WriteFile(config_path(), snapshot_json);
+  const std::filesystem::path port_file = dir / "gateway.ports";
+  std::vector<std::string> args = {
+      "--config",    config_path().string(), "--listen",         "127.0.0.1:0", "--admin-listen",
+      "127.0.0.1:0", "--port-file",          port_file.string(), "--threads",   "2"};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  process_ = std::make_unique<ChildProcess>(APIM_GATEWAY_BIN, args, dir);
+  std::istringstream ports(WaitForPortFile(port_file, *process_));
+  ports >> port_ >> admin_port_;
+}
+
+void GatewayProcess::Reload(const std::string& snapshot_json) {
+  WriteFile(config_path(), snapshot_json);
+  process_->Signal(SIGHUP);
+}
+
+std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived, int version) {
+  std::string json =
+      "{\"version\":\"" + std::to_string(version) +
+      "\",\"gateway\":\"test\",\"tier\":{\"name\":\"" + (long_lived ? "standard" : "consumption") +
+      "\",\"longLivedConnections\":" + (long_lived ? "true" : "false") +
+      ",\"maxResponseDurationSeconds\":" + (long_lived ? "0" : "30") +
+      ",\"idleTimeoutSeconds\":240,\"heartbeatIntervalSeconds\":" + (long_lived ? "30" : "0") +
+      "},\"apis\":[";
+  for (size_t i = 0; i < apis.size(); ++i) json += (i ? "," : "") + apis[i];
+  return json + "]}";
+}
+
+}  // namespace apim::testing

@@ -1,0 +1,49 @@
+#pragma once
+// Runs the real apim-gateway binary with a snapshot file on ephemeral loopback ports, and the
+// real sse-test-backend binary it can proxy to.
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.h"
+
+namespace apim::testing {
+
+// The sse-test-backend process on an ephemeral port.
+class BackendProcess {
+ public:
+  explicit BackendProcess(const std::filesystem::path& dir);
+  uint16_t port() const { return port_; }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::unique_ptr<ChildProcess> process_;
+  uint16_t port_ = 0;
+};
+
+class GatewayProcess {
+ public:
+  // `snapshot_json` is written to dir/config.json; `extra_args` are added to the command line.
+  GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
+                 std::vector<std::string> extra_args = {});
+  uint16_t port() const { return port_; }
+  uint16_t admin_port() const { return admin_port_; }
+  std::filesystem::path config_path() const { return dir_ / "config.json"; }
+  ChildProcess& process() { return *process_; }
+  // Rewrites the config file and sends SIGHUP.
+  void Reload(const std::string& snapshot_json);
+
+ private:
+  std::filesystem::path dir_;
+  std::unique_ptr<ChildProcess> process_;
+  uint16_t port_ = 0;
+  uint16_t admin_port_ = 0;
+};
+
+// A snapshot with one tier and the given APIs (each a JSON object of apim.v1.Api).
+std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived = true,
+                         int version = 1);
+
+}  // namespace apim::testing

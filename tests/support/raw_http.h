@@ -1,0 +1,57 @@
+#pragma once
+// A deliberately plain HTTP client over a blocking loopback socket, for tests that must see the
+// exact bytes a server writes and when (and also send malformed requests). Every read is bounded
+// by a deadline.
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace apim::testing {
+
+class RawConnection {
+ public:
+  // Connects to 127.0.0.1:port; throws on failure.
+  explicit RawConnection(uint16_t port);
+  ~RawConnection();
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  void Send(std::string_view bytes);
+  // Reads until `needle` appears in everything read so far (returned whole), the peer closes, or
+  // the timeout passes; nullopt unless the needle was found.
+  std::optional<std::string> ReadUntil(std::string_view needle, std::chrono::milliseconds timeout);
+  // Waits for the peer to close; true if it did within the timeout. Data read meanwhile is kept.
+  bool WaitForClose(std::chrono::milliseconds timeout);
+  // Everything read so far.
+  const std::string& received() const { return received_; }
+  // Closes the socket abruptly (RST) when `reset`, else with a FIN.
+  void Close(bool reset = false);
+
+ private:
+  // One read with a deadline: false on timeout; sets closed_ on EOF or error.
+  bool ReadOnce(std::chrono::steady_clock::time_point deadline);
+  int fd_ = -1;
+  bool closed_ = false;
+  std::string received_;
+};
+
+// A GET (or other request without a body) and its whole response, on a fresh connection.
+struct SimpleResponse {
+  int status = 0;
+  std::string head;  // Status line and headers.
+  std::string body;  // De-chunked.
+};
+SimpleResponse HttpRequest(uint16_t port, std::string_view method, std::string_view target,
+                           std::string_view extra_headers = "",
+                           std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// The payload of a chunked body.
+std::string Dechunk(std::string_view body);
+
+// The value of a header in a response head (case-insensitive name), or empty.
+std::string HeaderValue(std::string_view head, std::string_view name);
+
+}  // namespace apim::testing
