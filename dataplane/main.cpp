@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
+#include <sys/resource.h>
 #include <boost/asio/signal_set.hpp>
 #include <cstdio>
 #include <filesystem>
@@ -80,6 +81,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   // Diagnostics go to stderr; stdout carries the JSON access log.
   spdlog::set_default_logger(spdlog::stderr_color_mt("gateway"));
+
+  // Every stream holds two descriptors: raise the soft limit as far as the hard one allows.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
 
   SnapshotStore snapshots;
   Metrics metrics;

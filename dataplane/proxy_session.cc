@@ -1,6 +1,7 @@
 #include "dataplane/proxy_session.h"
 
-#include <array>
+#include <sys/socket.h>
+
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -8,7 +9,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <span>
 #include <variant>
+#include <vector>
 
 #include "common/str_cat.h"
 #include "dataplane/access_log.h"
@@ -26,10 +29,10 @@ using tcp = asio::ip::tcp;
 using namespace asio::experimental::awaitable_operators;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-// Body bytes move through one fixed buffer per direction: a piece read is written on at once.
-constexpr size_t kRelayBufferBytes = 16 * 1024;
-// Bytes of a pipelined next request kept while a response is relayed.
-constexpr size_t kMaxPipelinedBytes = 64 * 1024;
+// Body bytes move through one fixed buffer: a piece read is written on at once. Event streams
+// get a small one, since an open stream's memory is what limits how many a worker can hold.
+constexpr size_t kBodyBufferBytes = 16 * 1024;
+constexpr size_t kEventBufferBytes = 2 * 1024;
 
 using Clock = std::chrono::steady_clock;
 
@@ -41,6 +44,42 @@ std::chrono::microseconds Since(Clock::time_point start) {
 enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
 
 enum class RelayEnd { kComplete, kBackendFailed, kClientGone };
+
+// While a response is relayed, waits for the client socket to become readable: if the client
+// has closed or reset its connection, the backend connection is closed at once, which ends the
+// relay's pending read. A plain handler rather than a second coroutine keeps an open stream small.
+class ClientCloseWatch {
+ public:
+  ClientCloseWatch(tcp::socket& client, tcp::socket& upstream)
+      : client_(client), state_(std::make_shared<State>()) {
+    client.async_wait(tcp::socket::wait_read, [state = state_, &client,
+                                               &upstream](const beast::error_code& error) {
+      if (error || !state->active) return;
+      char byte;
+      const ssize_t n = ::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+      if (n > 0) return;  // A pipelined request: not a close.
+      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+      state->client_gone = true;
+      beast::error_code ignored;
+      upstream.close(ignored);
+    });
+  }
+  // Stops watching; the handler may still run later, and then does nothing.
+  ~ClientCloseWatch() {
+    state_->active = false;
+    beast::error_code ignored;
+    client_.cancel(ignored);
+  }
+  bool client_gone() const { return state_->client_gone; }
+
+ private:
+  struct State {
+    bool active = true;
+    bool client_gone = false;
+  };
+  tcp::socket& client_;
+  std::shared_ptr<State> state_;
+};
 
 // One request and its response through the gateway. Lives in the session's coroutine frame for
 // the duration of the exchange.
@@ -58,15 +97,28 @@ class Exchange {
   awaitable<bool> Run();
 
  private:
+  // What StartResponse settled about the response before its body is relayed.
+  struct ResponseStart {
+    std::optional<bool> finished;  // Set when the exchange already ended (keep-alive or not).
+    Framing framing = Framing::kNone;
+    bool event_stream = false;
+    bool keep_alive = false;
+    std::string buffered;  // The whole body, when buffer-response applied.
+  };
+
   awaitable<bool> Forward(const Route& route);
+  // Connects (or reuses a connection), sends the request and reads the response head. Returns
+  // nothing on success; otherwise the problem was answered and it says whether to keep alive.
+  awaitable<std::optional<bool>> OpenUpstream(const Route& route);
+  void NewResponseParser();
+  // Decides the framing towards the client, buffers the body if buffer-response applies, and
+  // writes the response head.
+  awaitable<ResponseStart> StartResponse(const Route& route);
   awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
                               std::string detail);
   awaitable<std::pair<beast::error_code, bool>> SendRequest(beast::tcp_stream& upstream,
                                                             http::request<http::buffer_body>& head);
-  awaitable<RelayEnd> RelayBody(beast::tcp_stream& upstream, beast::flat_buffer& upstream_buffer,
-                                http::response_parser<http::buffer_body>& response, Framing framing,
-                                bool event_stream);
-  awaitable<void> WatchClientClose();
+  awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream);
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
   void Finish(unsigned status);
 
@@ -76,7 +128,15 @@ class Exchange {
   http::request_parser<http::buffer_body>& request_;
   AccessRecord record_;
   Clock::time_point start_ = Clock::now();
-  std::array<char, kRelayBufferBytes> buffer_;
+  // The relay buffer, sized for what it currently carries.
+  std::span<char> RelayBuffer(size_t bytes) {
+    if (buffer_.size() != bytes) buffer_ = std::vector<char>(bytes);
+    return buffer_;
+  }
+  std::vector<char> buffer_;
+  std::unique_ptr<beast::tcp_stream> upstream_;
+  beast::flat_buffer upstream_buffer_;
+  std::optional<http::response_parser<http::buffer_body>> response_;
 };
 
 awaitable<bool> Exchange::Run() {
@@ -132,10 +192,11 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
     beast::tcp_stream& upstream, http::request<http::buffer_body>& head) {
   http::request_serializer<http::buffer_body> serializer(head);
   bool consumed_body = false;
+  std::span<char> buffer = request_.is_done() ? std::span<char>() : RelayBuffer(kBodyBufferBytes);
   for (;;) {
     if (!request_.is_done()) {
-      request_.get().body().data = buffer_.data();
-      request_.get().body().size = buffer_.size();
+      request_.get().body().data = buffer.data();
+      request_.get().body().size = buffer.size();
       client_.expires_after(context_.limits.idle_timeout);
       auto [read_error, read] =
           co_await http::async_read_some(client_, client_buffer_, request_, kNoThrow);
@@ -143,12 +204,12 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
       if (read_error && read_error != http::error::need_buffer) {
         co_return std::pair{read_error, true};
       }
-      const size_t piece = buffer_.size() - request_.get().body().size;
+      const size_t piece = buffer.size() - request_.get().body().size;
       consumed_body = consumed_body || piece > 0;
       record_.request_bytes += piece;
       // No bytes must be passed as no buffer: an empty buffer would be written as the final
       // (zero-length) chunk.
-      head.body().data = piece > 0 ? buffer_.data() : nullptr;
+      head.body().data = piece > 0 ? buffer.data() : nullptr;
       head.body().size = piece;
       head.body().more = !request_.is_done();
     } else {
@@ -165,6 +226,59 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
 }
 
 awaitable<bool> Exchange::Forward(const Route& route) {
+  // Each phase is its own coroutine so that its frame is freed when it ends: an open stream
+  // keeps only the relay's small state.
+  if (std::optional<bool> answered = co_await OpenUpstream(route)) co_return *answered;
+  ResponseStart start = co_await StartResponse(route);
+  if (start.finished) co_return *start.finished;
+
+  RelayEnd end = RelayEnd::kComplete;
+  if (!start.buffered.empty()) {
+    end = co_await WriteToClient(asio::buffer(start.buffered), start.framing)
+              ? RelayEnd::kComplete
+              : RelayEnd::kClientGone;
+  } else if (start.framing != Framing::kNone) {
+    if (start.event_stream) {
+      record_.stream = true;
+      ++context_.metrics.active_streams;
+    }
+    {
+      // A client that goes away is noticed at once, even while the backend is silent, and the
+      // backend connection is closed.
+      ClientCloseWatch watch(client_.socket(), upstream_->socket());
+      end = co_await RelayBody(start.framing, start.event_stream);
+      if (watch.client_gone()) end = RelayEnd::kClientGone;
+    }
+    if (start.event_stream) --context_.metrics.active_streams;
+  }
+  if (end == RelayEnd::kComplete && start.framing == Framing::kChunked) {
+    auto [error, n] = co_await asio::async_write(client_, http::make_chunk_last(), kNoThrow);
+    if (error) end = RelayEnd::kClientGone;
+  }
+
+  const unsigned status = response_->get().result_int();
+  switch (end) {
+    case RelayEnd::kComplete:
+      if (response_->get().keep_alive() && response_->is_done()) {
+        context_.pool.Release(route.backend, std::move(upstream_));
+      }
+      Finish(status);
+      co_return start.keep_alive;
+    case RelayEnd::kBackendFailed:
+      // No chunked terminator: the client sees a cut stream (EventSource reconnects).
+      context_.metrics.CountUpstreamError("response_body");
+      record_.error = "backend closed the connection mid-response";
+      Finish(status);
+      co_return false;
+    case RelayEnd::kClientGone:
+      record_.error = "client went away";
+      Finish(status);
+      co_return false;
+  }
+  co_return false;
+}
+
+awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
   auto& request = request_.get();
   if (request[http::field::expect] == "100-continue") {
     // Answered here: the backend never sees Expect, so it cannot stall on it.
@@ -180,9 +294,8 @@ awaitable<bool> Exchange::Forward(const Route& route) {
   head.erase(http::field::expect);
   head.set(http::field::host, route.backend.authority);
   AddForwardedHeaders(request, record_.client_ip, head);
-  const bool wants_stream = route.sse || AcceptsEventStream(request);
   // Event streams are relayed as they are produced: never compressed on the way.
-  if (wants_stream) head.erase(http::field::accept_encoding);
+  if (route.sse || AcceptsEventStream(request)) head.erase(http::field::accept_encoding);
   if (request_.chunked()) {
     head.chunked(true);
   } else if (request_.content_length()) {
@@ -192,15 +305,6 @@ awaitable<bool> Exchange::Forward(const Route& route) {
 
   // A pooled connection the backend closed meanwhile fails before any response byte; such a
   // request is retried once on a new connection if its body has not been consumed.
-  std::unique_ptr<beast::tcp_stream> upstream;
-  beast::flat_buffer upstream_buffer;
-  std::optional<http::response_parser<http::buffer_body>> parser;
-  auto new_parser = [&] {
-    parser.emplace();
-    parser->body_limit(boost::none);
-    parser->header_limit(static_cast<std::uint32_t>(context_.limits.max_response_header_bytes));
-    if (request.method() == http::verb::head) parser->skip(true);
-  };
   for (int attempt = 0;; ++attempt) {
     auto [connect_error, lease] = co_await context_.pool.Acquire(
         route.backend, context_.limits.connect_timeout, /*fresh_only=*/attempt > 0);
@@ -214,24 +318,24 @@ awaitable<bool> Exchange::Forward(const Route& route) {
           StrCat("cannot connect to the backend of api \"", route.api,
                  "\": ", connect_error.message()));
     }
-    upstream = std::move(lease.stream);
-    upstream_buffer.clear();
-    new_parser();
+    upstream_ = std::move(lease.stream);
+    upstream_buffer_.clear();
+    NewResponseParser();
 
-    auto [send_error, consumed_body] = co_await SendRequest(*upstream, head);
+    auto [send_error, consumed_body] = co_await SendRequest(*upstream_, head);
     beast::error_code error = send_error;
     if (!error) {
-      upstream->expires_after(route.timeout);
+      upstream_->expires_after(route.timeout);
       std::tie(error, std::ignore) =
-          co_await http::async_read_header(*upstream, upstream_buffer, *parser, kNoThrow);
+          co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       // 1xx interim responses (other than 101) are not relayed; wait for the final one.
-      while (!error && parser->get().result_int() / 100 == 1 &&
-             parser->get().result() != http::status::switching_protocols) {
-        new_parser();
+      while (!error && response_->get().result_int() / 100 == 1 &&
+             response_->get().result() != http::status::switching_protocols) {
+        NewResponseParser();
         std::tie(error, std::ignore) =
-            co_await http::async_read_header(*upstream, upstream_buffer, *parser, kNoThrow);
+            co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       }
-      upstream->expires_never();
+      upstream_->expires_never();
     }
     if (!error) break;
     const bool stale_connection = lease.reused && !consumed_body && !request_has_body &&
@@ -254,141 +358,116 @@ awaitable<bool> Exchange::Forward(const Route& route) {
                            "\" closed the connection without a response: ", error.message()));
   }
   record_.time_to_first_byte = Since(start_);
+  // Parsing the head may have grown the buffer; an open stream should not keep that.
+  if (upstream_buffer_.size() == 0) upstream_buffer_.shrink_to_fit();
+  co_return std::nullopt;
+}
 
-  const auto& backend_response = parser->get();
+void Exchange::NewResponseParser() {
+  response_.emplace();
+  response_->body_limit(boost::none);
+  response_->header_limit(static_cast<std::uint32_t>(context_.limits.max_response_header_bytes));
+  if (request_.get().method() == http::verb::head) response_->skip(true);
+}
+
+awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
+  const auto& request = request_.get();
+  const auto& backend_response = response_->get();
   const unsigned status = backend_response.result_int();
-  const bool event_stream = IsEventStream(backend_response);
+  ResponseStart start;
+  start.event_stream = IsEventStream(backend_response);
   if (route.fail_on_error_status_code && status >= 400) {
     context_.metrics.CountUpstreamError("error_status");
-    co_return co_await SendProblem(http::status::bad_gateway, "backend-error-status",
-                                   "Backend error",
-                                   StrCat("the backend of api \"", route.api, "\" answered ",
-                                          status, " and fail-on-error-status-code is set"));
+    start.finished =
+        co_await SendProblem(http::status::bad_gateway, "backend-error-status", "Backend error",
+                             StrCat("the backend of api \"", route.api, "\" answered ", status,
+                                    " and fail-on-error-status-code is set"));
+    co_return start;
   }
 
-  http::response<http::empty_body> client_head{backend_response.result(), request.version()};
-  client_head.reason(backend_response.reason());
-  CopyEndToEndHeaders(backend_response, client_head);
-  Framing framing;
+  http::response<http::empty_body> head{backend_response.result(), request.version()};
+  head.reason(backend_response.reason());
+  CopyEndToEndHeaders(backend_response, head);
   if (request.method() == http::verb::head || status == 204 || status == 304) {
-    framing = Framing::kNone;
-    if (parser->content_length()) client_head.content_length(*parser->content_length());
-  } else if (!event_stream && parser->content_length()) {
-    framing = Framing::kContentLength;
-    client_head.content_length(*parser->content_length());
+    start.framing = Framing::kNone;
+    if (response_->content_length()) head.content_length(*response_->content_length());
+  } else if (!start.event_stream && response_->content_length()) {
+    start.framing = Framing::kContentLength;
+    head.content_length(*response_->content_length());
   } else if (request.version() >= 11) {
-    framing = Framing::kChunked;
-    client_head.chunked(true);
+    start.framing = Framing::kChunked;
+    head.chunked(true);
   } else {
-    framing = Framing::kUntilClose;
+    start.framing = Framing::kUntilClose;
   }
-  const bool keep_alive = request.keep_alive() && framing != Framing::kUntilClose;
-  client_head.keep_alive(keep_alive);
+  start.keep_alive = request.keep_alive() && start.framing != Framing::kUntilClose;
+  head.keep_alive(start.keep_alive);
 
   // buffer-response (not for event streams): the body is read whole before anything is sent,
   // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
-  std::string buffered;
-  if (route.buffer_response && !event_stream && framing != Framing::kNone) {
-    while (!parser->is_done()) {
-      parser->get().body().data = buffer_.data();
-      parser->get().body().size = buffer_.size();
-      upstream->expires_after(route.timeout);
+  if (route.buffer_response && !start.event_stream && start.framing != Framing::kNone) {
+    std::span<char> buffer = RelayBuffer(kBodyBufferBytes);
+    while (!response_->is_done()) {
+      response_->get().body().data = buffer.data();
+      response_->get().body().size = buffer.size();
+      upstream_->expires_after(route.timeout);
       auto [error, read] =
-          co_await http::async_read_some(*upstream, upstream_buffer, *parser, kNoThrow);
-      upstream->expires_never();
+          co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
+      upstream_->expires_never();
       if (error && error != http::error::need_buffer) {
         context_.metrics.CountUpstreamError("response_body");
-        co_return co_await SendProblem(
-            http::status::bad_gateway, "backend-failed", "Backend failed",
-            StrCat("the backend of api \"", route.api,
-                   "\" failed while sending its body: ", error.message()));
+        start.finished =
+            co_await SendProblem(http::status::bad_gateway, "backend-failed", "Backend failed",
+                                 StrCat("the backend of api \"", route.api,
+                                        "\" failed while sending its body: ", error.message()));
+        co_return start;
       }
-      buffered.append(buffer_.data(), buffer_.size() - parser->get().body().size);
-      if (buffered.size() > context_.limits.max_buffered_body_bytes) {
-        co_return co_await SendProblem(
+      start.buffered.append(buffer.data(), buffer.size() - response_->get().body().size);
+      if (start.buffered.size() > context_.limits.max_buffered_body_bytes) {
+        start.finished = co_await SendProblem(
             http::status::bad_gateway, "response-too-large", "Response too large",
             StrCat("the response of api \"", route.api, "\" exceeds the ",
                    context_.limits.max_buffered_body_bytes,
                    " bytes buffer-response may hold; set buffer-response to false"));
+        co_return start;
       }
     }
-    framing = Framing::kContentLength;
-    client_head.chunked(false);
-    client_head.content_length(buffered.size());
+    start.framing = Framing::kContentLength;
+    head.chunked(false);
+    head.content_length(start.buffered.size());
   }
 
-  http::response_serializer<http::empty_body> head_serializer(client_head);
+  http::response_serializer<http::empty_body> serializer(head);
   client_.expires_after(context_.limits.idle_timeout);
-  auto [head_error, head_bytes] =
-      co_await http::async_write_header(client_, head_serializer, kNoThrow);
+  auto [error, written] = co_await http::async_write_header(client_, serializer, kNoThrow);
   client_.expires_never();
-  if (head_error) {
+  if (error) {
     Finish(499);
-    co_return false;
+    start.finished = false;
   }
-
-  RelayEnd end = RelayEnd::kComplete;
-  if (!buffered.empty()) {
-    end = co_await WriteToClient(asio::buffer(buffered), framing) ? RelayEnd::kComplete
-                                                                  : RelayEnd::kClientGone;
-  } else if (framing != Framing::kNone) {
-    if (event_stream) {
-      record_.stream = true;
-      ++context_.metrics.active_streams;
-    }
-    // Racing the relay against a watch on the client socket: a client that goes away is
-    // noticed at once, even while the backend is silent, and the backend connection is closed.
-    auto result = co_await (RelayBody(*upstream, upstream_buffer, *parser, framing, event_stream) ||
-                            WatchClientClose());
-    end = result.index() == 0 ? std::get<0>(result) : RelayEnd::kClientGone;
-    if (event_stream) --context_.metrics.active_streams;
-  }
-  if (end == RelayEnd::kComplete && framing == Framing::kChunked) {
-    auto [error, n] = co_await asio::async_write(client_, http::make_chunk_last(), kNoThrow);
-    if (error) end = RelayEnd::kClientGone;
-  }
-
-  switch (end) {
-    case RelayEnd::kComplete:
-      if (backend_response.keep_alive() && parser->is_done()) {
-        context_.pool.Release(route.backend, std::move(upstream));
-      }
-      Finish(status);
-      co_return keep_alive;
-    case RelayEnd::kBackendFailed:
-      // No chunked terminator: the client sees a cut stream (EventSource reconnects).
-      context_.metrics.CountUpstreamError("response_body");
-      record_.error = "backend closed the connection mid-response";
-      Finish(status);
-      co_return false;
-    case RelayEnd::kClientGone:
-      record_.error = "client went away";
-      Finish(status);
-      co_return false;
-  }
-  co_return false;
+  co_return start;
 }
 
-awaitable<RelayEnd> Exchange::RelayBody(beast::tcp_stream& upstream,
-                                        beast::flat_buffer& upstream_buffer,
-                                        http::response_parser<http::buffer_body>& response,
-                                        Framing framing, bool event_stream) {
+awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream) {
   sse::EventBoundaryTracker tracker;
-  while (!response.is_done()) {
-    response.get().body().data = buffer_.data();
-    response.get().body().size = buffer_.size();
+  std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
+  // Reads go to the bare socket: a silent stream then holds no timer state of its own.
+  tcp::socket& upstream = upstream_->socket();
+  while (!response_->is_done()) {
+    response_->get().body().data = buffer.data();
+    response_->get().body().size = buffer.size();
     auto [error, read] =
-        co_await http::async_read_some(upstream, upstream_buffer, response, kNoThrow);
-    const size_t piece = buffer_.size() - response.get().body().size;
+        co_await http::async_read_some(upstream, upstream_buffer_, *response_, kNoThrow);
+    const size_t piece = buffer.size() - response_->get().body().size;
     if (piece > 0) {
       if (event_stream) {
         const uint64_t before = tracker.events_completed();
-        tracker.Feed(std::string_view(buffer_.data(), piece));
+        tracker.Feed(std::string_view(buffer.data(), piece));
         const uint64_t events = tracker.events_completed() - before;
         record_.events += events;
         context_.metrics.events_relayed += events;
       }
-      if (!co_await WriteToClient(asio::buffer(buffer_.data(), piece), framing)) {
+      if (!co_await WriteToClient(asio::buffer(buffer.data(), piece), framing)) {
         co_return RelayEnd::kClientGone;
       }
     }
@@ -409,23 +488,6 @@ awaitable<bool> Exchange::WriteToClient(asio::const_buffer piece, Framing framin
   client_.expires_never();
   if (!error) record_.response_bytes += piece.size();
   co_return !error;
-}
-
-// Completes when the client closes or resets its connection. Bytes of a pipelined next request
-// are kept in the session's buffer.
-awaitable<void> Exchange::WatchClientClose() {
-  for (;;) {
-    if (client_buffer_.size() >= kMaxPipelinedBytes) {
-      // Enough read ahead: stop watching until the relay ends (which cancels this wait).
-      asio::steady_timer forever(co_await asio::this_coro::executor, Clock::time_point::max());
-      co_await forever.async_wait(kNoThrow);
-      co_return;
-    }
-    auto [error, n] =
-        co_await client_.socket().async_read_some(client_buffer_.prepare(4096), kNoThrow);
-    if (error) co_return;
-    client_buffer_.commit(n);
-  }
 }
 
 std::string ClientAddress(const tcp::socket& socket) {
@@ -464,7 +526,7 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
     // complete within the header timeout.
     if (buffer.size() == 0) {
       client.expires_after(context.limits.idle_timeout);
-      auto [error, n] = co_await client.async_read_some(buffer.prepare(4096), kNoThrow);
+      auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
       if (error) break;
       buffer.commit(n);
     }
@@ -506,6 +568,8 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
                                 "Malformed request", error.message(), client_ip);
       break;
     }
+    // Memory held across a long stream is what limits a worker: give back what parsing took.
+    if (buffer.size() == 0) buffer.shrink_to_fit();
     Exchange exchange(context, client, buffer, parser, client_ip);
     if (!co_await exchange.Run()) break;
   }

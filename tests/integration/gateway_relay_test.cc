@@ -248,6 +248,18 @@ TEST_F(GatewayRelayTest, TheAccessLogHasOneJsonLinePerRequestAndNoBodies) {
   EXPECT_THAT(log, Not(HasSubstr("ts_ns"))) << "bodies are never logged";
 }
 
+TEST_F(GatewayRelayTest, AThousandConcurrentStreamsEachReceiveEveryEvent) {
+  const std::string url = "http://127.0.0.1:" + std::to_string(gateway_.port()) +
+                          "/feed/events?count=5&interval_ms=200";
+  auto load = apim::testing::RunCommand(
+      SSE_LOAD_BIN, {"--url", url, "--streams", "1000", "--duration", "30", "--json"}, {}, 60s);
+  ASSERT_EQ(load.exit_code, 0) << load.err;
+  EXPECT_EQ(JsonNumber(load.out, "connected"), 1000u) << load.out;
+  EXPECT_EQ(JsonNumber(load.out, "finished"), 1000u) << load.out;
+  EXPECT_EQ(JsonNumber(load.out, "events"), 5000u) << load.out;
+  EXPECT_EQ(JsonNumber(load.out, "total"), 0u) << "errors: " << load.out;
+}
+
 class GatewayFailureTest : public ::testing::Test {
  protected:
   TempDir dir_;

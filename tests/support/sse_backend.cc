@@ -76,8 +76,7 @@ class ClosedByClientWaiters {
 
   void Remove(const Waiter* waiter) {
     std::lock_guard lock(mu_);
-    std::erase_if(entries_,
-                  [&](const Entry& e) { return e.raw == waiter || e.waiter.expired(); });
+    std::erase_if(entries_, [&](const Entry& e) { return e.raw == waiter || e.waiter.expired(); });
   }
 
   void Notify(uint64_t closed_by_client) {
@@ -214,7 +213,8 @@ absl::StatusOr<EventsPlan> PlanEvents(const http::request<http::buffer_body>& re
 
   std::string framing = query.Get("framing").value_or("chunked");
   if (framing != "chunked" && framing != "close") {
-    return absl::InvalidArgumentError("framing: expected chunked or close, got \"" + framing + "\"");
+    return absl::InvalidArgumentError("framing: expected chunked or close, got \"" + framing +
+                                      "\"");
   }
   // HTTP/1.0 has no chunked encoding: the end of its body is the end of the connection.
   plan.close_framing = framing == "close" || req.version() < 11;
@@ -448,21 +448,17 @@ asio::awaitable<void> WriteEvents(ServerState& state, beast::tcp_stream& stream,
   }
 }
 
-// Keeps a read pending for as long as the stream runs: EOF or an error means the client has
-// gone, which a silent stream would otherwise only notice at its next write.
-asio::awaitable<void> WatchForClientGone(tcp::socket& socket, bool& client_gone,
-                                         bool& client_sent_bytes) {
+// Keeps a read pending for as long as the stream runs, and returns when the client has gone
+// (EOF or an error), which a silent stream would otherwise only notice at its next write.
+asio::awaitable<void> WatchForClientGone(tcp::socket& socket, bool& client_sent_bytes) {
   std::array<char, 1024> scratch;
   for (size_t received = 0; received < kMaxBytesWhileStreaming;) {
     auto [ec, n] = co_await socket.async_read_some(asio::buffer(scratch), kNoThrow);
-    if (ec) {
-      client_gone = ec != asio::error::operation_aborted && ec != asio::error::bad_descriptor;
-      co_return;
-    }
+    if (ec) co_return;
     received += n;
     client_sent_bytes = true;
   }
-  client_gone = true;  // a client that keeps sending during a stream is not a stream client
+  // A client that keeps sending during a stream is not a stream client: treat it as gone.
 }
 
 asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
@@ -486,18 +482,17 @@ asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
   state.counters.streams_started.fetch_add(1);
   state.counters.open_streams.fetch_add(1);
   std::optional<StreamEnd> end;
-  bool client_gone = false;
   bool client_sent_bytes = false;
   auto executor = co_await asio::this_coro::executor;
   // Whichever finishes first (the events, or the client leaving) cancels the other.
   co_await asio::experimental::make_parallel_group(
       asio::co_spawn(executor, WriteEvents(state, stream, plan, end), asio::deferred),
-      asio::co_spawn(executor,
-                     WatchForClientGone(stream.socket(), client_gone, client_sent_bytes),
+      asio::co_spawn(executor, WatchForClientGone(stream.socket(), client_sent_bytes),
                      asio::deferred))
       .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
 
   state.counters.open_streams.fetch_sub(1);
+  // No recorded end means the writer was cancelled: the watcher saw the client leave first.
   if (!end || *end == StreamEnd::kWriteFailed) {
     uint64_t closed = state.counters.streams_closed_by_client.fetch_add(1) + 1;
     state.waiters.Notify(closed);
@@ -514,7 +509,8 @@ asio::awaitable<bool> ServeStats(ServerState& state, beast::tcp_stream& stream,
       query.Number("timeout_ms", std::numeric_limits<uint32_t>::max());
   if (!wait_for.ok() || !timeout_ms.ok()) {
     absl::Status status = wait_for.ok() ? timeout_ms.status() : wait_for.status();
-    co_return co_await ReplyError(stream, req, http::status::bad_request, std::string(status.message()));
+    co_return co_await ReplyError(stream, req, http::status::bad_request,
+                                  std::string(status.message()));
   }
   if (*wait_for) {
     using Waiter = ClosedByClientWaiters::Waiter;
@@ -522,14 +518,13 @@ asio::awaitable<bool> ServeStats(ServerState& state, beast::tcp_stream& stream,
     // Register before looking at the counter, so a close in between still wakes us.
     state.waiters.Add(**wait_for, waiter);
     if (state.counters.streams_closed_by_client.load() < **wait_for) {
-      waiter->timer.expires_after(milliseconds(std::min(timeout_ms->value_or(kMaxStatsWaitMs),
-                                                        kMaxStatsWaitMs)));
+      waiter->timer.expires_after(
+          milliseconds(std::min(timeout_ms->value_or(kMaxStatsWaitMs), kMaxStatsWaitMs)));
       co_await waiter->timer.async_wait(kNoThrow);  // ends on timeout or wake-up alike
     }
     state.waiters.Remove(waiter.get());
   }
-  co_return co_await Reply(stream, req, 200, "application/json",
-                           StatsJson(state.counters));
+  co_return co_await Reply(stream, req, 200, "application/json", StatsJson(state.counters));
 }
 
 // Answers one request whose body has been read. Returns whether the connection stays open.
@@ -563,12 +558,10 @@ asio::awaitable<bool> Respond(ServerState& state, beast::tcp_stream& stream,
       co_return co_await ReplyError(stream, req, http::status::bad_request,
                                     std::string(size.status().message()));
     }
-    co_return co_await Reply(stream, req, 200, "application/json",
-                             JsonBody(size->value_or(64)));
+    co_return co_await Reply(stream, req, 200, "application/json", JsonBody(size->value_or(64)));
   }
   if (last == "echo") {
-    co_return co_await Reply(stream, req, 200, "application/json",
-                             EchoJson(req, body_bytes));
+    co_return co_await Reply(stream, req, 200, "application/json", EchoJson(req, body_bytes));
   }
   if (last == "stats") co_return co_await ServeStats(state, stream, req, query);
   if (parent.ends_with("/status") || parent == "status") {
@@ -584,9 +577,9 @@ asio::awaitable<bool> Respond(ServerState& state, beast::tcp_stream& stream,
 
 // Reads the rest of the request body into a scratch buffer and counts it: /echo reports the
 // size, and no route keeps the bytes. Returns nothing when the connection failed.
-asio::awaitable<std::optional<uint64_t>> DrainBody(beast::tcp_stream& stream,
-                                                   beast::flat_buffer& buffer,
-                                                   http::request_parser<http::buffer_body>& parser) {
+asio::awaitable<std::optional<uint64_t>> DrainBody(
+    beast::tcp_stream& stream, beast::flat_buffer& buffer,
+    http::request_parser<http::buffer_body>& parser) {
   if (beast::iequals(parser.get()[http::field::expect], "100-continue") && !parser.is_done()) {
     http::response<http::empty_body> proceed{http::status::continue_, 11};
     stream.expires_after(kIoTimeout);

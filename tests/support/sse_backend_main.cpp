@@ -1,17 +1,15 @@
 // sse-test-backend: the controllable SSE backend of the integration tests, the demo and the
 // benchmarks (routes in tests/support/sse_backend.h). Runs until SIGINT or SIGTERM.
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <cerrno>
-#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <system_error>
-
-#include <spdlog/spdlog.h>
 
 #include "tests/support/sse_backend.h"
 
@@ -48,7 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-stream-seconds", max_stream_seconds, "no event stream lasts longer")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.max_stream_duration = std::chrono::seconds(max_stream_seconds);
@@ -75,7 +74,8 @@ int main(int argc, char** argv) {
                options.threads);
 
   int received = 0;
-  while (sigwait(&signals, &received) != 0 && errno == EINTR) {
+  if (int error = sigwait(&signals, &received); error != 0) {
+    spdlog::error("sse-test-backend: sigwait: {}", std::strerror(error));
   }
   spdlog::info("sse-test-backend: signal {}, stopping", received);
   backend.Stop();

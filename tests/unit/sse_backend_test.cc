@@ -231,8 +231,7 @@ TEST_F(SseBackendTest, SizePadsEachEvent) {
 }
 
 TEST_F(SseBackendTest, LastEventIdHeaderResumesAfterThatIdAndIsEchoed) {
-  StreamResult result =
-      Stream(port_, "/events?count=2&interval_ms=0", {{"Last-Event-ID", "41"}});
+  StreamResult result = Stream(port_, "/events?count=2&interval_ms=0", {{"Last-Event-ID", "41"}});
   EXPECT_TRUE(result.body.starts_with(": last-event-id 41\n")) << result.body;
   std::vector<Event> events = Events(result.body);
   ASSERT_EQ(events.size(), 2u);

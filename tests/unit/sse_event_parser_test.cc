@@ -89,17 +89,18 @@ TEST(SseEventParserTest, IgnoresCommentsAndCountsThem) {
 }
 
 TEST(SseEventParserTest, FollowsTheFieldRulesOfTheSpec) {
+  const std::vector<std::string_view> pieces = {
+      "data:no space\n\n",       // the space after the colon is optional
+      "data:  two spaces\n\n",   // only one space is removed
+      "data\n\n",                // no colon: the whole line is the field, the value is empty
+      "retry: 2500\n",           // the reconnection time
+      "retry: soon\n",           // not all digits: ignored
+      "unknown: field\n",        // ignored
+      "event: only-a-type\n\n",  // no data: nothing is dispatched
+      "data: after\n\n",
+  };
   SseEventParser parser;
-  std::vector<SseEvent> events = Parse(parser, {
-                                                   "data:no space\n\n",   // the space is optional
-                                                   "data:  two spaces\n\n",  // only one removed
-                                                   "data\n\n",            // no colon: empty value
-                                                   "retry: 2500\n",
-                                                   "retry: soon\n",       // not digits: ignored
-                                                   "unknown: field\n",
-                                                   "event: only-a-type\n\n",  // no data: nothing
-                                                   "data: after\n\n",
-                                               });
+  std::vector<SseEvent> events = Parse(parser, pieces);
   ASSERT_EQ(events.size(), 4u);
   EXPECT_EQ(events[0].data, "no space");
   EXPECT_EQ(events[1].data, " two spaces");
@@ -121,7 +122,10 @@ TEST(SseEventParserTest, KeepsTheLastEventIdAcrossEvents) {
 }
 
 TEST(SseEventParserTest, SkipsALeadingByteOrderMark) {
-  std::vector<SseEvent> events = Parse({"\xEF\xBB", "\xBF" "data: bom\n\n"});
+  const std::string with_bom =
+      "\xEF\xBB\xBF"
+      "data: bom\n\n";
+  std::vector<SseEvent> events = Parse({with_bom.substr(0, 2), with_bom.substr(2)});
   ASSERT_EQ(events.size(), 1u);
   EXPECT_EQ(events[0].data, "bom");
 }
