@@ -41,9 +41,9 @@ class SseEventParser {
   void ProcessLine(std::string_view line, const EventHandler& on_event);
 
   size_t max_event_bytes_;
-  std::string line_;         // the unfinished line carried over from earlier pieces
-  bool after_cr_ = false;    // the last piece ended in CR: an LF starting the next one belongs to it
-  bool first_line_ = true;   // only the stream's first line may start with a BOM
+  std::string line_;        // the unfinished line carried over from earlier pieces
+  bool after_cr_ = false;   // the last piece ended in CR: an LF starting the next one belongs to it
+  bool first_line_ = true;  // only the stream's first line may start with a BOM
   std::string data_;
   std::string type_;
   std::string last_event_id_;

@@ -35,6 +35,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kGrace = 5s;  // past the deadline, a thread stops waiting for its streams
 constexpr size_t kMaxLatencySamplesPerThread = 20'000'000;  // 160 MB; counted beyond, not kept
 constexpr int kMaxStreams = 200'000;
+constexpr uint64_t kMaxReadsPerStream = uint64_t{1} << 40;
 constexpr int kMaxThreads = 64;
 
 int64_t RealtimeNs() {
@@ -107,8 +108,8 @@ asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& 
   };
 
   std::array<char, 16 * 1024> scratch;
-  // Bounded in time by the deadline; every pass waits for input.
-  for (;;) {
+  // The deadline ends the loop (the stream's timeout closes the socket); the count never does.
+  for (uint64_t reads = 0; reads < kMaxReadsPerStream; ++reads) {
     parser.get().body().data = scratch.data();
     parser.get().body().size = scratch.size();
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
@@ -198,8 +199,7 @@ asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
     co_return;
   }
   if (parser.get().result() != http::status::ok) {
-    out.Fail(&LoadErrors::http_status,
-             fmt::format("HTTP status {}", parser.get().result_int()));
+    out.Fail(&LoadErrors::http_status, fmt::format("HTTP status {}", parser.get().result_int()));
     co_return;
   }
   if (!IsEventStream(parser.get()[http::field::content_type])) {
@@ -217,14 +217,15 @@ Distribution Summarize(std::vector<int64_t>& samples_ns) {
   d.count = samples_ns.size();
   if (samples_ns.empty()) return d;
   std::sort(samples_ns.begin(), samples_ns.end());
-  auto at = [&](double percentile) {
-    size_t rank = static_cast<size_t>(std::ceil(percentile / 100.0 * samples_ns.size()));
+  // Nearest rank, in integer per-mille so that p99.9 of 1000 samples is the 999th, not the max.
+  auto at = [&](uint64_t per_mille) {
+    size_t rank = (per_mille * samples_ns.size() + 999) / 1000;
     return samples_ns[std::clamp<size_t>(rank, 1, samples_ns.size()) - 1] / 1000.0;
   };
-  d.p50 = at(50);
-  d.p90 = at(90);
-  d.p99 = at(99);
-  d.p999 = at(99.9);
+  d.p50 = at(500);
+  d.p90 = at(900);
+  d.p99 = at(990);
+  d.p999 = at(999);
   d.max = samples_ns.back() / 1000.0;
   return d;
 }
@@ -246,7 +247,8 @@ std::string JsonString(std::string_view text) {
 
 std::string DistributionJson(const Distribution& d) {
   return fmt::format(
-      "{{\"count\":{},\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}}",
+      "{{\"count\":{},\"p50\":{:.1f},\"p90\":{:.1f},\"p99\":{:.1f},\"p999\":{:.1f},\"max\":{:.1f}}"
+      "}",
       d.count, d.p50, d.p90, d.p99, d.p999, d.max);
 }
 
@@ -293,8 +295,8 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     return absl::InvalidArgumentError(fmt::format("--streams: expected 1 to {}", kMaxStreams));
   }
   if (!(options.duration_s > 0 && options.duration_s <= kMaxDurationSeconds)) {
-    return absl::InvalidArgumentError(
-        fmt::format("--duration: expected more than 0 and at most {} seconds", kMaxDurationSeconds));
+    return absl::InvalidArgumentError(fmt::format(
+        "--duration: expected more than 0 and at most {} seconds", kMaxDurationSeconds));
   }
   if (!(options.connect_rate >= 0) || std::isinf(options.connect_rate)) {
     return absl::InvalidArgumentError("--connect-rate: expected 0 (unlimited) or a positive rate");
@@ -307,9 +309,8 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   const int thread_count = std::min(options.threads, options.streams);
   std::vector<ThreadResults> results(thread_count);
   const Clock::time_point start = Clock::now();
-  const Clock::time_point deadline =
-      start + std::chrono::duration_cast<Clock::duration>(
-                  std::chrono::duration<double>(options.duration_s));
+  const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
+                                                 std::chrono::duration<double>(options.duration_s));
   std::vector<std::thread> threads;
   for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
@@ -363,10 +364,11 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
 std::string FormatReportText(const LoadReport& r) {
   const LoadOptions& o = r.options;
   std::string rate = o.connect_rate > 0 ? fmt::format("{:g}/s", o.connect_rate) : "unlimited";
-  std::string out = fmt::format("sse-load{}{}\n  url       {}\n", o.label.empty() ? "" : " ",
-                                o.label, o.url);
-  out += fmt::format("  streams   {} on {} thread(s), connect rate {}, duration {:g} s (ran {:.2f} s)\n",
-                     o.streams, o.threads, rate, o.duration_s, r.elapsed_s);
+  std::string out =
+      fmt::format("sse-load{}{}\n  url       {}\n", o.label.empty() ? "" : " ", o.label, o.url);
+  out += fmt::format(
+      "  streams   {} on {} thread(s), connect rate {}, duration {:g} s (ran {:.2f} s)\n",
+      o.streams, o.threads, rate, o.duration_s, r.elapsed_s);
   out += fmt::format(
       "  outcome   connected {}, with events {}, open at end {}, finished {}, not started {}\n",
       r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started);
@@ -376,14 +378,14 @@ std::string FormatReportText(const LoadReport& r) {
       r.errors.total(), r.errors.connect, r.errors.http_status, r.errors.content_type,
       r.errors.early_close, r.errors.no_response, r.errors.other);
   if (!r.errors.first.empty()) out += fmt::format("  first     {}\n", r.errors.first);
-  out += fmt::format("  events    {} ({:.1f}/s){}\n", r.events, r.events_per_s,
-                     r.events_without_ts ? fmt::format(", {} without ts_ns", r.events_without_ts)
-                                         : "");
+  out += fmt::format(
+      "  events    {} ({:.1f}/s){}\n", r.events, r.events_per_s,
+      r.events_without_ts ? fmt::format(", {} without ts_ns", r.events_without_ts) : "");
   out += fmt::format("  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "microseconds", "count",
                      "p50", "p90", "p99", "p99.9", "max");
-  for (const auto& [name, d] : {std::pair{"connect", &r.connect_us},
-                                std::pair{"first event", &r.ttfe_us},
-                                std::pair{"event latency", &r.latency_us}}) {
+  for (const auto& [name, d] :
+       {std::pair{"connect", &r.connect_us}, std::pair{"first event", &r.ttfe_us},
+        std::pair{"event latency", &r.latency_us}}) {
     out += fmt::format("  {:<16}{:>10}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}\n", name,
                        d->count, d->p50, d->p90, d->p99, d->p999, d->max);
   }

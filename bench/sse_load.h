@@ -28,8 +28,8 @@ absl::StatusOr<LoopbackUrl> ParseLoopbackUrl(std::string_view url);
 struct LoadOptions {
   std::string url;
   int streams = 100;
-  double duration_s = 10;    // at most kMaxDurationSeconds
-  double connect_rate = 0;   // new streams per second during ramp-up; 0 opens all at once
+  double duration_s = 10;   // at most kMaxDurationSeconds
+  double connect_rate = 0;  // new streams per second during ramp-up; 0 opens all at once
   int threads = 2;
   std::string label;
 };

@@ -53,8 +53,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "sse-load: %s\n", std::string(report.status().message()).c_str());
     return 2;
   }
-  std::string text = json ? apim::bench::FormatReportJson(*report)
-                          : apim::bench::FormatReportText(*report);
+  std::string text =
+      json ? apim::bench::FormatReportJson(*report) : apim::bench::FormatReportText(*report);
   std::fwrite(text.data(), 1, text.size(), stdout);
   return 0;
 }

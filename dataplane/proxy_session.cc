@@ -9,6 +9,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdio>
+#include <cstring>
 #include <span>
 #include <variant>
 #include <vector>
@@ -32,7 +34,10 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // Body bytes move through one fixed buffer: a piece read is written on at once. Event streams
 // get a small one, since an open stream's memory is what limits how many a worker can hold.
 constexpr size_t kBodyBufferBytes = 16 * 1024;
-constexpr size_t kEventBufferBytes = 2 * 1024;
+constexpr size_t kEventBufferBytes = 1024;
+// Room around a relayed piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
+constexpr size_t kChunkHeadroom = 18;
+constexpr size_t kChunkTailroom = 2;
 
 using Clock = std::chrono::steady_clock;
 
@@ -91,6 +96,9 @@ class Exchange {
     record_.client_ip = std::move(client_ip);
     record_.method = std::string(request.get().method_string());
     record_.target = std::string(request.get().target());
+    version_ = request.get().version();
+    keep_alive_ = request.get().keep_alive();
+    is_head_ = request.get().method() == http::verb::head;
   }
 
   // Serves the exchange; true when the client connection can carry another request.
@@ -120,6 +128,7 @@ class Exchange {
                                                             http::request<http::buffer_body>& head);
   awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream);
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
+  awaitable<bool> WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing);
   void Finish(unsigned status);
 
   SessionContext& context_;
@@ -134,6 +143,9 @@ class Exchange {
     return buffer_;
   }
   std::vector<char> buffer_;
+  unsigned version_ = 11;  // Of the request, kept once its fields are freed.
+  bool keep_alive_ = false;
+  bool is_head_ = false;
   std::unique_ptr<beast::tcp_stream> upstream_;
   beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;
@@ -164,9 +176,9 @@ awaitable<bool> Exchange::Run() {
 
 awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type,
                                       std::string_view title, std::string detail) {
-  auto response = Problem(status, type, title, detail, request_.get().version());
+  auto response = Problem(status, type, title, detail, version_);
   // An unread request body would be taken for the next request: close instead.
-  const bool keep_alive = request_.get().keep_alive() && request_.is_done();
+  const bool keep_alive = keep_alive_ && request_.is_done();
   response.keep_alive(keep_alive);
   record_.response_bytes = response.body().size();
   record_.error = std::move(detail);
@@ -229,6 +241,8 @@ awaitable<bool> Exchange::Forward(const Route& route) {
   // Each phase is its own coroutine so that its frame is freed when it ends: an open stream
   // keeps only the relay's small state.
   if (std::optional<bool> answered = co_await OpenUpstream(route)) co_return *answered;
+  // The request is sent: its header fields are not needed for the rest of a long stream.
+  request_.get().clear();
   ResponseStart start = co_await StartResponse(route);
   if (start.finished) co_return *start.finished;
 
@@ -367,11 +381,10 @@ void Exchange::NewResponseParser() {
   response_.emplace();
   response_->body_limit(boost::none);
   response_->header_limit(static_cast<std::uint32_t>(context_.limits.max_response_header_bytes));
-  if (request_.get().method() == http::verb::head) response_->skip(true);
+  if (is_head_) response_->skip(true);
 }
 
 awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
-  const auto& request = request_.get();
   const auto& backend_response = response_->get();
   const unsigned status = backend_response.result_int();
   ResponseStart start;
@@ -385,22 +398,22 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
     co_return start;
   }
 
-  http::response<http::empty_body> head{backend_response.result(), request.version()};
+  http::response<http::empty_body> head{backend_response.result(), version_};
   head.reason(backend_response.reason());
   CopyEndToEndHeaders(backend_response, head);
-  if (request.method() == http::verb::head || status == 204 || status == 304) {
+  if (is_head_ || status == 204 || status == 304) {
     start.framing = Framing::kNone;
     if (response_->content_length()) head.content_length(*response_->content_length());
   } else if (!start.event_stream && response_->content_length()) {
     start.framing = Framing::kContentLength;
     head.content_length(*response_->content_length());
-  } else if (request.version() >= 11) {
+  } else if (version_ >= 11) {
     start.framing = Framing::kChunked;
     head.chunked(true);
   } else {
     start.framing = Framing::kUntilClose;
   }
-  start.keep_alive = request.keep_alive() && start.framing != Framing::kUntilClose;
+  start.keep_alive = keep_alive_ && start.framing != Framing::kUntilClose;
   head.keep_alive(start.keep_alive);
 
   // buffer-response (not for event streams): the body is read whole before anything is sent,
@@ -451,23 +464,25 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
 awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream) {
   sse::EventBoundaryTracker tracker;
   std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
+  std::span<char> room =
+      buffer.subspan(kChunkHeadroom, buffer.size() - kChunkHeadroom - kChunkTailroom);
   // Reads go to the bare socket: a silent stream then holds no timer state of its own.
   tcp::socket& upstream = upstream_->socket();
   while (!response_->is_done()) {
-    response_->get().body().data = buffer.data();
-    response_->get().body().size = buffer.size();
+    response_->get().body().data = room.data();
+    response_->get().body().size = room.size();
     auto [error, read] =
         co_await http::async_read_some(upstream, upstream_buffer_, *response_, kNoThrow);
-    const size_t piece = buffer.size() - response_->get().body().size;
+    const size_t piece = room.size() - response_->get().body().size;
     if (piece > 0) {
       if (event_stream) {
         const uint64_t before = tracker.events_completed();
-        tracker.Feed(std::string_view(buffer.data(), piece));
+        tracker.Feed(std::string_view(room.data(), piece));
         const uint64_t events = tracker.events_completed() - before;
         record_.events += events;
         context_.metrics.events_relayed += events;
       }
-      if (!co_await WriteToClient(asio::buffer(buffer.data(), piece), framing)) {
+      if (!co_await WriteFramedPiece(buffer, piece, framing)) {
         co_return RelayEnd::kClientGone;
       }
     }
@@ -487,6 +502,26 @@ awaitable<bool> Exchange::WriteToClient(asio::const_buffer piece, Framing framin
   }
   client_.expires_never();
   if (!error) record_.response_bytes += piece.size();
+  co_return !error;
+}
+
+awaitable<bool> Exchange::WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing) {
+  // The piece sits at kChunkHeadroom in `buffer`; for chunked framing its size line goes just
+  // before it and CRLF just after, so the whole chunk leaves in one contiguous write.
+  char* data = buffer.data() + kChunkHeadroom;
+  if (framing != Framing::kChunked)
+    co_return co_await WriteToClient(asio::buffer(data, piece), framing);
+  char size_line[kChunkHeadroom];
+  const int length = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece);
+  char* start = data - length;
+  std::memcpy(start, size_line, static_cast<size_t>(length));
+  data[piece] = '\r';
+  data[piece + 1] = '\n';
+  client_.expires_after(context_.limits.idle_timeout);
+  auto [error, written] = co_await asio::async_write(
+      client_, asio::buffer(start, static_cast<size_t>(length) + piece + 2), kNoThrow);
+  client_.expires_never();
+  if (!error) record_.response_bytes += piece;
   co_return !error;
 }
 
@@ -512,6 +547,52 @@ awaitable<void> RejectUnparsable(beast::tcp_stream& client, SessionContext& cont
   WriteAccessLog(record);
 }
 
+// Reads the next request's head into `parser`. On failure it answers what can be answered (408,
+// 431, 400) and returns false: the connection then closes. Its own coroutine, so the temporaries
+// of reading and rejecting are not kept in the frame of a long stream.
+awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& buffer,
+                                http::request_parser<http::buffer_body>& parser,
+                                SessionContext& context, const std::string& client_ip) {
+  // Waiting for a request may take up to the idle timeout; once it starts, its headers must be
+  // complete within the header timeout.
+  if (buffer.size() == 0) {
+    client.expires_after(context.limits.idle_timeout);
+    auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
+    if (error) co_return false;
+    buffer.commit(n);
+  }
+  parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
+  parser.body_limit(boost::none);
+  // Raced against a timer rather than the stream's own expiry, which would close the socket
+  // before the 408 could be written.
+  client.expires_never();
+  asio::steady_timer header_deadline(client.get_executor(), context.limits.request_header_timeout);
+  auto header_or_timeout = co_await (http::async_read_header(client, buffer, parser, kNoThrow) ||
+                                     header_deadline.async_wait(kNoThrow));
+  beast::error_code error = header_or_timeout.index() == 0
+                                ? std::get<0>(std::get<0>(header_or_timeout))
+                                : beast::error::timeout;
+  if (!error) co_return true;
+  if (error == http::error::header_limit) {
+    co_await RejectUnparsable(
+        client, context, http::status::request_header_fields_too_large, "header-too-large",
+        "Request headers too large",
+        StrCat("request headers exceed ", context.limits.max_request_header_bytes, " bytes"),
+        client_ip);
+  } else if (error == beast::error::timeout) {
+    co_await RejectUnparsable(client, context, http::status::request_timeout, "header-timeout",
+                              "Request timeout",
+                              StrCat("request headers were not complete within ",
+                                     context.limits.request_header_timeout.count(), " s"),
+                              client_ip);
+  } else if (error != http::error::end_of_stream && error != asio::error::eof &&
+             error != asio::error::connection_reset) {
+    co_await RejectUnparsable(client, context, http::status::bad_request, "bad-request",
+                              "Malformed request", error.message(), client_ip);
+  }
+  co_return false;
+}
+
 }  // namespace
 
 awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
@@ -522,52 +603,8 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
   beast::flat_buffer buffer;
   ++context.metrics.active_connections;
   for (;;) {
-    // Waiting for a request may take up to the idle timeout; once it starts, its headers must be
-    // complete within the header timeout.
-    if (buffer.size() == 0) {
-      client.expires_after(context.limits.idle_timeout);
-      auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
-      if (error) break;
-      buffer.commit(n);
-    }
     http::request_parser<http::buffer_body> parser;
-    parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
-    parser.body_limit(boost::none);
-    // Raced against a timer rather than the stream's own expiry, which would close the socket
-    // before the 408 could be written.
-    client.expires_never();
-    asio::steady_timer header_deadline(client.get_executor(),
-                                       context.limits.request_header_timeout);
-    auto header_or_timeout = co_await (http::async_read_header(client, buffer, parser, kNoThrow) ||
-                                       header_deadline.async_wait(kNoThrow));
-    beast::error_code error = header_or_timeout.index() == 0
-                                  ? std::get<0>(std::get<0>(header_or_timeout))
-                                  : beast::error::timeout;
-    if (error == http::error::header_limit) {
-      co_await RejectUnparsable(
-          client, context, http::status::request_header_fields_too_large, "header-too-large",
-          "Request headers too large",
-          StrCat("request headers exceed ", context.limits.max_request_header_bytes, " bytes"),
-          client_ip);
-      break;
-    }
-    if (error == beast::error::timeout) {
-      co_await RejectUnparsable(client, context, http::status::request_timeout, "header-timeout",
-                                "Request timeout",
-                                StrCat("request headers were not complete within ",
-                                       context.limits.request_header_timeout.count(), " s"),
-                                client_ip);
-      break;
-    }
-    if (error == http::error::end_of_stream || error == asio::error::eof ||
-        error == asio::error::connection_reset) {
-      break;
-    }
-    if (error) {
-      co_await RejectUnparsable(client, context, http::status::bad_request, "bad-request",
-                                "Malformed request", error.message(), client_ip);
-      break;
-    }
+    if (!co_await ReadRequestHead(client, buffer, parser, context, client_ip)) break;
     // Memory held across a long stream is what limits a worker: give back what parsing took.
     if (buffer.size() == 0) buffer.shrink_to_fit();
     Exchange exchange(context, client, buffer, parser, client_ip);

@@ -36,13 +36,22 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
     }
   }
 
-  tcp::resolver resolver(executor_);
-  auto [resolve_error, endpoints] =
-      co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
-  if (resolve_error) co_return std::pair{resolve_error, Lease{}};
   auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  beast::error_code connect_error;
+  // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
+  beast::error_code not_an_address;
+  const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
   stream->expires_after(connect_timeout);
-  auto [connect_error, endpoint] = co_await stream->async_connect(endpoints, kNoThrow);
+  if (!not_an_address) {
+    const tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
+    std::tie(connect_error) = co_await stream->async_connect(endpoint, kNoThrow);
+  } else {
+    tcp::resolver resolver(executor_);
+    auto [resolve_error, endpoints] =
+        co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
+    if (resolve_error) co_return std::pair{resolve_error, Lease{}};
+    std::tie(connect_error, std::ignore) = co_await stream->async_connect(endpoints, kNoThrow);
+  }
   stream->expires_never();
   if (connect_error) co_return std::pair{connect_error, Lease{}};
   beast::error_code ignored;
