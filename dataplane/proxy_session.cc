@@ -3,7 +3,6 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -28,7 +27,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
 using tcp = asio::ip::tcp;
-using namespace asio::experimental::awaitable_operators;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // Body bytes move through one fixed buffer: a piece read is written on at once. Event streams
@@ -517,10 +515,10 @@ awaitable<bool> Exchange::WriteFramedPiece(std::span<char> buffer, size_t piece,
   std::memcpy(start, size_line, static_cast<size_t>(length));
   data[piece] = '\r';
   data[piece + 1] = '\n';
-  client_.expires_after(context_.limits.idle_timeout);
+  // To the bare socket: arming and cancelling a timer per event would cost more than the write.
+  // A client that stops reading stalls only its own relay: backpressure reaches its backend.
   auto [error, written] = co_await asio::async_write(
-      client_, asio::buffer(start, static_cast<size_t>(length) + piece + 2), kNoThrow);
-  client_.expires_never();
+      client_.socket(), asio::buffer(start, static_cast<size_t>(length) + piece + 2), kNoThrow);
   if (!error) record_.response_bytes += piece;
   co_return !error;
 }
@@ -563,15 +561,26 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
   }
   parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
   parser.body_limit(boost::none);
-  // Raced against a timer rather than the stream's own expiry, which would close the socket
-  // before the 408 could be written.
+  // A plain timer that cancels the read, rather than the stream's own expiry: that would close
+  // the socket before the 408 could be written.
   client.expires_never();
   asio::steady_timer header_deadline(client.get_executor(), context.limits.request_header_timeout);
-  auto header_or_timeout = co_await (http::async_read_header(client, buffer, parser, kNoThrow) ||
-                                     header_deadline.async_wait(kNoThrow));
-  beast::error_code error = header_or_timeout.index() == 0
-                                ? std::get<0>(std::get<0>(header_or_timeout))
-                                : beast::error::timeout;
+  // Shared with the handler, which may run after this frame is gone (then it does nothing).
+  struct Deadline {
+    bool reading = true;
+    bool expired = false;
+  };
+  auto deadline = std::make_shared<Deadline>();
+  header_deadline.async_wait([deadline, &client](const beast::error_code& error) {
+    if (error || !deadline->reading) return;
+    deadline->expired = true;
+    beast::error_code ignored;
+    client.socket().cancel(ignored);
+  });
+  auto [error, n] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
+  deadline->reading = false;
+  header_deadline.cancel();
+  if (deadline->expired) error = beast::error::timeout;
   if (!error) co_return true;
   if (error == http::error::header_limit) {
     co_await RejectUnparsable(
