@@ -18,6 +18,7 @@
 #include "dataplane/access_log.h"
 #include "dataplane/http_forwarding.h"
 #include "dataplane/problem.h"
+#include "dataplane/socket_deadline.h"
 #include "dataplane/sse/event_boundary_tracker.h"
 
 namespace apim::dataplane {
@@ -32,7 +33,7 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 // Body bytes move through one fixed buffer: a piece read is written on at once. Event streams
 // get a small one, since an open stream's memory is what limits how many a worker can hold.
 constexpr size_t kBodyBufferBytes = 16 * 1024;
-constexpr size_t kEventBufferBytes = 1024;
+constexpr size_t kEventBufferBytes = 1024 - 32;  // With framing room, one 1 KiB allocation.
 // Room around a relayed piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
 constexpr size_t kChunkHeadroom = 18;
 constexpr size_t kChunkTailroom = 2;
@@ -122,7 +123,7 @@ class Exchange {
   awaitable<ResponseStart> StartResponse(const Route& route);
   awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
                               std::string detail);
-  awaitable<std::pair<beast::error_code, bool>> SendRequest(beast::tcp_stream& upstream,
+  awaitable<std::pair<beast::error_code, bool>> SendRequest(tcp::socket& upstream,
                                                             http::request<http::buffer_body>& head);
   awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream);
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
@@ -144,7 +145,7 @@ class Exchange {
   unsigned version_ = 11;  // Of the request, kept once its fields are freed.
   bool keep_alive_ = false;
   bool is_head_ = false;
-  std::unique_ptr<beast::tcp_stream> upstream_;
+  std::unique_ptr<tcp::socket> upstream_;
   beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;
 };
@@ -199,7 +200,7 @@ void Exchange::Finish(unsigned status) {
 // error and whether any body byte was consumed from the client (then the request cannot be
 // retried on another connection).
 awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
-    beast::tcp_stream& upstream, http::request<http::buffer_body>& head) {
+    tcp::socket& upstream, http::request<http::buffer_body>& head) {
   http::request_serializer<http::buffer_body> serializer(head);
   bool consumed_body = false;
   std::span<char> buffer = request_.is_done() ? std::span<char>() : RelayBuffer(kBodyBufferBytes);
@@ -257,7 +258,7 @@ awaitable<bool> Exchange::Forward(const Route& route) {
     {
       // A client that goes away is noticed at once, even while the backend is silent, and the
       // backend connection is closed.
-      ClientCloseWatch watch(client_.socket(), upstream_->socket());
+      ClientCloseWatch watch(client_.socket(), *upstream_);
       end = co_await RelayBody(start.framing, start.event_stream);
       if (watch.client_gone()) end = RelayEnd::kClientGone;
     }
@@ -337,7 +338,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
     auto [send_error, consumed_body] = co_await SendRequest(*upstream_, head);
     beast::error_code error = send_error;
     if (!error) {
-      upstream_->expires_after(route.timeout);
+      SocketDeadline deadline(*upstream_, route.timeout);
       std::tie(error, std::ignore) =
           co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       // 1xx interim responses (other than 101) are not relayed; wait for the final one.
@@ -347,7 +348,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
         std::tie(error, std::ignore) =
             co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       }
-      upstream_->expires_never();
+      if (deadline.expired()) error = beast::error::timeout;
     }
     if (!error) break;
     const bool stale_connection = lease.reused && !consumed_body && !request_has_body &&
@@ -421,10 +422,10 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
     while (!response_->is_done()) {
       response_->get().body().data = buffer.data();
       response_->get().body().size = buffer.size();
-      upstream_->expires_after(route.timeout);
+      SocketDeadline deadline(*upstream_, route.timeout);
       auto [error, read] =
           co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
-      upstream_->expires_never();
+      if (deadline.expired()) error = beast::error::timeout;
       if (error && error != http::error::need_buffer) {
         context_.metrics.CountUpstreamError("response_body");
         start.finished =
@@ -464,8 +465,7 @@ awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream) {
   std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
   std::span<char> room =
       buffer.subspan(kChunkHeadroom, buffer.size() - kChunkHeadroom - kChunkTailroom);
-  // Reads go to the bare socket: a silent stream then holds no timer state of its own.
-  tcp::socket& upstream = upstream_->socket();
+  tcp::socket& upstream = *upstream_;
   while (!response_->is_done()) {
     response_->get().body().data = room.data();
     response_->get().body().size = room.size();
@@ -561,26 +561,15 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
   }
   parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
   parser.body_limit(boost::none);
-  // A plain timer that cancels the read, rather than the stream's own expiry: that would close
-  // the socket before the 408 could be written.
+  // Not the stream's own expiry: that would close the socket before the 408 could be written.
   client.expires_never();
-  asio::steady_timer header_deadline(client.get_executor(), context.limits.request_header_timeout);
-  // Shared with the handler, which may run after this frame is gone (then it does nothing).
-  struct Deadline {
-    bool reading = true;
-    bool expired = false;
-  };
-  auto deadline = std::make_shared<Deadline>();
-  header_deadline.async_wait([deadline, &client](const beast::error_code& error) {
-    if (error || !deadline->reading) return;
-    deadline->expired = true;
-    beast::error_code ignored;
-    client.socket().cancel(ignored);
-  });
-  auto [error, n] = co_await http::async_read_header(client, buffer, parser, kNoThrow);
-  deadline->reading = false;
-  header_deadline.cancel();
-  if (deadline->expired) error = beast::error::timeout;
+  beast::error_code error;
+  {
+    SocketDeadline deadline(client.socket(), context.limits.request_header_timeout);
+    std::tie(error, std::ignore) =
+        co_await http::async_read_header(client, buffer, parser, kNoThrow);
+    if (deadline.expired()) error = beast::error::timeout;
+  }
   if (!error) co_return true;
   if (error == http::error::header_limit) {
     co_await RejectUnparsable(

@@ -3,7 +3,11 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+
+#include "dataplane/socket_deadline.h"
 
 namespace apim::dataplane {
 namespace {
@@ -30,37 +34,40 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
     while (found != idle_.end() && !found->second.empty()) {
       Idle idle = std::move(found->second.back());
       found->second.pop_back();
-      if (now - idle.since < max_idle_ && StillOpen(idle.stream->socket())) {
+      if (now - idle.since < max_idle_ && StillOpen(*idle.stream)) {
         co_return std::pair{beast::error_code{}, Lease{std::move(idle.stream), true}};
       }
     }
   }
 
-  auto stream = std::make_unique<beast::tcp_stream>(executor_);
+  auto socket = std::make_unique<tcp::socket>(executor_);
   beast::error_code connect_error;
-  // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
-  beast::error_code not_an_address;
-  const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
-  stream->expires_after(connect_timeout);
-  if (!not_an_address) {
-    const tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
-    std::tie(connect_error) = co_await stream->async_connect(endpoint, kNoThrow);
-  } else {
-    tcp::resolver resolver(executor_);
-    auto [resolve_error, endpoints] =
-        co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
-    if (resolve_error) co_return std::pair{resolve_error, Lease{}};
-    std::tie(connect_error, std::ignore) = co_await stream->async_connect(endpoints, kNoThrow);
+  {
+    SocketDeadline deadline(*socket, connect_timeout);
+    // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
+    beast::error_code not_an_address;
+    const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
+    if (!not_an_address) {
+      const tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
+      std::tie(connect_error) = co_await socket->async_connect(endpoint, kNoThrow);
+    } else {
+      tcp::resolver resolver(executor_);
+      auto [resolve_error, endpoints] =
+          co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
+      if (resolve_error) co_return std::pair{resolve_error, Lease{}};
+      std::tie(connect_error, std::ignore) =
+          co_await asio::async_connect(*socket, endpoints, kNoThrow);
+    }
+    if (deadline.expired()) connect_error = beast::error::timeout;
   }
-  stream->expires_never();
   if (connect_error) co_return std::pair{connect_error, Lease{}};
   beast::error_code ignored;
-  stream->socket().set_option(tcp::no_delay(true), ignored);
-  stream->socket().set_option(asio::socket_base::keep_alive(true), ignored);
-  co_return std::pair{beast::error_code{}, Lease{std::move(stream), false}};
+  socket->set_option(tcp::no_delay(true), ignored);
+  socket->set_option(asio::socket_base::keep_alive(true), ignored);
+  co_return std::pair{beast::error_code{}, Lease{std::move(socket), false}};
 }
 
-void UpstreamPool::Release(const Backend& backend, std::unique_ptr<beast::tcp_stream> stream) {
+void UpstreamPool::Release(const Backend& backend, std::unique_ptr<tcp::socket> stream) {
   std::vector<Idle>& idle = idle_[Key(backend)];
   if (idle.size() >= max_idle_per_backend_) return;  // Closed by the unique_ptr.
   idle.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});

@@ -5,7 +5,7 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/core/error.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -19,7 +19,7 @@ namespace apim::dataplane {
 class UpstreamPool {
  public:
   struct Lease {
-    std::unique_ptr<boost::beast::tcp_stream> stream;
+    std::unique_ptr<boost::asio::ip::tcp::socket> stream;
     bool reused = false;  // A reused connection may have been closed by the backend meanwhile.
   };
 
@@ -35,11 +35,11 @@ class UpstreamPool {
   boost::asio::awaitable<std::pair<boost::beast::error_code, Lease>> Acquire(
       const Backend& backend, std::chrono::milliseconds connect_timeout, bool fresh_only = false);
 
-  void Release(const Backend& backend, std::unique_ptr<boost::beast::tcp_stream> stream);
+  void Release(const Backend& backend, std::unique_ptr<boost::asio::ip::tcp::socket> stream);
 
  private:
   struct Idle {
-    std::unique_ptr<boost::beast::tcp_stream> stream;
+    std::unique_ptr<boost::asio::ip::tcp::socket> stream;
     std::chrono::steady_clock::time_point since;
   };
   static std::string Key(const Backend& backend) { return backend.host + ":" + backend.port; }
