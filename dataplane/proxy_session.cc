@@ -123,8 +123,14 @@ class Exchange {
   awaitable<ResponseStart> StartResponse(const Route& route);
   awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
                               std::string detail);
+  // Writes the request head, then the body: `buffered_body` when buffer-request-body applied,
+  // else streamed from the client piece by piece.
   awaitable<std::pair<beast::error_code, bool>> SendRequest(tcp::socket& upstream,
-                                                            http::request<http::buffer_body>& head);
+                                                            http::request<http::buffer_body>& head,
+                                                            std::string& buffered_body);
+  // buffer-request-body: reads the whole request body. False when it failed or was too large
+  // (then the exchange is answered and over).
+  awaitable<std::optional<bool>> ReadWholeRequestBody(std::string& body);
   awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream);
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
   awaitable<bool> WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing);
@@ -199,10 +205,42 @@ void Exchange::Finish(unsigned status) {
 // Writes the request head, then streams the client's body (if any) piece by piece. Returns the
 // error and whether any body byte was consumed from the client (then the request cannot be
 // retried on another connection).
+awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body) {
+  std::span<char> buffer = RelayBuffer(kBodyBufferBytes);
+  while (!request_.is_done()) {
+    request_.get().body().data = buffer.data();
+    request_.get().body().size = buffer.size();
+    client_.expires_after(context_.limits.idle_timeout);
+    auto [error, read] =
+        co_await http::async_read_some(client_, client_buffer_, request_, kNoThrow);
+    client_.expires_never();
+    if (error && error != http::error::need_buffer) {
+      Finish(499);
+      co_return false;
+    }
+    body.append(buffer.data(), buffer.size() - request_.get().body().size);
+    if (body.size() > context_.limits.max_buffered_body_bytes) {
+      co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
+                                     "Request body too large",
+                                     StrCat("buffer-request-body holds at most ",
+                                            context_.limits.max_buffered_body_bytes, " bytes"));
+    }
+  }
+  record_.request_bytes = body.size();
+  co_return std::nullopt;
+}
+
 awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
-    tcp::socket& upstream, http::request<http::buffer_body>& head) {
+    tcp::socket& upstream, http::request<http::buffer_body>& head, std::string& buffered_body) {
   http::request_serializer<http::buffer_body> serializer(head);
   bool consumed_body = false;
+  if (!buffered_body.empty()) {
+    head.body().data = buffered_body.data();
+    head.body().size = buffered_body.size();
+    head.body().more = false;
+    auto [error, written] = co_await http::async_write(upstream, serializer, kNoThrow);
+    co_return std::pair{error, false};
+  }
   std::span<char> buffer = request_.is_done() ? std::span<char>() : RelayBuffer(kBodyBufferBytes);
   for (;;) {
     if (!request_.is_done()) {
@@ -314,7 +352,16 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
   } else if (request_.content_length()) {
     head.content_length(*request_.content_length());
   }
-  const bool request_has_body = !request_.is_done();
+  std::string buffered_body;
+  if (route.buffer_request_body && !request_.is_done()) {
+    if (std::optional<bool> answered = co_await ReadWholeRequestBody(buffered_body)) {
+      co_return *answered;
+    }
+    head.chunked(false);
+    head.content_length(buffered_body.size());
+  }
+  // A buffered body can be sent again; a streamed one cannot.
+  const bool request_has_body = !request_.is_done() && buffered_body.empty();
 
   // A pooled connection the backend closed meanwhile fails before any response byte; such a
   // request is retried once on a new connection if its body has not been consumed.
@@ -335,7 +382,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
     upstream_buffer_.clear();
     NewResponseParser();
 
-    auto [send_error, consumed_body] = co_await SendRequest(*upstream_, head);
+    auto [send_error, consumed_body] = co_await SendRequest(*upstream_, head, buffered_body);
     beast::error_code error = send_error;
     if (!error) {
       SocketDeadline deadline(*upstream_, route.timeout);

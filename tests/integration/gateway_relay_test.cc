@@ -173,6 +173,35 @@ TEST_F(GatewayRelayTest, RequestBodiesStreamToTheBackend) {
   EXPECT_THAT(client.received(), HasSubstr("\"body_bytes\":11"));
 }
 
+TEST(GatewayBufferingTest, BufferRequestBodySendsTheWholeBodyWithAContentLength) {
+  TempDir dir;
+  BackendProcess backend(dir.path());
+  GatewayProcess gateway(
+      dir.path(),
+      SnapshotJson({Api("orders", "/orders", backend.port(), ",\"bufferRequestBody\":true")}));
+  RawConnection client(gateway.port());
+  client.Send(
+      "POST /orders/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+      "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n");
+  ASSERT_TRUE(client.WaitForClose(5s));
+  EXPECT_THAT(client.received(), HasSubstr("\"body_bytes\":11"));
+  EXPECT_THAT(client.received(), HasSubstr("\"content-length\":\"11\""));
+  EXPECT_THAT(client.received(), Not(HasSubstr("chunked")));
+}
+
+TEST(GatewayBufferingTest, FailOnErrorStatusCodeTurnsABackendErrorInto502) {
+  TempDir dir;
+  BackendProcess backend(dir.path());
+  GatewayProcess gateway(
+      dir.path(),
+      SnapshotJson({Api("strict", "/strict", backend.port(), ",\"failOnErrorStatusCode\":true"),
+                    Api("lenient", "/lenient", backend.port())}));
+  auto strict = HttpRequest(gateway.port(), "GET", "/strict/status/503");
+  EXPECT_EQ(strict.status, 502);
+  EXPECT_THAT(strict.body, HasSubstr("backend-error-status"));
+  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/lenient/status/503").status, 503);
+}
+
 TEST_F(GatewayRelayTest, UnknownPathsAreNotFoundProblems) {
   auto response = HttpRequest(gateway_.port(), "GET", "/nowhere");
   EXPECT_EQ(response.status, 404);
