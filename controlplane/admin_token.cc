@@ -30,6 +30,14 @@ std::string Sha256Hex(std::string_view text) {
   return Hex(digest.data(), digest.size());
 }
 
+absl::StatusOr<std::string> GenerateToken() {
+  std::array<unsigned char, 32> random;
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return absl::InternalError("token: no randomness available");
+  }
+  return Hex(random.data(), random.size());
+}
+
 bool TokenMatches(std::string_view expected_sha256_hex, std::string_view presented) {
   std::string actual = Sha256Hex(presented);
   return actual.size() == expected_sha256_hex.size() &&
@@ -51,11 +59,9 @@ absl::StatusOr<AdminToken> ResolveAdminToken(store::Store& store,
       token.sha256_hex = **stored;
       return token;
     }
-    std::array<unsigned char, 32> random;
-    if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
-      return absl::InternalError("admin token: no randomness available");
-    }
-    token.generated = Hex(random.data(), random.size());
+    absl::StatusOr<std::string> generated = GenerateToken();
+    if (!generated.ok()) return generated.status();
+    token.generated = *std::move(generated);
     token.sha256_hex = Sha256Hex(*token.generated);
   }
   if (absl::Status saved = store.PutSetting(kSettingKey, token.sha256_hex); !saved.ok()) {

@@ -24,6 +24,9 @@ absl::StatusOr<AdminToken> ResolveAdminToken(store::Store& store,
 
 std::string Sha256Hex(std::string_view text);
 
+// 32 random bytes as hex: admin and gateway tokens.
+absl::StatusOr<std::string> GenerateToken();
+
 // Compares in constant time, so response timing does not leak how much of a guess was right.
 bool TokenMatches(std::string_view expected_sha256_hex, std::string_view presented);
 

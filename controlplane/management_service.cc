@@ -7,8 +7,8 @@
 
 #include "common/status.h"
 #include "common/str_cat.h"
-#include "controlplane/admin_token.h"
 #include "common/validation.h"
+#include "controlplane/admin_token.h"
 
 namespace apim::controlplane {
 namespace {
@@ -78,8 +78,40 @@ grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response) {
 
 }  // namespace
 
-ManagementService::ManagementService(store::Store& store, std::string admin_token_sha256)
-    : store_(store), admin_token_sha256_(std::move(admin_token_sha256)) {}
+ManagementService::ManagementService(store::Store& store, WorkerRegistry& workers,
+                                     std::string admin_token_sha256)
+    : store_(store), workers_(workers), admin_token_sha256_(std::move(admin_token_sha256)) {}
+
+grpc::Status ManagementService::RotateGatewayToken(grpc::ServerContext* context,
+                                                   const v1::RotateGatewayTokenRequest* request,
+                                                   v1::GatewayToken* response) {
+  if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);
+  if (request->name().empty()) return Reply(absl::InvalidArgumentError("name: is required"));
+  absl::StatusOr<std::string> token = GenerateToken();
+  if (!token.ok()) return Reply(token.status());
+  if (absl::Status saved = store_.PutGatewayTokenHash(request->name(), Sha256Hex(*token));
+      !saved.ok()) {
+    return Reply(saved);
+  }
+  spdlog::info("rotated the worker token of gateway \"{}\"", request->name());
+  response->set_gateway(request->name());
+  response->set_token(*token);
+  return grpc::Status::OK;
+}
+
+grpc::Status ManagementService::ListGatewayWorkers(grpc::ServerContext* context,
+                                                   const v1::ListGatewayWorkersRequest* request,
+                                                   v1::ListGatewayWorkersResponse* response) {
+  if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);
+  if (absl::StatusOr<v1::Gateway> gateway = store_.Get<v1::Gateway>(request->name());
+      !gateway.ok()) {
+    return Reply(gateway.status());
+  }
+  for (v1::GatewayWorker& worker : workers_.List(request->name())) {
+    *response->add_workers() = std::move(worker);
+  }
+  return grpc::Status::OK;
+}
 
 absl::Status ManagementService::Authorize(const grpc::ServerContext& context) const {
   auto found = context.client_metadata().find("authorization");

@@ -6,6 +6,7 @@
 
 #include "apim/v1/management.grpc.pb.h"
 #include "controlplane/store/store.h"
+#include "controlplane/worker_registry.h"
 
 namespace apim::controlplane {
 
@@ -26,8 +27,8 @@ namespace apim::controlplane {
 
 class ManagementService final : public v1::Management::Service {
  public:
-  // `store` must outlive the service.
-  ManagementService(store::Store& store, std::string admin_token_sha256);
+  // `store` and `workers` must outlive the service.
+  ManagementService(store::Store& store, WorkerRegistry& workers, std::string admin_token_sha256);
 
   APIM_DECLARE_CRUD(Tier, Tiers)
   APIM_DECLARE_CRUD(Gateway, Gateways)
@@ -35,6 +36,13 @@ class ManagementService final : public v1::Management::Service {
   APIM_DECLARE_CRUD(DiagnosticSetting, DiagnosticSettings)
   APIM_DECLARE_CRUD(CacheSetting, CacheSettings)
   APIM_DECLARE_CRUD(Policy, Policies)
+
+  grpc::Status RotateGatewayToken(grpc::ServerContext* context,
+                                  const v1::RotateGatewayTokenRequest* request,
+                                  v1::GatewayToken* response) override;
+  grpc::Status ListGatewayWorkers(grpc::ServerContext* context,
+                                  const v1::ListGatewayWorkersRequest* request,
+                                  v1::ListGatewayWorkersResponse* response) override;
 
  private:
   absl::Status Authorize(const grpc::ServerContext& context) const;
@@ -51,6 +59,7 @@ class ManagementService final : public v1::Management::Service {
                     google::protobuf::RepeatedPtrField<Resource>& items);
 
   store::Store& store_;
+  WorkerRegistry& workers_;
   std::string admin_token_sha256_;
 };
 

@@ -12,8 +12,10 @@
 
 #include "common/str_cat.h"
 #include "controlplane/admin_token.h"
+#include "controlplane/config_discovery_service.h"
 #include "controlplane/management_service.h"
 #include "controlplane/store/store.h"
+#include "controlplane/worker_registry.h"
 
 namespace apim::controlplane {
 namespace {
@@ -54,12 +56,23 @@ absl::Status RunServer(const ServerOptions& options) {
                  token->generated->c_str(), token->generated->c_str());
   }
 
-  ManagementService management(**store, token->sha256_hex);
+  WorkerRegistry workers;
+  ManagementService management(**store, workers, token->sha256_hex);
+  ConfigDiscoveryService discovery(**store, workers);
+  (*store)->SetCommitListener([&discovery] { discovery.NotifyCommitted(); });
   grpc::ServerBuilder builder;
+  // Workers keep one stream open for good: let them ping it (a dead peer is noticed within
+  // seconds), and ping them too.
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   int port = 0;
   // Plaintext for loopback and private networks; TLS termination is a deployment concern for now.
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&management);
+  builder.RegisterService(&discovery);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (!server || port == 0) {
     return absl::UnavailableError(StrCat("cannot listen on ", options.listen_address));
@@ -78,12 +91,14 @@ absl::Status RunServer(const ServerOptions& options) {
     int signal_number = 0;
     sigwait(&signals, &signal_number);
     spdlog::info("signal {}: shutting down", signal_number);
+    discovery.Shutdown();
     // In-flight calls get two seconds; idle client connections would otherwise hold the whole
     // deadline, since gRPC waits for their transports to close.
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   });
   server->Wait();
   waiter.join();
+  (*store)->SetCommitListener(nullptr);
   spdlog::info("apim-controlplane stopped");
   return absl::OkStatus();
 }

@@ -1,18 +1,22 @@
-// apim-gateway: the data-plane worker. Serves the APIs of a snapshot read from --config (the
-// standalone mode; the control-plane connection comes with config push). SIGHUP reloads the
-// file without disturbing open streams; SIGINT/SIGTERM stop.
+// apim-gateway: the data-plane worker. Either joins a gateway on the control plane
+// (--control-plane), which pushes its configuration, or serves a snapshot file (--config, the
+// standalone mode; SIGHUP reloads it). SIGINT/SIGTERM stop.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
-#include <sys/resource.h>
 #include <boost/asio/signal_set.hpp>
-#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <thread>
 
+#include "dataplane/config_client.h"
 #include "dataplane/metrics.h"
+#include "dataplane/snapshot_cache.h"
 #include "dataplane/snapshot_store.h"
 #include "dataplane/worker.h"
 
@@ -20,16 +24,35 @@ namespace {
 
 using namespace apim::dataplane;
 
-absl::Status LoadConfig(const std::string& path, SnapshotStore& snapshots, Metrics& metrics) {
+absl::Status LoadConfigFile(const std::string& path, SnapshotStore& snapshots, Metrics& metrics) {
   absl::StatusOr<apim::v1::Snapshot> snapshot = ReadSnapshotFile(path);
   if (!snapshot.ok()) return snapshot.status();
   const uint64_t version = snapshot->version();
-  auto runtime = RuntimeSnapshot::Compile(*std::move(snapshot));
-  if (!runtime.ok()) return runtime.status();
-  snapshots.Publish(*std::move(runtime));
-  metrics.config_version = version;
+  if (absl::Status applied = ApplySnapshot(*std::move(snapshot), snapshots, metrics);
+      !applied.ok()) {
+    return applied;
+  }
   spdlog::info("serving config version {} from {}", version, path);
   return absl::OkStatus();
+}
+
+// Serves the cached snapshot until the control plane sends one; a corrupt cache is ignored.
+void LoadCache(const std::string& path, SnapshotStore& snapshots, Metrics& metrics) {
+  absl::StatusOr<apim::v1::Snapshot> cached = ReadSnapshotCache(path);
+  if (!cached.ok()) {
+    if (!absl::IsNotFound(cached.status())) {
+      spdlog::error("ignoring the snapshot cache: {}", std::string(cached.status().message()));
+    }
+    return;
+  }
+  const uint64_t version = cached->version();
+  if (absl::Status applied = ApplySnapshot(*std::move(cached), snapshots, metrics); !applied.ok()) {
+    spdlog::error("ignoring the snapshot cache: {}", std::string(applied.message()));
+    return;
+  }
+  metrics.config_from_cache = 1;
+  spdlog::info("serving cached config version {} from {} until the control plane answers", version,
+               path);
 }
 
 void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const std::string& config,
@@ -37,8 +60,10 @@ void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const std::s
   signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
     if (error) return;
     if (signal_number == SIGHUP) {
-      absl::Status reloaded = LoadConfig(config, snapshots, metrics);
-      if (!reloaded.ok()) {
+      if (config.empty()) {
+        spdlog::info("SIGHUP ignored: the configuration comes from the control plane");
+      } else if (absl::Status reloaded = LoadConfigFile(config, snapshots, metrics);
+                 !reloaded.ok()) {
         spdlog::error("reload refused, still serving the previous config: {}",
                       std::string(reloaded.message()));
       }
@@ -50,6 +75,23 @@ void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const std::s
   });
 }
 
+std::string FirstLine(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  std::getline(in, line);
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
+  return line;
+}
+
+void RaiseFileLimit() {
+  // Every stream holds two descriptors: raise the soft limit as far as the hard one allows.
+  rlimit files{};
+  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+    files.rlim_cur = files.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &files);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -57,9 +99,28 @@ int main(int argc, char** argv) {
   WorkerOptions options;
   options.threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   std::string config;
+  ConfigClientOptions client;
+  std::string token_file;
   std::string port_file;
   std::string log_level = "info";
-  app.add_option("--config", config, "Snapshot file (JSON of apim.v1.Snapshot)")->required();
+  int header_timeout = static_cast<int>(options.limits.request_header_timeout.count());
+
+  auto* config_option =
+      app.add_option("--config", config, "Standalone: snapshot file (JSON of apim.v1.Snapshot)");
+  auto* control_plane_option = app.add_option("--control-plane", client.control_plane,
+                                              "Join a gateway on this control plane (host:port)");
+  config_option->excludes(control_plane_option);
+  app.add_option("--gateway", client.gateway, "Gateway to join")->needs(control_plane_option);
+  app.add_option("--gateway-token-file", token_file,
+                 "File whose first line is the gateway's worker token (else APIM_GATEWAY_TOKEN)")
+      ->check(CLI::ExistingFile);
+  app.add_option("--worker-id", client.worker_id, "This worker's id (default: host-pid)");
+  app.add_option("--advertise-address", client.address,
+                 "Where this worker serves, as reported to the control plane");
+  client.cache_path = "apim-gateway.snapshot";
+  app.add_option("--snapshot-cache", client.cache_path,
+                 "Last applied snapshot, served at start if the control plane is unreachable")
+      ->capture_default_str();
   app.add_option("--listen", options.listen, "Proxy address (port 0 picks one)")
       ->capture_default_str();
   app.add_option("--admin-listen", options.admin_listen,
@@ -68,7 +129,6 @@ int main(int argc, char** argv) {
   app.add_option("--threads", options.threads, "Worker threads, each with its own listener")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
-  int header_timeout = static_cast<int>(options.limits.request_header_timeout.count());
   app.add_option("--request-header-timeout", header_timeout,
                  "Seconds a request's headers may take once its first byte arrives")
       ->check(CLI::Range(1, 300))
@@ -81,19 +141,38 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   // Diagnostics go to stderr; stdout carries the JSON access log.
   spdlog::set_default_logger(spdlog::stderr_color_mt("gateway"));
-
-  // Every stream holds two descriptors: raise the soft limit as far as the hard one allows.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
+  if (config.empty() && client.control_plane.empty()) {
+    spdlog::error("give --config FILE (standalone) or --control-plane HOST:PORT --gateway NAME");
+    return 64;
   }
+  if (!client.control_plane.empty()) {
+    client.token =
+        token_file.empty()
+            ? (std::getenv("APIM_GATEWAY_TOKEN") ? std::getenv("APIM_GATEWAY_TOKEN") : "")
+            : FirstLine(token_file);
+    if (client.gateway.empty() || client.token.empty()) {
+      spdlog::error(
+          "--control-plane needs --gateway and a token (--gateway-token-file or "
+          "APIM_GATEWAY_TOKEN; create one with `apimctl gateway token NAME`)");
+      return 64;
+    }
+    if (client.worker_id.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      client.worker_id = std::string(host) + "-" + std::to_string(getpid());
+    }
+  }
+  RaiseFileLimit();
 
   SnapshotStore snapshots;
   Metrics metrics;
-  if (absl::Status loaded = LoadConfig(config, snapshots, metrics); !loaded.ok()) {
-    spdlog::error("{}", std::string(loaded.message()));
-    return 1;
+  if (!config.empty()) {
+    if (absl::Status loaded = LoadConfigFile(config, snapshots, metrics); !loaded.ok()) {
+      spdlog::error("{}", std::string(loaded.message()));
+      return 1;
+    }
+  } else {
+    LoadCache(client.cache_path, snapshots, metrics);
   }
   Worker worker(options, snapshots, metrics);
   if (absl::Status bound = worker.Bind(); !bound.ok()) {
@@ -102,6 +181,15 @@ int main(int argc, char** argv) {
   }
   spdlog::info("apim-gateway proxy on port {}, admin on port {}, {} threads", worker.proxy_port(),
                worker.admin_port(), options.threads);
+  std::optional<ConfigClient> config_client;
+  if (!client.control_plane.empty()) {
+    if (client.address.empty()) {
+      client.address = options.listen.substr(0, options.listen.rfind(':') + 1) +
+                       std::to_string(worker.proxy_port());
+    }
+    config_client.emplace(client, snapshots, metrics);
+    config_client->Start();
+  }
   if (!port_file.empty()) {
     const std::string temporary = port_file + ".tmp";
     std::ofstream(temporary) << worker.proxy_port() << ' ' << worker.admin_port() << '\n';
@@ -110,6 +198,7 @@ int main(int argc, char** argv) {
   boost::asio::signal_set signals(worker.control_context(), SIGINT, SIGTERM, SIGHUP);
   WatchSignals(signals, worker, config, snapshots, metrics);
   worker.Run();
+  if (config_client) config_client->Stop();
   spdlog::info("apim-gateway stopped");
   return 0;
 }

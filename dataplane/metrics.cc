@@ -61,6 +61,10 @@ std::string Metrics::RenderPrometheus() const {
         bytes_from_clients.load());
   gauge("apim_config_version", "Version of the snapshot being served.", "gauge",
         config_version.load());
+  gauge("apim_config_from_cache", "1 while serving the cached snapshot from disk.", "gauge",
+        config_from_cache.load());
+  gauge("apim_control_plane_connected", "1 while the config stream is up.", "gauge",
+        control_plane_connected.load());
   return out.str();
 }
 

@@ -23,6 +23,8 @@ class Metrics {
   std::atomic<uint64_t> bytes_to_clients{0};
   std::atomic<uint64_t> bytes_from_clients{0};
   std::atomic<uint64_t> config_version{0};
+  std::atomic<int> config_from_cache{0};  // Serving the on-disk snapshot, not a pushed one.
+  std::atomic<int> control_plane_connected{0};
 
  private:
   mutable std::mutex mu_;

@@ -8,8 +8,8 @@
 #include <string_view>
 
 #include "apim/v1/resources.pb.h"
-#include "common/str_cat.h"
 #include "common/scope.h"
+#include "common/str_cat.h"
 #include "controlplane/store/sqlite.h"
 
 namespace apim::store {

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/time_util.h>
 
 #include <chrono>
+#include <set>
 #include <string>
 
 #include "common/str_cat.h"
@@ -312,6 +313,7 @@ absl::StatusOr<Resource> Store::Create(const Resource& resource) {
   absl::StatusOr<Resource> written = WriteRow(*db_, std::move(row), /*insert=*/true);
   if (!written.ok()) return written.status();
   APIM_RETURN_IF_ERROR(tx->Commit());
+  Committed();
   return written;
 }
 
@@ -367,6 +369,7 @@ absl::StatusOr<Resource> Store::Update(std::string_view key, std::string_view ex
   absl::StatusOr<Resource> written = WriteRow(*db_, std::move(changed), /*insert=*/false);
   if (!written.ok()) return written.status();
   APIM_RETURN_IF_ERROR(tx->Commit());
+  Committed();
   return written;
 }
 
@@ -387,7 +390,101 @@ absl::Status Store::Delete(std::string_view key, std::string_view expected_etag)
   if (absl::StatusOr<int64_t> revision = BumpRevision(*db_); !revision.ok()) {
     return revision.status();
   }
-  return tx->Commit();
+  APIM_RETURN_IF_ERROR(tx->Commit());
+  Committed();
+  return absl::OkStatus();
+}
+
+void Store::SetCommitListener(std::function<void()> listener) {
+  std::lock_guard lock(mu_);
+  commit_listener_ = std::move(listener);
+}
+
+void Store::Committed() {
+  if (commit_listener_) commit_listener_();
+}
+
+absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name) {
+  std::lock_guard lock(mu_);
+  // A read transaction: every row comes from the same revision.
+  APIM_RETURN_IF_ERROR(db_->Exec("BEGIN"));
+  struct Rollback {
+    Db& db;
+    ~Rollback() { (void)db.Exec("ROLLBACK"); }
+  } end_read{*db_};
+
+  v1::Snapshot snapshot;
+  absl::StatusOr<Statement> revision = db_->Prepare("SELECT revision FROM store_revision");
+  if (!revision.ok()) return revision.status();
+  if (absl::StatusOr<bool> row = revision->Step(); !row.ok()) return row.status();
+  snapshot.set_version(static_cast<uint64_t>(revision->ColumnInt(0)));
+  snapshot.set_gateway(std::string(gateway_name));
+
+  absl::StatusOr<v1::Gateway> gateway = SelectOne<v1::Gateway>(*db_, gateway_name);
+  if (!gateway.ok()) return gateway.status();
+  absl::StatusOr<v1::Tier> tier = SelectOne<v1::Tier>(*db_, gateway->tier());
+  if (!tier.ok()) return tier.status();
+  *snapshot.mutable_tier() = *std::move(tier);
+
+  absl::StatusOr<std::vector<std::string>> api_names =
+      QueryNames(*db_, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway_name);
+  if (!api_names.ok()) return api_names.status();
+  std::set<std::string, std::less<>> served(api_names->begin(), api_names->end());
+  for (const std::string& name : *api_names) {
+    absl::StatusOr<v1::Api> api = SelectOne<v1::Api>(*db_, name);
+    if (!api.ok()) return api.status();
+    *snapshot.add_apis() = *std::move(api);
+  }
+  // Settings and policies: the global ones and those of the APIs this gateway serves.
+  auto applies = [&](const std::string& scope) {
+    std::string_view api = apim::ApiOfScope(scope);
+    return api.empty() || served.contains(api);
+  };
+  auto collect =
+      [&]<typename Resource>(google::protobuf::RepeatedPtrField<Resource>& out) -> absl::Status {
+    absl::StatusOr<Statement> select =
+        db_->Prepare(StrCat(Sql<Resource>::Select(), " ORDER BY ", Table<Resource>::kKey));
+    if (!select.ok()) return select.status();
+    while (true) {
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      Resource resource = ReadRow<Resource>(*select);
+      if (applies(Table<Resource>::Key(resource))) *out.Add() = std::move(resource);
+    }
+  };
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_diagnostics()));
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_caches()));
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_policies()));
+  return snapshot;
+}
+
+absl::StatusOr<std::string> Store::GatewayTokenHash(std::string_view gateway) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<v1::Gateway> exists = SelectOne<v1::Gateway>(*db_, gateway);
+  if (!exists.ok()) return exists.status();
+  absl::StatusOr<std::vector<std::string>> hash =
+      QueryNames(*db_, "SELECT sha256 FROM gateway_tokens WHERE gateway = ?", gateway);
+  if (!hash.ok()) return hash.status();
+  if (hash->empty()) {
+    return absl::FailedPreconditionError(StrCat("gateway \"", gateway,
+                                                "\" has no worker token; create one with "
+                                                "`apimctl gateway token ",
+                                                gateway, "`"));
+  }
+  return hash->front();
+}
+
+absl::Status Store::PutGatewayTokenHash(std::string_view gateway, std::string_view sha256_hex) {
+  std::lock_guard lock(mu_);
+  absl::StatusOr<v1::Gateway> exists = SelectOne<v1::Gateway>(*db_, gateway);
+  if (!exists.ok()) return exists.status();
+  absl::StatusOr<Statement> upsert = db_->Prepare(
+      "INSERT INTO gateway_tokens (gateway, sha256, create_time_ms) VALUES (?, ?, ?) "
+      "ON CONFLICT (gateway) DO UPDATE SET sha256 = excluded.sha256, "
+      "create_time_ms = excluded.create_time_ms");
+  if (!upsert.ok()) return upsert.status();
+  return upsert->Bind(1, gateway).Bind(2, sha256_hex).Bind(3, NowMs()).Run();
 }
 
 absl::StatusOr<uint64_t> Store::Revision() {

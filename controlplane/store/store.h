@@ -18,6 +18,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "apim/v1/resources.pb.h"
 #include "controlplane/store/sqlite.h"
 
 namespace apim::store {
@@ -61,6 +62,18 @@ class Store {
   // The revision of the last committed change.
   absl::StatusOr<uint64_t> Revision();
 
+  // Called after every committed change (with the store's lock held: keep it short).
+  void SetCommitListener(std::function<void()> listener);
+
+  // Everything one gateway's workers need: its tier, the APIs it serves, and the settings and
+  // policies that apply to them, read in one transaction. Version is the store revision.
+  absl::StatusOr<v1::Snapshot> BuildSnapshot(std::string_view gateway);
+
+  // The SHA-256 (hex) of the gateway's worker token. NOT_FOUND if the gateway does not exist,
+  // FAILED_PRECONDITION if it has no token yet.
+  absl::StatusOr<std::string> GatewayTokenHash(std::string_view gateway);
+  absl::Status PutGatewayTokenHash(std::string_view gateway, std::string_view sha256_hex);
+
   // Control-plane settings that are not resources (no revision bump), e.g. the admin token hash.
   absl::StatusOr<std::optional<std::string>> GetSetting(std::string_view key);
   absl::Status PutSetting(std::string_view key, std::string_view value);
@@ -68,8 +81,11 @@ class Store {
  private:
   explicit Store(std::unique_ptr<Db> db) : db_(std::move(db)) {}
 
+  void Committed();
+
   std::mutex mu_;
   std::unique_ptr<Db> db_;
+  std::function<void()> commit_listener_;
 };
 
 }  // namespace apim::store
