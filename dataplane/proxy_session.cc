@@ -172,10 +172,6 @@ awaitable<bool> Exchange::Run() {
                snapshot ? "" : " (this worker has no configuration yet)"));
   }
   record_.api = route->api;
-  if (route->backend.tls) {
-    co_return co_await SendProblem(http::status::bad_gateway, "backend-tls", "Backend unsupported",
-                                   "https backends are not supported by this gateway yet");
-  }
   co_return co_await Forward(*route);
 }
 

@@ -51,6 +51,11 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
   for (const v1::Api& api : snapshot.apis()) {
     absl::StatusOr<Backend> backend = ParseBackend(api.backend_url());
     if (!backend.ok()) return backend.status();
+    if (backend->tls) {
+      return absl::UnimplementedError(
+          StrCat("api.backend_url: api \"", api.name(), "\" uses \"", api.backend_url(),
+                 "\"; https backends are not supported by this worker"));
+    }
     Route route;
     route.api = api.name();
     route.host = api.host();

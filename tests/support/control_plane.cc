@@ -14,18 +14,19 @@ ControlPlane::~ControlPlane() {
   if (process_) Stop(SIGKILL);
 }
 
-void ControlPlane::Start() {
+void ControlPlane::Start(uint16_t port) {
   const std::filesystem::path port_file = dir_ / "port";
   std::filesystem::remove(port_file);
   process_ = std::make_unique<ChildProcess>(
       APIM_CONTROLPLANE_BIN,
-      std::vector<std::string>{"--listen", "127.0.0.1:0", "--db", database().string(),
-                               "--port-file", port_file.string()},
+      std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port), "--db",
+                               database().string(), "--port-file", port_file.string()},
       dir_, env_);
   if (!WaitForFile(port_file, std::chrono::seconds(20))) {
     throw std::runtime_error("apim-controlplane did not start; stderr:\n" + process_->Stderr());
   }
-  address_ = "127.0.0.1:" + std::to_string(std::stoi(ReadFile(port_file)));
+  port_ = static_cast<uint16_t>(std::stoi(ReadFile(port_file)));
+  address_ = "127.0.0.1:" + std::to_string(port_);
 }
 
 ExitResult ControlPlane::Stop(int signal_number) {

@@ -23,8 +23,10 @@ class ControlPlane {
                                                        {"APIM_ADMIN_TOKEN", kTestAdminToken}});
   ~ControlPlane();
 
-  // Starts the process and waits (bounded) until it serves; throws if it does not.
-  void Start();
+  // Starts the process and waits (bounded) until it serves; throws if it does not. Port 0 picks
+  // one; a restart can ask for the previous port so clients find it again.
+  void Start(uint16_t port = 0);
+  uint16_t port() const { return port_; }
   // Sends `signal_number` and waits (bounded) for the exit.
   ExitResult Stop(int signal_number);
 
@@ -38,6 +40,7 @@ class ControlPlane {
   std::map<std::string, std::string> env_;
   std::unique_ptr<ChildProcess> process_;
   std::string address_;
+  uint16_t port_ = 0;
 };
 
 // A client context carrying a bearer token and a deadline.

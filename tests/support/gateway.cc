@@ -33,18 +33,42 @@ BackendProcess::BackendProcess(const std::filesystem::path& dir) {
   port_ = static_cast<uint16_t>(std::stoi(WaitForPortFile(port_file, *process_)));
 }
 
-GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
-                               std::vector<std::string> extra_args)
+GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& name,
+                               std::vector<std::string> args,
+                               std::map<std::string, std::string> env)
     : dir_(dir) {
-  WriteFile(config_path(), snapshot_json);
-  const std::filesystem::path port_file = dir / "gateway.ports";
-  std::vector<std::string> args = {
-      "--config",    config_path().string(), "--listen",         "127.0.0.1:0", "--admin-listen",
-      "127.0.0.1:0", "--port-file",          port_file.string(), "--threads",   "2"};
-  args.insert(args.end(), extra_args.begin(), extra_args.end());
-  process_ = std::make_unique<ChildProcess>(APIM_GATEWAY_BIN, args, dir);
+  const std::filesystem::path port_file = dir / (name + ".ports");
+  std::filesystem::remove(port_file);
+  std::vector<std::string> common = {
+      "--listen",    "127.0.0.1:0",      "--admin-listen", "127.0.0.1:0",
+      "--port-file", port_file.string(), "--threads",      "2"};
+  args.insert(args.end(), common.begin(), common.end());
+  process_ = std::make_unique<ChildProcess>(APIM_GATEWAY_BIN, args, dir, env);
   std::istringstream ports(WaitForPortFile(port_file, *process_));
   ports >> port_ >> admin_port_;
+}
+
+GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
+                               std::vector<std::string> extra_args)
+    : GatewayProcess(dir, "gateway",
+                     [&] {
+                       WriteFile(dir / "config.json", snapshot_json);
+                       std::vector<std::string> args = {"--config", (dir / "config.json").string()};
+                       args.insert(args.end(), extra_args.begin(), extra_args.end());
+                       return args;
+                     }(),
+                     {}) {}
+
+std::unique_ptr<GatewayProcess> GatewayProcess::Join(const std::filesystem::path& dir,
+                                                     const std::string& control_plane,
+                                                     const std::string& gateway,
+                                                     const std::string& token,
+                                                     const std::string& worker_id) {
+  return std::unique_ptr<GatewayProcess>(new GatewayProcess(
+      dir, worker_id,
+      {"--control-plane", control_plane, "--gateway", gateway, "--worker-id", worker_id,
+       "--snapshot-cache", (dir / (worker_id + ".snapshot")).string()},
+      {{"APIM_GATEWAY_TOKEN", token}}));
 }
 
 void GatewayProcess::Reload(const std::string& snapshot_json) {

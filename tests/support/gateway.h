@@ -3,6 +3,7 @@
 // real sse-test-backend binary it can proxy to.
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -25,9 +26,15 @@ class BackendProcess {
 
 class GatewayProcess {
  public:
-  // `snapshot_json` is written to dir/config.json; `extra_args` are added to the command line.
+  // Standalone: `snapshot_json` is written to dir/config.json; `extra_args` are added.
   GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
                  std::vector<std::string> extra_args = {});
+  // Joins `gateway` on the control plane as `worker_id`, caching snapshots in
+  // dir/<worker_id>.snapshot. Returns once it listens (it may not have a config yet).
+  static std::unique_ptr<GatewayProcess> Join(const std::filesystem::path& dir,
+                                              const std::string& control_plane,
+                                              const std::string& gateway, const std::string& token,
+                                              const std::string& worker_id);
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
   std::filesystem::path config_path() const { return dir_ / "config.json"; }
@@ -36,6 +43,8 @@ class GatewayProcess {
   void Reload(const std::string& snapshot_json);
 
  private:
+  GatewayProcess(const std::filesystem::path& dir, const std::string& name,
+                 std::vector<std::string> args, std::map<std::string, std::string> env);
   std::filesystem::path dir_;
   std::unique_ptr<ChildProcess> process_;
   uint16_t port_ = 0;

@@ -1,6 +1,10 @@
 #include <gmock/gmock.h>
 #include <google/protobuf/util/message_differencer.h>
+#include <google/protobuf/util/time_util.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -250,6 +254,95 @@ TEST(CommandLine, VerbHelpListsFlagsDerivedFromTheMessage) {
   EXPECT_THAT(parsed.out, ::testing::Not(HasSubstr("--create-time")));
 }
 
+TEST(CommandLine, GatewayTokenTakesTheGatewayName) {
+  Command command = ParseValid({"gateway", "token", "edge"});
+
+  EXPECT_EQ(command.kind->command, "gateway");
+  EXPECT_EQ(command.verb, Verb::kToken);
+  EXPECT_EQ(command.key, "edge");
+  EXPECT_EQ(command.token_out, "");
+  EXPECT_EQ(command.resource, nullptr);
+}
+
+TEST(CommandLine, TokenOutIsNotTheAdminToken) {
+  ParsedCommandLine parsed = ParseCommandLine(
+      {"gateway", "token", "edge", "--token-out", "/tmp/edge.token", "--token", "admin"});
+
+  ASSERT_TRUE(parsed.command.has_value()) << parsed.err;
+  EXPECT_EQ(parsed.command->token_out, "/tmp/edge.token");
+  EXPECT_EQ(parsed.command->connection.token, "admin");
+  EXPECT_EQ(ParseValid({"gateway", "token", "edge", "--token-out=f"}).token_out, "f");
+}
+
+TEST(CommandLine, GatewayWorkersTakesTheGatewayNameAndTheOutputFormat) {
+  Command command = ParseValid({"gateway", "workers", "edge", "-o", "json"});
+
+  EXPECT_EQ(command.kind->command, "gateway");
+  EXPECT_EQ(command.verb, Verb::kWorkers);
+  EXPECT_EQ(command.key, "edge");
+  EXPECT_EQ(command.output, OutputFormat::kJson);
+}
+
+TEST(CommandLine, TokenAndWorkersNeedAGatewayName) {
+  for (const char* verb : {"token", "workers"}) {
+    ParsedCommandLine parsed = Parse({"gateway", verb});
+    EXPECT_EQ(parsed.exit_code, kExitUsage) << verb;
+    EXPECT_THAT(parsed.err, HasSubstr("NAME")) << verb;
+  }
+}
+
+TEST(CommandLine, OnlyGatewaysHaveTokenAndWorkers) {
+  for (const char* resource : {"tier", "api", "diagnostic", "cache", "policy"}) {
+    EXPECT_EQ(Parse({resource, "token", "x"}).exit_code, kExitUsage) << resource;
+    EXPECT_EQ(Parse({resource, "workers", "x"}).exit_code, kExitUsage) << resource;
+  }
+}
+
+TEST(CommandLine, TokenOutBelongsToTheTokenVerbOnly) {
+  EXPECT_EQ(Parse({"gateway", "workers", "edge", "--token-out", "f"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"gateway", "get", "edge", "--token-out", "f"}).exit_code, kExitUsage);
+}
+
+TEST(CommandLine, HelpListsTheGatewayVerbs) {
+  ParsedCommandLine parsed = ParseCommandLine({"gateway", "--help"});
+
+  EXPECT_EQ(parsed.exit_code, 0);
+  EXPECT_THAT(parsed.out, HasSubstr("token"));
+  EXPECT_THAT(parsed.out, HasSubstr("workers"));
+  EXPECT_THAT(ParseCommandLine({"gateway", "token", "--help"}).out, HasSubstr("--token-out"));
+}
+
+// No server listens on port 1 of loopback, so calls fail at once with UNAVAILABLE.
+std::unique_ptr<v1::Management::Stub> StubWithoutServer() {
+  return v1::Management::NewStub(
+      grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials()));
+}
+
+TEST(RunCommand, UnwritableTokenOutFailsBeforeTheTokenIsRotated) {
+  Command command = ParseValid({"gateway", "token", "edge", "--token-out", "/nonexistent/t"});
+  auto stub = StubWithoutServer();
+  std::ostringstream out;
+  std::ostringstream err;
+
+  EXPECT_EQ(RunCommand(command, *stub, out, err), kExitCantCreate);
+  EXPECT_THAT(err.str(), HasSubstr("/nonexistent/t"));
+  EXPECT_THAT(err.str(), ::testing::Not(HasSubstr("UNAVAILABLE")));  // no call was made
+  EXPECT_EQ(out.str(), "");
+}
+
+TEST(RunCommand, FailedTokenCallLeavesNoTokenFileBehind) {
+  const std::string path = ::testing::TempDir() + "/cli_test_gateway.token";
+  std::remove(path.c_str());
+  Command command = ParseValid({"gateway", "token", "edge", "--token-out", path, "--timeout", "5"});
+  auto stub = StubWithoutServer();
+  std::ostringstream out;
+  std::ostringstream err;
+
+  EXPECT_EQ(RunCommand(command, *stub, out, err), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_THAT(err.str(), HasSubstr("apimctl: UNAVAILABLE"));
+  EXPECT_NE(access(path.c_str(), F_OK), 0) << path << " was left behind";
+}
+
 TEST(ResourceKinds, EveryKindNamesFieldsItsMessageHas) {
   for (const ResourceKind& kind : ResourceKinds()) {
     const google::protobuf::Descriptor& descriptor = *kind.prototype->GetDescriptor();
@@ -263,6 +356,38 @@ TEST(ResourceKinds, EveryKindNamesFieldsItsMessageHas) {
           << kind.command << " " << column.header;
     }
   }
+}
+
+TEST(ResourceKinds, WorkerColumnsNameGatewayWorkerFields) {
+  for (const Column& column : GatewayWorkerColumns()) {
+    EXPECT_NE(v1::GatewayWorker::descriptor()->FindFieldByName(column.field_path), nullptr)
+        << column.header;
+  }
+}
+
+TEST(Output, WorkerTableShowsVersionsAndContactTimeToTheSecond) {
+  v1::GatewayWorker acked;
+  acked.set_worker_id("w1");
+  acked.set_address("10.0.0.1:8080");
+  acked.set_connected(true);
+  acked.set_acked_version(42);
+  *acked.mutable_last_contact() = google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      1767323045'123456789);  // 2026-01-02T03:04:05.123456789Z
+  v1::GatewayWorker nacked;
+  nacked.set_worker_id("w2");
+  nacked.set_acked_version(41);
+  nacked.set_nacked_version(42);
+  nacked.set_last_nack_error("api orders: bad\nbackend");
+  std::ostringstream out;
+
+  PrintTable(GatewayWorkerColumns(), {&acked, &nacked}, out);
+
+  EXPECT_EQ(out.str(),
+            "WORKER  ADDRESS        CONNECTED  ACKED  NACKED  LAST-ERROR               "
+            "LAST-CONTACT\n"
+            "w1      10.0.0.1:8080  true       42     0       -                        "
+            "2026-01-02T03:04:05Z\n"
+            "w2      -              false      41     42      api orders: bad backend  -\n");
 }
 
 TEST(Output, TableColumnsAreAligned) {
