@@ -33,6 +33,7 @@ http::response<http::string_body> Answer(const http::request<http::string_body>&
   }
   if (path == "/healthz") return text(http::status::ok, "ok\n");
   if (path == "/readyz") {
+    if (metrics.draining.load()) return text(http::status::service_unavailable, "draining\n");
     return snapshots.Current() ? text(http::status::ok, "ready\n")
                                : text(http::status::service_unavailable, "no configuration\n");
   }

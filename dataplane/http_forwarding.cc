@@ -102,6 +102,10 @@ bool IsEventStream(const http::fields& fields) {
   return EqualsIgnoreCase(type, "text/event-stream");
 }
 
+bool IsWebSocketUpgrade(const http::fields& fields) {
+  return ListContains(fields[http::field::upgrade], "websocket");
+}
+
 bool AcceptsEventStream(const http::fields& fields) {
   return ListContains(fields[http::field::accept], "text/event-stream");
 }

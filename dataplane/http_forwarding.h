@@ -25,6 +25,9 @@ bool HasDotSegments(std::string_view target);
 // True when the Content-Type is text/event-stream.
 bool IsEventStream(const http::fields& fields);
 
+// True for a WebSocket (or other protocol) upgrade request.
+bool IsWebSocketUpgrade(const http::fields& fields);
+
 // True when the request asks for an event stream (Accept: text/event-stream).
 bool AcceptsEventStream(const http::fields& fields);
 

@@ -55,6 +55,9 @@ void LoadCache(const std::string& path, SnapshotStore& snapshots, Metrics& metri
                path);
 }
 
+std::chrono::milliseconds drain_timeout{10000};
+bool draining = false;
+
 void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const std::string& config,
                   SnapshotStore& snapshots, Metrics& metrics) {
   signals.async_wait([&](const boost::system::error_code& error, int signal_number) {
@@ -67,6 +70,13 @@ void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const std::s
         spdlog::error("reload refused, still serving the previous config: {}",
                       std::string(reloaded.message()));
       }
+      WatchSignals(signals, worker, config, snapshots, metrics);
+      return;
+    }
+    if (signal_number == SIGTERM && !draining) {
+      // SIGTERM drains (a second one, or SIGINT, stops at once).
+      draining = true;
+      worker.Drain(drain_timeout);
       WatchSignals(signals, worker, config, snapshots, metrics);
       return;
     }
@@ -133,11 +143,32 @@ int main(int argc, char** argv) {
                  "Seconds a request's headers may take once its first byte arrives")
       ->check(CLI::Range(1, 300))
       ->capture_default_str();
+  double drain_seconds = 10;
+  app.add_option("--drain-timeout", drain_seconds,
+                 "On SIGTERM: seconds before open streams are ended at an event boundary")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+  int keepalive_idle = static_cast<int>(options.limits.tcp_keepalive_idle.count());
+  app.add_option("--tcp-keepalive-idle", keepalive_idle,
+                 "Seconds of silence before TCP keepalive probes (client and backend sockets)")
+      ->check(CLI::Range(1, 7200))
+      ->capture_default_str();
+  int keepalive_interval = static_cast<int>(options.limits.tcp_keepalive_interval.count());
+  app.add_option("--tcp-keepalive-interval", keepalive_interval, "Seconds between probes")
+      ->check(CLI::Range(1, 600))
+      ->capture_default_str();
+  app.add_option("--tcp-keepalive-count", options.limits.tcp_keepalive_count,
+                 "Unanswered probes before the connection is dropped")
+      ->check(CLI::Range(1, 30))
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write \"PROXY_PORT ADMIN_PORT\" here once serving");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.limits.request_header_timeout = std::chrono::seconds(header_timeout);
+  options.limits.tcp_keepalive_idle = std::chrono::seconds(keepalive_idle);
+  options.limits.tcp_keepalive_interval = std::chrono::seconds(keepalive_interval);
+  drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));
   spdlog::set_level(spdlog::level::from_str(log_level));
   // Diagnostics go to stderr; stdout carries the JSON access log.
   spdlog::set_default_logger(spdlog::stderr_color_mt("gateway"));

@@ -59,6 +59,13 @@ std::string Metrics::RenderPrometheus() const {
         bytes_to_clients.load());
   gauge("apim_bytes_from_clients_total", "Request body bytes read from clients.", "counter",
         bytes_from_clients.load());
+  gauge("apim_streams_refused_total", "Streams refused over the tier's concurrent limit.",
+        "counter", streams_refused.load());
+  gauge("apim_heartbeats_sent_total", "Heartbeat comments written between events.", "counter",
+        heartbeats_sent.load());
+  gauge("apim_responses_cut_total", "Responses cut at the tier's max duration or idle timeout.",
+        "counter", responses_cut.load());
+  gauge("apim_draining", "1 while the worker drains before exiting.", "gauge", draining.load());
   gauge("apim_config_version", "Version of the snapshot being served.", "gauge",
         config_version.load());
   gauge("apim_config_from_cache", "1 while serving the cached snapshot from disk.", "gauge",

@@ -22,6 +22,10 @@ class Metrics {
   std::atomic<uint64_t> events_relayed{0};
   std::atomic<uint64_t> bytes_to_clients{0};
   std::atomic<uint64_t> bytes_from_clients{0};
+  std::atomic<uint64_t> streams_refused{0};  // Over the tier's max concurrent streams.
+  std::atomic<uint64_t> heartbeats_sent{0};
+  std::atomic<uint64_t> responses_cut{0};  // Max response duration or idle timeout.
+  std::atomic<int> draining{0};
   std::atomic<uint64_t> config_version{0};
   std::atomic<int> config_from_cache{0};  // Serving the on-disk snapshot, not a pushed one.
   std::atomic<int> control_plane_connected{0};

@@ -1,5 +1,8 @@
 #include "dataplane/proxy_session.h"
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <spdlog/spdlog.h>
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
@@ -47,7 +50,10 @@ std::chrono::microseconds Since(Clock::time_point start) {
 // How the response body is framed towards the client.
 enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
 
-enum class RelayEnd { kComplete, kBackendFailed, kClientGone };
+// How a relay ended. kCut: the stream clock cut it (max duration, idle). kDrained: the worker is
+// shutting down and the stream was ended cleanly at an event boundary, so the client reconnects
+// elsewhere.
+enum class RelayEnd { kComplete, kBackendFailed, kClientGone, kCut, kDrained };
 
 // While a response is relayed, waits for the client socket to become readable: if the client
 // has closed or reset its connection, the backend connection is closed at once, which ends the
@@ -113,14 +119,14 @@ class Exchange {
     std::string buffered;  // The whole body, when buffer-response applied.
   };
 
-  awaitable<bool> Forward(const Route& route);
+  awaitable<bool> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head. Returns
   // nothing on success; otherwise the problem was answered and it says whether to keep alive.
   awaitable<std::optional<bool>> OpenUpstream(const Route& route);
   void NewResponseParser();
   // Decides the framing towards the client, buffers the body if buffer-response applies, and
   // writes the response head.
-  awaitable<ResponseStart> StartResponse(const Route& route);
+  awaitable<ResponseStart> StartResponse(const Route& route, const TierLimits& tier);
   awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
                               std::string detail);
   // Writes the request head, then the body: `buffered_body` when buffer-request-body applied,
@@ -131,7 +137,7 @@ class Exchange {
   // buffer-request-body: reads the whole request body. False when it failed or was too large
   // (then the exchange is answered and over).
   awaitable<std::optional<bool>> ReadWholeRequestBody(std::string& body);
-  awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream);
+  awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream, StreamClock& clock);
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
   awaitable<bool> WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing);
   void Finish(unsigned status);
@@ -172,7 +178,30 @@ awaitable<bool> Exchange::Run() {
                snapshot ? "" : " (this worker has no configuration yet)"));
   }
   record_.api = route->api;
-  co_return co_await Forward(*route);
+  // Tier rules come before the backend is contacted.
+  const TierLimits& tier = snapshot->routes.tier();
+  const std::string_view stream_reason =
+      route->sse                    ? "the API is declared as a server-sent events API"
+      : AcceptsEventStream(request) ? "the request asks for text/event-stream"
+      : IsWebSocketUpgrade(request) ? "the request asks for a WebSocket upgrade"
+                                    : "";
+  if (!stream_reason.empty() && !tier.long_lived_connections) {
+    co_return co_await SendProblem(
+        http::status::not_implemented, "long-lived-connections-not-supported",
+        "Long-lived connections not supported",
+        StrCat("this gateway's tier \"", tier.name,
+               "\" does not allow long-lived connections, and ", stream_reason,
+               "; use a tier that allows them (for example standard or premium)"));
+  }
+  if (!stream_reason.empty() && tier.max_concurrent_streams > 0 &&
+      context_.metrics.active_streams.load() >= tier.max_concurrent_streams) {
+    ++context_.metrics.streams_refused;
+    co_return co_await SendProblem(
+        http::status::service_unavailable, "too-many-streams", "Too many streams",
+        StrCat("this worker already holds the ", tier.max_concurrent_streams,
+               " concurrent streams its tier \"", tier.name, "\" allows; retry later"));
+  }
+  co_return co_await Forward(*route, tier);
 }
 
 awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type,
@@ -270,13 +299,13 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
   }
 }
 
-awaitable<bool> Exchange::Forward(const Route& route) {
+awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
   // Each phase is its own coroutine so that its frame is freed when it ends: an open stream
   // keeps only the relay's small state.
   if (std::optional<bool> answered = co_await OpenUpstream(route)) co_return *answered;
   // The request is sent: its header fields are not needed for the rest of a long stream.
   request_.get().clear();
-  ResponseStart start = co_await StartResponse(route);
+  ResponseStart start = co_await StartResponse(route, tier);
   if (start.finished) co_return *start.finished;
 
   RelayEnd end = RelayEnd::kComplete;
@@ -293,12 +322,27 @@ awaitable<bool> Exchange::Forward(const Route& route) {
       // A client that goes away is noticed at once, even while the backend is silent, and the
       // backend connection is closed.
       ClientCloseWatch watch(client_.socket(), *upstream_);
-      end = co_await RelayBody(start.framing, start.event_stream);
+      StreamClock clock(*upstream_, client_.socket(),
+                        {.heartbeat_interval = start.event_stream ? route.heartbeat_interval
+                                                                  : std::chrono::seconds(0),
+                         .idle_timeout = tier.idle_timeout,
+                         .max_duration = tier.max_response_duration,
+                         .tier = tier.name},
+                        context_.open_relays);
+      end = co_await RelayBody(start.framing, start.event_stream, clock);
       if (watch.client_gone()) end = RelayEnd::kClientGone;
+      if (!clock.cut_reason().empty()) {
+        ++context_.metrics.responses_cut;
+        record_.error = clock.cut_reason();
+        spdlog::info("cut {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
+                     clock.cut_reason());
+        end = RelayEnd::kCut;
+      }
     }
     if (start.event_stream) --context_.metrics.active_streams;
   }
-  if (end == RelayEnd::kComplete && start.framing == Framing::kChunked) {
+  if ((end == RelayEnd::kComplete || end == RelayEnd::kDrained) &&
+      start.framing == Framing::kChunked) {
     auto [error, n] = co_await asio::async_write(client_, http::make_chunk_last(), kNoThrow);
     if (error) end = RelayEnd::kClientGone;
   }
@@ -319,6 +363,14 @@ awaitable<bool> Exchange::Forward(const Route& route) {
       co_return false;
     case RelayEnd::kClientGone:
       record_.error = "client went away";
+      Finish(status);
+      co_return false;
+    case RelayEnd::kCut:
+      // Cut without a chunked terminator; the reason is in the access log.
+      Finish(status);
+      co_return false;
+    case RelayEnd::kDrained:
+      record_.error = "worker draining: stream ended at an event boundary";
       Finish(status);
       co_return false;
   }
@@ -375,6 +427,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
                  "\": ", connect_error.message()));
     }
     upstream_ = std::move(lease.stream);
+    if (!lease.reused) SetTcpKeepalive(*upstream_, context_.limits);
     upstream_buffer_.clear();
     NewResponseParser();
 
@@ -426,11 +479,24 @@ void Exchange::NewResponseParser() {
   if (is_head_) response_->skip(true);
 }
 
-awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
+awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
+                                                           const TierLimits& tier) {
   const auto& backend_response = response_->get();
   const unsigned status = backend_response.result_int();
   ResponseStart start;
   start.event_stream = IsEventStream(backend_response);
+  if (start.event_stream && !tier.long_lived_connections) {
+    // The backend streams although nothing asked for it: its connection is not reused.
+    context_.metrics.CountUpstreamError("unexpected_event_stream");
+    beast::error_code ignored;
+    upstream_->close(ignored);
+    start.finished = co_await SendProblem(
+        http::status::bad_gateway, "unexpected-event-stream", "Unexpected event stream",
+        StrCat("the backend of api \"", route.api,
+               "\" answered with text/event-stream, which tier \"", tier.name,
+               "\" cannot relay (no long-lived connections)"));
+    co_return start;
+  }
   if (route.fail_on_error_status_code && status >= 400) {
     context_.metrics.CountUpstreamError("error_status");
     start.finished =
@@ -465,7 +531,12 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
     while (!response_->is_done()) {
       response_->get().body().data = buffer.data();
       response_->get().body().size = buffer.size();
-      SocketDeadline deadline(*upstream_, route.timeout);
+      // The tier's max response duration bounds the whole exchange, route.timeout each read.
+      auto limit = std::chrono::duration_cast<Clock::duration>(route.timeout);
+      if (tier.max_response_duration.count() > 0) {
+        limit = std::min(limit, start_ + tier.max_response_duration - Clock::now());
+      }
+      SocketDeadline deadline(*upstream_, std::max(limit, Clock::duration::zero()));
       auto [error, read] =
           co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
       if (deadline.expired()) error = beast::error::timeout;
@@ -503,13 +574,16 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route) {
   co_return start;
 }
 
-awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream) {
+awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream, StreamClock& clock) {
+  static constexpr std::string_view kHeartbeat = ":\n\n";
   sse::EventBoundaryTracker tracker;
   std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
   std::span<char> room =
       buffer.subspan(kChunkHeadroom, buffer.size() - kChunkHeadroom - kChunkTailroom);
   tcp::socket& upstream = *upstream_;
   while (!response_->is_done()) {
+    // A drain ends an event stream as soon as no event is half sent.
+    if (event_stream && clock.draining() && tracker.AtEventBoundary()) co_return RelayEnd::kDrained;
     response_->get().body().data = room.data();
     response_->get().body().size = room.size();
     auto [error, read] =
@@ -526,6 +600,19 @@ awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream) {
       if (!co_await WriteFramedPiece(buffer, piece, framing)) {
         co_return RelayEnd::kClientGone;
       }
+      clock.Activity();
+    }
+    if (error == asio::error::operation_aborted && clock.cut_reason().empty()) {
+      // The clock cancelled the read: for a heartbeat, or for a drain (checked above).
+      if (clock.TakeHeartbeatDue() && tracker.AtEventBoundary()) {
+        // Only between events: a comment inside a half-sent event would change it.
+        if (!co_await WriteToClient(asio::buffer(kHeartbeat), framing)) {
+          co_return RelayEnd::kClientGone;
+        }
+        ++context_.metrics.heartbeats_sent;
+        clock.Activity();
+      }
+      continue;
     }
     if (error && error != http::error::need_buffer) co_return RelayEnd::kBackendFailed;
   }
@@ -597,7 +684,11 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
   // Waiting for a request may take up to the idle timeout; once it starts, its headers must be
   // complete within the header timeout.
   if (buffer.size() == 0) {
-    client.expires_after(context.limits.idle_timeout);
+    // The tier's idle timeout, once a configuration is loaded.
+    std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
+    client.expires_after(snapshot ? std::chrono::duration_cast<std::chrono::seconds>(
+                                        snapshot->routes.tier().idle_timeout)
+                                  : context.limits.idle_timeout);
     auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
     if (error) co_return false;
     buffer.commit(n);
@@ -636,9 +727,22 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
 
 }  // namespace
 
+void SetTcpKeepalive(tcp::socket& socket, const ProxyLimits& limits) {
+  beast::error_code ignored;
+  socket.set_option(asio::socket_base::keep_alive(true), ignored);
+  const int fd = socket.native_handle();
+  const int idle = static_cast<int>(limits.tcp_keepalive_idle.count());
+  const int interval = static_cast<int>(limits.tcp_keepalive_interval.count());
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
+  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &limits.tcp_keepalive_count,
+               sizeof limits.tcp_keepalive_count);
+}
+
 awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
   beast::error_code ignored;
   socket.set_option(tcp::no_delay(true), ignored);
+  SetTcpKeepalive(socket, context.limits);
   const std::string client_ip = ClientAddress(socket);
   beast::tcp_stream client(std::move(socket));
   beast::flat_buffer buffer;
@@ -649,7 +753,7 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
     // Memory held across a long stream is what limits a worker: give back what parsing took.
     if (buffer.size() == 0) buffer.shrink_to_fit();
     Exchange exchange(context, client, buffer, parser, client_ip);
-    if (!co_await exchange.Run()) break;
+    if (!co_await exchange.Run() || context.draining.load()) break;
   }
   --context.metrics.active_connections;
   client.socket().shutdown(tcp::socket::shutdown_both, ignored);

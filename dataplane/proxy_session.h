@@ -3,13 +3,16 @@
 // it to the backend (streaming the body), and relay the response as it arrives. Keep-alive
 // connections loop to the next request.
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
+#include <unordered_set>
 
 #include "dataplane/metrics.h"
 #include "dataplane/snapshot_store.h"
+#include "dataplane/stream_clock.h"
 #include "dataplane/upstream_pool.h"
 
 namespace apim::dataplane {
@@ -24,7 +27,14 @@ struct ProxyLimits {
   size_t max_response_header_bytes = 64 * 1024;
   // buffer-response and buffer-request-body hold at most this much; larger bodies are refused.
   size_t max_buffered_body_bytes = 16 * 1024 * 1024;
+  // TCP keepalive on client and backend sockets, so a peer that vanished is noticed.
+  std::chrono::seconds tcp_keepalive_idle{60};
+  std::chrono::seconds tcp_keepalive_interval{10};
+  int tcp_keepalive_count = 6;
 };
+
+// Turns TCP keepalive on with the given timings.
+void SetTcpKeepalive(boost::asio::ip::tcp::socket& socket, const ProxyLimits& limits);
 
 // What a session needs from its worker thread. Everything here outlives the sessions.
 struct SessionContext {
@@ -32,6 +42,10 @@ struct SessionContext {
   Metrics& metrics;
   UpstreamPool& pool;
   const ProxyLimits& limits;
+  // This thread's relays in progress, so a drain can end their streams.
+  std::unordered_set<StreamClock*>& open_relays;
+  // Set when the worker drains: connections close after their current exchange.
+  const std::atomic<bool>& draining;
 };
 
 boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,

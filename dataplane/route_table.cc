@@ -48,6 +48,12 @@ absl::StatusOr<Backend> ParseBackend(const std::string& url) {
 absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
   if (absl::Status valid = Validate(snapshot); !valid.ok()) return valid;
   RouteTable table;
+  const v1::Tier& tier = snapshot.tier();
+  table.tier_.name = tier.name();
+  table.tier_.long_lived_connections = tier.long_lived_connections();
+  table.tier_.max_response_duration = std::chrono::seconds(tier.max_response_duration_seconds());
+  table.tier_.idle_timeout = std::chrono::seconds(tier.idle_timeout_seconds());
+  table.tier_.max_concurrent_streams = tier.max_concurrent_streams();
   for (const v1::Api& api : snapshot.apis()) {
     absl::StatusOr<Backend> backend = ParseBackend(api.backend_url());
     if (!backend.ok()) return backend.status();
@@ -66,6 +72,9 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
     route.buffer_response = api.has_buffer_response() ? api.buffer_response() : !api.sse();
     route.fail_on_error_status_code = api.fail_on_error_status_code();
     route.buffer_request_body = api.buffer_request_body();
+    route.heartbeat_interval = std::chrono::seconds(api.has_heartbeat_interval_seconds()
+                                                        ? api.heartbeat_interval_seconds()
+                                                        : tier.heartbeat_interval_seconds());
     table.routes_.push_back(std::move(route));
   }
   std::stable_sort(table.routes_.begin(), table.routes_.end(), [](const Route& a, const Route& b) {

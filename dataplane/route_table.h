@@ -20,6 +20,15 @@ struct Backend {
   bool tls = false;
 };
 
+// What the gateway's tier allows, from the snapshot.
+struct TierLimits {
+  std::string name;
+  bool long_lived_connections = true;
+  std::chrono::seconds max_response_duration{0};  // 0: no limit.
+  std::chrono::seconds idle_timeout{240};
+  uint32_t max_concurrent_streams = 0;  // Per worker; 0: no limit.
+};
+
 struct Route {
   std::string api;
   std::string host;  // Empty matches any host.
@@ -30,6 +39,8 @@ struct Route {
   bool buffer_response = true;        // Never applies to text/event-stream responses.
   bool fail_on_error_status_code = false;
   bool buffer_request_body = false;
+  // Comment written between events of a quiet stream (the API's setting, else the tier's); 0: off.
+  std::chrono::seconds heartbeat_interval{0};
 };
 
 class RouteTable {
@@ -44,8 +55,10 @@ class RouteTable {
   static std::string BackendTarget(const Route& route, std::string_view target);
 
   size_t size() const { return routes_.size(); }
+  const TierLimits& tier() const { return tier_; }
 
  private:
+  TierLimits tier_;
   std::vector<Route> routes_;  // Most specific first: longer prefixes, then host-specific.
 };
 

@@ -63,7 +63,6 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
   if (connect_error) co_return std::pair{connect_error, Lease{}};
   beast::error_code ignored;
   socket->set_option(tcp::no_delay(true), ignored);
-  socket->set_option(asio::socket_base::keep_alive(true), ignored);
   co_return std::pair{beast::error_code{}, Lease{std::move(socket), false}};
 }
 

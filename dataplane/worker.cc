@@ -5,8 +5,10 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <thread>
 
 #include "common/str_cat.h"
@@ -59,11 +61,14 @@ absl::StatusOr<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& 
 }  // namespace
 
 struct Worker::Thread {
-  Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits)
-      : io(1), acceptor(io), pool(io.get_executor()), context{snapshots, metrics, pool, limits} {}
+  Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
+         const std::atomic<bool>& draining)
+      : io(1), acceptor(io), pool(io.get_executor()), context{snapshots, metrics,     pool,
+                                                              limits,    open_relays, draining} {}
   asio::io_context io;
   tcp::acceptor acceptor;
   UpstreamPool pool;
+  std::unordered_set<StreamClock*> open_relays;
   SessionContext context;
 };
 
@@ -91,7 +96,7 @@ absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& text) {
 Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics)
     : options_(std::move(options)), snapshots_(snapshots), metrics_(metrics) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits));
+    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_));
   }
 }
 
@@ -135,6 +140,44 @@ void Worker::Run() {
 
 void Worker::Stop() {
   for (auto& thread : threads_) thread->io.stop();
+}
+
+void Worker::Drain(std::chrono::milliseconds timeout) {
+  if (draining_.exchange(true)) return;
+  metrics_.draining = 1;
+  spdlog::info("draining: no new connections; streams end in {} ms", timeout.count());
+  for (auto& thread : threads_) {
+    asio::post(thread->io, [&acceptor = thread->acceptor] {
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+    });
+  }
+  const auto streams_end_at = std::chrono::steady_clock::now() + timeout;
+  const auto give_up_at = streams_end_at + std::chrono::milliseconds(500);
+  drain_timer_ = std::make_unique<asio::steady_timer>(control_context());
+  // Checks every 50 ms: ends the streams once, then stops when no connection is left.
+  auto check = std::make_shared<std::function<void(bool)>>();
+  *check = [this, check, streams_end_at, give_up_at](bool streams_ended) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!streams_ended && now >= streams_end_at) {
+      streams_ended = true;
+      for (auto& thread : threads_) {
+        asio::post(thread->io, [&open = thread->open_relays] {
+          for (StreamClock* relay : open) relay->Drain();
+        });
+      }
+    }
+    if (metrics_.active_connections.load() == 0 || now >= give_up_at) {
+      spdlog::info("drained: {} connections left", metrics_.active_connections.load());
+      Stop();
+      return;
+    }
+    drain_timer_->expires_after(std::chrono::milliseconds(50));
+    drain_timer_->async_wait([check, streams_ended](const boost::system::error_code& error) {
+      if (!error) (*check)(streams_ended);
+    });
+  };
+  (*check)(false);
 }
 
 }  // namespace apim::dataplane

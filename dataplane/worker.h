@@ -3,8 +3,11 @@
 // proxy port and its own upstream pool (shared-nothing, like nginx workers), plus the admin
 // listener on the first thread.
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -42,8 +45,13 @@ class Worker {
 
   // Serves on all threads until Stop(); the calling thread is the first one.
   void Run();
-  // Stops accepting and ends every thread. Safe from any thread.
+  // Stops accepting and ends every thread at once. Safe from any thread.
   void Stop();
+  // Graceful shutdown: stops accepting, reports not ready, lets ordinary requests finish, ends
+  // event streams at an event boundary once `timeout` has passed (so clients reconnect to
+  // another worker), and stops when no connection is left or shortly after the timeout.
+  // Call on the control context.
+  void Drain(std::chrono::milliseconds timeout);
 
  private:
   struct Thread;
@@ -52,6 +60,8 @@ class Worker {
   Metrics& metrics_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
+  std::atomic<bool> draining_{false};
+  std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   uint16_t proxy_port_ = 0;
   uint16_t admin_port_ = 0;
 };

@@ -1,0 +1,67 @@
+#pragma once
+// Keeps time for one response while its body is relayed, with a single timer that is re-armed
+// only when it fires (relaying a piece just notes the time):
+//  - heartbeat due: the stream has been quiet for the heartbeat interval. The pending backend read
+//    is cancelled so the relay can write a comment, if it is between events.
+//  - cut: the response ran past its tier's max duration, or nothing moved in either direction for
+//    the idle timeout. Both sockets are shut down and the reason recorded.
+//  - drain: the worker is shutting down; the relay ends the stream at the next event boundary.
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+namespace apim::dataplane {
+
+class StreamClock {
+ public:
+  using Clock = std::chrono::steady_clock;
+  struct Settings {
+    Clock::duration heartbeat_interval{0};  // 0: no heartbeats.
+    Clock::duration idle_timeout{std::chrono::seconds(240)};
+    Clock::duration max_duration{0};  // 0: no limit.
+    std::string tier;                 // Named in the cut reason.
+  };
+
+  // Registers in `registry` (the thread's open relays, so a drain can reach them).
+  StreamClock(boost::asio::ip::tcp::socket& upstream, boost::asio::ip::tcp::socket& client,
+              Settings settings, std::unordered_set<StreamClock*>& registry);
+  ~StreamClock();
+  StreamClock(const StreamClock&) = delete;
+  StreamClock& operator=(const StreamClock&) = delete;
+
+  // Bytes moved (either way): the heartbeat and idle clocks start again.
+  void Activity() { state_->last_activity = Clock::now(); }
+  // True once per wake-up for a heartbeat (the backend read was cancelled for it).
+  bool TakeHeartbeatDue();
+  // Asks the relay to end the stream at its next event boundary (the backend read is cancelled).
+  void Drain();
+  bool draining() const { return state_->draining; }
+  // Why the response was cut, or empty.
+  const std::string& cut_reason() const { return state_->cut_reason; }
+
+ private:
+  struct State {
+    bool armed = true;
+    bool heartbeat_due = false;
+    bool draining = false;
+    std::string cut_reason;
+    Clock::time_point start;
+    Clock::time_point last_activity;
+    Clock::time_point last_heartbeat_wake;
+  };
+  void Arm(Clock::time_point when);
+  void OnTimer();
+
+  boost::asio::ip::tcp::socket& upstream_;
+  boost::asio::ip::tcp::socket& client_;
+  Settings settings_;
+  std::unordered_set<StreamClock*>& registry_;
+  boost::asio::steady_timer timer_;
+  std::shared_ptr<State> state_;
+};
+
+}  // namespace apim::dataplane
