@@ -54,5 +54,8 @@ class GatewayProcess {
 // A snapshot with one tier and the given APIs (each a JSON object of apim.v1.Api).
 std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived = true,
                          int version = 1);
+// The same with a tier given as a JSON object of apim.v1.Tier.
+std::string SnapshotJsonWithTier(const std::string& tier_json,
+                                 const std::vector<std::string>& apis);
 
 }  // namespace apim::testing
