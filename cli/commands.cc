@@ -1,6 +1,9 @@
 #include "cli/commands.h"
 
+#include <fcntl.h>
 #include <grpcpp/client_context.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cctype>
@@ -36,6 +39,10 @@ Every resource has five verbs:
   list                  show all
   update NAME [flags]   change only the fields given (--etag E: only if unchanged since)
   delete NAME           delete (--etag E: only if unchanged since)
+Gateways have two more:
+  token NAME            create or replace the token workers join with; shown once
+                        (--token-out FILE: write it to FILE, mode 0600, instead)
+  workers NAME          show the workers that joined, with the config version each applied
 For diagnostic, cache and policy, NAME is the scope: global, api:NAME or operation:API/OP.
 `apimctl <resource> <verb> --help` lists the flags.
 
@@ -45,6 +52,7 @@ Examples:
   apimctl api update orders --gateways edge,internal
   apimctl -o json diagnostic get api:orders
   apimctl policy update api:orders --file policy.xml
+  apimctl gateway token edge --token-out edge.token
 
 Exit status:
    0  success
@@ -59,6 +67,7 @@ Exit status:
   16  UNAUTHENTICATED      missing or wrong token
   64  usage error          unknown flag, missing NAME, bad value
   66  no input             --token-file or --file cannot be read
+  73  cannot create        --token-out FILE cannot be written
 Any other failed call exits with its gRPC status code; the error is printed as
 "apimctl: CODE_NAME: message".)";
 
@@ -127,6 +136,10 @@ const char* VerbName(Verb verb) {
       return "update";
     case Verb::kDelete:
       return "delete";
+    case Verb::kToken:
+      return "token";
+    case Verb::kWorkers:
+      return "workers";
   }
   return "";
 }
@@ -145,6 +158,11 @@ std::string VerbDescription(Verb verb, const ResourceKind& kind) {
              " given as flags; the others keep their values";
     case Verb::kDelete:
       return "Delete the " + kind.command + key;
+    case Verb::kToken:
+      return "Create or replace the token workers join the " + kind.command + key +
+             " with (shown once)";
+    case Verb::kWorkers:
+      return "List the workers that joined the " + kind.command + key;
   }
   return "";
 }
@@ -185,6 +203,7 @@ class CommandLine {
   std::string key_;
   std::string etag_;
   std::string file_;
+  std::string token_out_;
   uint32_t page_size_ = 500;
   std::vector<VerbCommand> verbs_;
 };
@@ -216,6 +235,11 @@ CommandLine::CommandLine() {
     resource_app->require_subcommand(1);
     for (Verb verb : {Verb::kCreate, Verb::kGet, Verb::kList, Verb::kUpdate, Verb::kDelete}) {
       AddVerb(*resource_app, kind, verb);
+    }
+    // Workers join gateways, so only gateways have a join token and workers.
+    if (kind.prototype->GetDescriptor() == v1::Gateway::descriptor()) {
+      AddVerb(*resource_app, kind, Verb::kToken);
+      AddVerb(*resource_app, kind, Verb::kWorkers);
     }
   }
   // Set last: subcommands inherit the footer of their parent as it is when they are added.
@@ -253,6 +277,11 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
   }
   if (verb == Verb::kUpdate) {
     app->footer("Only the fields given are sent (as update_mask); the others keep their values.");
+  }
+  if (verb == Verb::kToken) {
+    app->add_option("--token-out", token_out_,
+                    "Write the token to FILE (mode 0600) instead of printing it")
+        ->type_name("FILE");
   }
   verbs_.push_back(std::move(command));
 }
@@ -321,9 +350,64 @@ ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
   }
   if (chosen.verb == Verb::kDelete) command.etag = etag_;
   command.page_size = page_size_;
+  command.token_out = token_out_;
   ParsedCommandLine parsed;
   parsed.command = std::move(command);
   return parsed;
+}
+
+// The file --token-out names. The server keeps only the token's hash, so a token that cannot be
+// saved is lost: the file is opened before the call, and a failure to open it stops the command
+// before the token changes. A file this object created is removed again unless it was written.
+class TokenFile {
+ public:
+  TokenFile() = default;
+  TokenFile(const TokenFile&) = delete;
+  TokenFile& operator=(const TokenFile&) = delete;
+  ~TokenFile();
+
+  // Opens `path` for writing, creating it with mode 0600; an existing file keeps its content.
+  absl::Status Open(const std::string& path);
+  // Replaces the file's content with `token` alone and makes it readable by its owner only.
+  absl::Status Write(std::string_view token);
+
+ private:
+  absl::Status Error() const {
+    return absl::PermissionDeniedError("cannot write " + path_ + ": " + std::strerror(errno));
+  }
+
+  std::string path_;
+  int fd_ = -1;
+  bool created_ = false;
+  bool written_ = false;
+};
+
+TokenFile::~TokenFile() {
+  if (fd_ >= 0) ::close(fd_);
+  if (created_ && !written_) ::unlink(path_.c_str());
+}
+
+absl::Status TokenFile::Open(const std::string& path) {
+  path_ = path;
+  fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  created_ = fd_ >= 0;
+  if (fd_ < 0 && errno == EEXIST) fd_ = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  return fd_ >= 0 ? absl::OkStatus() : Error();
+}
+
+absl::Status TokenFile::Write(std::string_view token) {
+  if (::fchmod(fd_, 0600) != 0 || ::ftruncate(fd_, 0) != 0) return Error();
+  while (!token.empty()) {
+    const ssize_t written = ::write(fd_, token.data(), token.size());
+    if (written < 0 && errno == EINTR) continue;
+    if (written < 0) return Error();
+    token.remove_prefix(static_cast<size_t>(written));
+  }
+  const int closed = ::close(fd_);
+  fd_ = -1;
+  if (closed != 0) return Error();
+  written_ = true;
+  return absl::OkStatus();
 }
 
 // Each call gets its own context: a ClientContext serves one call.
@@ -340,11 +424,22 @@ void PrintResult(const Command& command, const std::vector<std::unique_ptr<Messa
         << '\n';
     return;
   }
+  if (command.verb == Verb::kToken && !command.token_out.empty()) {
+    out << (json ? "{}" : "wrote token for gateway " + command.key + " to " + command.token_out)
+        << '\n';
+    return;
+  }
+  if (command.verb == Verb::kToken && !json) {
+    out << "token for gateway " << command.key << " (shown once; workers join with it):\n"
+        << static_cast<const v1::GatewayToken&>(*resources.front()).token() << '\n';
+    return;
+  }
   std::vector<const Message*> rows;
   for (const std::unique_ptr<Message>& resource : resources) rows.push_back(resource.get());
   if (!json) {
-    PrintTable(command.kind->columns, rows, out);
-  } else if (command.verb == Verb::kList) {
+    PrintTable(command.verb == Verb::kWorkers ? GatewayWorkerColumns() : command.kind->columns,
+               rows, out);
+  } else if (command.verb == Verb::kList || command.verb == Verb::kWorkers) {
     PrintJsonArray(rows, out);
   } else {
     PrintJson(*rows.front(), out);
@@ -360,6 +455,14 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
 
 int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, std::ostream& err) {
   const ResourceKind& kind = *command.kind;
+  TokenFile token_file;
+  if (!command.token_out.empty()) {
+    if (absl::Status opened = token_file.Open(command.token_out); !opened.ok()) {
+      err << "apimctl: " << opened.message() << '\n';
+      return kExitCantCreate;
+    }
+  }
+
   std::vector<std::unique_ptr<Message>> resources;
   grpc::Status status;
   grpc::ClientContext context;
@@ -402,6 +505,24 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
       status = kind.calls.remove(stub, context, request);
       break;
     }
+    case Verb::kToken: {
+      v1::RotateGatewayTokenRequest request;
+      request.set_name(command.key);
+      auto token = std::make_unique<v1::GatewayToken>();
+      status = stub.RotateGatewayToken(&context, request, token.get());
+      resources.push_back(std::move(token));
+      break;
+    }
+    case Verb::kWorkers: {
+      v1::ListGatewayWorkersRequest request;
+      request.set_name(command.key);
+      v1::ListGatewayWorkersResponse response;
+      status = stub.ListGatewayWorkers(&context, request, &response);
+      for (const v1::GatewayWorker& worker : response.workers()) {
+        resources.push_back(std::make_unique<v1::GatewayWorker>(worker));
+      }
+      break;
+    }
   }
 
   if (!status.ok()) {
@@ -410,6 +531,14 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
     if (!error.message().empty()) err << ": " << error.message();
     err << '\n';
     return static_cast<int>(status.error_code());
+  }
+  if (!command.token_out.empty()) {
+    const auto& token = static_cast<const v1::GatewayToken&>(*resources.front());
+    if (absl::Status written = token_file.Write(token.token()); !written.ok()) {
+      err << "apimctl: " << written.message() << "; the gateway's token was replaced, so run "
+          << "`apimctl gateway token " << command.key << "` again\n";
+      return kExitCantCreate;
+    }
   }
   PrintResult(command, resources, out);
   return 0;

@@ -18,10 +18,13 @@
 namespace apim::cli {
 
 // Exit codes besides 0 and the gRPC status code (1-16) of a failed call.
-inline constexpr int kExitUsage = 64;    // sysexits' EX_USAGE
-inline constexpr int kExitNoInput = 66;  // EX_NOINPUT: --token-file or --file cannot be read
+inline constexpr int kExitUsage = 64;       // sysexits' EX_USAGE
+inline constexpr int kExitNoInput = 66;     // EX_NOINPUT: --token-file or --file cannot be read
+inline constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: --token-out cannot be written
 
-enum class Verb { kCreate, kGet, kList, kUpdate, kDelete };
+// Every resource has the five CRUD verbs; gateways also have kToken (RotateGatewayToken) and
+// kWorkers (ListGatewayWorkers).
+enum class Verb { kCreate, kGet, kList, kUpdate, kDelete, kToken, kWorkers };
 enum class OutputFormat { kTable, kJson };
 
 // Where the Management service listens and how to call it.
@@ -42,6 +45,8 @@ struct Command {
   google::protobuf::FieldMask update_mask;
   std::string etag;          // delete: the expected etag, or empty
   uint32_t page_size = 500;  // list: resources asked for per List call
+  // token: the file to write the new token to (mode 0600) instead of printing it; empty for none.
+  std::string token_out;
   OutputFormat output = OutputFormat::kTable;
   Connection connection;
 };

@@ -1,7 +1,9 @@
 #include "cli/output.h"
 
 #include <google/protobuf/text_format.h>
+#include <google/protobuf/timestamp.pb.h>
 #include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <sstream>
@@ -29,6 +31,15 @@ std::string FieldValueText(const Message& message, const FieldDescriptor& field,
     case FieldDescriptor::CPPTYPE_ENUM:
       return EnumValueText(index < 0 ? *reflection.GetEnum(message, &field)
                                      : *reflection.GetRepeatedEnum(message, &field, index));
+    case FieldDescriptor::CPPTYPE_MESSAGE:
+      if (field.message_type() == google::protobuf::Timestamp::descriptor()) {
+        google::protobuf::Timestamp time;
+        time.CopyFrom(index < 0 ? reflection.GetMessage(message, &field)
+                                : reflection.GetRepeatedMessage(message, &field, index));
+        time.set_nanos(0);  // seconds are enough for people, and keep the column narrow
+        return google::protobuf::util::TimeUtil::ToString(time);
+      }
+      [[fallthrough]];
     default: {
       std::string text;
       google::protobuf::TextFormat::PrintFieldValueToString(message, &field, index, &text);

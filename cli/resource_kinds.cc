@@ -185,4 +185,13 @@ const std::vector<ResourceKind>& ResourceKinds() {
   return kinds;
 }
 
+const std::vector<Column>& GatewayWorkerColumns() {
+  static const std::vector<Column> columns = {
+      {"WORKER", "worker_id"},         {"ADDRESS", "address"},
+      {"CONNECTED", "connected"},      {"ACKED", "acked_version"},
+      {"NACKED", "nacked_version"},    {"LAST-ERROR", "last_nack_error"},
+      {"LAST-CONTACT", "last_contact"}};
+  return columns;
+}
+
 }  // namespace apim::cli

@@ -62,4 +62,7 @@ struct ResourceKind {
 // All resources, in the order --help lists them.
 const std::vector<ResourceKind>& ResourceKinds();
 
+// The table of `apimctl gateway workers`: one GatewayWorker per row.
+const std::vector<Column>& GatewayWorkerColumns();
+
 }  // namespace apim::cli
