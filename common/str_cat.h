@@ -32,6 +32,12 @@ std::string StrCat(const Pieces&... pieces) {
   return out;
 }
 
+// Appends to `out`, as StrCat would build.
+template <typename... Pieces>
+void StrAppendTo(std::string& out, const Pieces&... pieces) {
+  (internal::AppendPiece(out, pieces), ...);
+}
+
 // Joins the items of a range, each optionally wrapped: StrJoin(names, ", ", "\"") gives "a", "b".
 template <typename Range>
 std::string StrJoin(const Range& items, std::string_view separator, std::string_view quote = "") {

@@ -5,6 +5,8 @@
 
 #include <cctype>
 
+#include "common/policy.h"
+#include "common/scope.h"
 #include "common/status.h"
 #include "common/str_cat.h"
 #include "common/validation.h"
@@ -37,7 +39,8 @@ const FieldDescriptor& KeyField(const google::protobuf::Descriptor& descriptor) 
 }
 
 bool IsOutputOnly(std::string_view field) {
-  return field == "etag" || field == "create_time" || field == "update_time" || field == "built_in";
+  return field == "etag" || field == "create_time" || field == "update_time" ||
+         field == "built_in" || field == "warnings";
 }
 
 template <typename Resource>
@@ -65,6 +68,36 @@ void ClearOutputOnly(Resource& resource) {
   resource.clear_create_time();
   resource.clear_update_time();
   if constexpr (std::is_same_v<Resource, v1::Tier>) resource.clear_built_in();
+  if constexpr (requires { resource.clear_warnings(); }) resource.clear_warnings();
+}
+
+// Settings at global scope may ask for what SSE APIs must never get; they are accepted and apply
+// to the other APIs, and the response says what is not applied (the worker enforces it too).
+template <typename Resource>
+void AddWarnings(Resource&) {}
+template <>
+void AddWarnings(v1::DiagnosticSetting& setting) {
+  if (setting.scope() == kGlobalScope &&
+      (setting.request_body_bytes() > 0 || setting.response_body_bytes() > 0)) {
+    setting.add_warnings(
+        "not applied to SSE APIs: body logging would hold their events; other APIs log bodies");
+  }
+}
+template <>
+void AddWarnings(v1::CacheSetting& setting) {
+  if (setting.scope() == kGlobalScope && setting.enabled()) {
+    setting.add_warnings(
+        "not applied to SSE APIs: their responses are never cached; other APIs may be");
+  }
+}
+template <>
+void AddWarnings(v1::Policy& policy) {
+  if (policy.scope() != kGlobalScope) return;
+  absl::StatusOr<policy::Document> document = policy::Parse(policy.xml());
+  if (!document.ok()) return;
+  for (const std::string& reason : policy::SseViolations(*document)) {
+    policy.add_warnings(StrCat("not applied to SSE APIs: ", reason));
+  }
 }
 
 grpc::Status Reply(const absl::Status& status) { return ToGrpcStatus(status); }
@@ -73,6 +106,7 @@ template <typename Resource>
 grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response) {
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *result;
+  AddWarnings(*response);
   return grpc::Status::OK;
 }
 
@@ -192,7 +226,10 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
   absl::StatusOr<store::ListResult<Resource>> page =
       store_.List<Resource>({request.page_size(), request.page_token()});
   if (!page.ok()) return page.status();
-  for (Resource& resource : page->items) *items.Add() = std::move(resource);
+  for (Resource& resource : page->items) {
+    AddWarnings(resource);
+    *items.Add() = std::move(resource);
+  }
   response.set_next_page_token(page->next_page_token);
   return absl::OkStatus();
 }

@@ -27,7 +27,6 @@ void WriteAccessLog(const AccessRecord& record) {
                          {"api", record.api},
                          {"method", record.method},
                          {"target", record.target},
-                         {"client_ip", record.client_ip},
                          {"status", record.status},
                          {"request_bytes", record.request_bytes},
                          {"response_bytes", record.response_bytes},
@@ -38,6 +37,16 @@ void WriteAccessLog(const AccessRecord& record) {
     line["events"] = record.events;
   }
   if (!record.error.empty()) line["error"] = record.error;
+  if (record.log_client_ip) line["client_ip"] = record.client_ip;
+  if (!record.headers.empty()) {
+    nlohmann::json headers = nlohmann::json::object();
+    for (const auto& [name, value] : record.headers) headers[name] = value;
+    line["headers"] = std::move(headers);
+  }
+  if (record.capture_bodies && !record.stream) {
+    line["request_body"] = record.request_body;
+    line["response_body"] = record.response_body;
+  }
   Logger().info(line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 

@@ -1,10 +1,13 @@
 #pragma once
 // One JSON line per request on standard output: API, status, sizes, durations and, for streams,
-// events relayed. Never bodies.
+// events relayed. Headers and the first bytes of bodies only where a diagnostic setting asks for
+// them, and bodies never for event streams.
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace apim::dataplane {
 
@@ -21,6 +24,13 @@ struct AccessRecord {
   bool stream = false;
   uint64_t events = 0;
   std::string error;  // Why the exchange failed or was cut, if it was.
+  // Per the API's diagnostic setting: logged request headers and the first bytes of bodies
+  // (never for event streams).
+  bool log_client_ip = true;
+  std::vector<std::pair<std::string, std::string>> headers;
+  bool capture_bodies = false;
+  std::string request_body;
+  std::string response_body;
 };
 
 // Writes the record as one line of JSON. Thread-safe.

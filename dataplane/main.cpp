@@ -161,6 +161,9 @@ int main(int argc, char** argv) {
                  "Unanswered probes before the connection is dropped")
       ->check(CLI::Range(1, 30))
       ->capture_default_str();
+  app.add_option("--cache-max-bytes", options.cache_max_bytes,
+                 "Response cache size for cache-lookup/cache-store policies")
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write \"PROXY_PORT ADMIN_PORT\" here once serving");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

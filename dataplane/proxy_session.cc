@@ -13,6 +13,7 @@
 #include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <span>
 #include <variant>
 #include <vector>
@@ -119,11 +120,17 @@ class Exchange {
     std::string buffered;  // The whole body, when buffer-response applied.
   };
 
+  // Runs the inbound policy (which may answer, or serve from cache), then forwards.
+  awaitable<bool> ApplyPolicyAndForward(const Route& route, const TierLimits& tier);
+  awaitable<bool> Answer(http::response<http::string_body> response);
+  awaitable<bool> ServeCached(const CachedResponse& cached);
   awaitable<bool> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head. Returns
   // nothing on success; otherwise the problem was answered and it says whether to keep alive.
   awaitable<std::optional<bool>> OpenUpstream(const Route& route);
   void NewResponseParser();
+  void StoreInCache(const Route& route, const http::response<http::empty_body>& head,
+                    const std::string& body);
   // Decides the framing towards the client, buffers the body if buffer-response applies, and
   // writes the response head.
   awaitable<ResponseStart> StartResponse(const Route& route, const TierLimits& tier);
@@ -141,6 +148,9 @@ class Exchange {
   awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
   awaitable<bool> WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing);
   void Finish(unsigned status);
+  // The first bytes of bodies, where the diagnostic setting asks for them (never event streams).
+  void CaptureRequestBody(std::string_view bytes);
+  void CaptureResponseBody(std::string_view bytes);
 
   SessionContext& context_;
   beast::tcp_stream& client_;
@@ -157,6 +167,10 @@ class Exchange {
   unsigned version_ = 11;  // Of the request, kept once its fields are freed.
   bool keep_alive_ = false;
   bool is_head_ = false;
+  const DiagnosticConfig* diagnostics_ = nullptr;
+  const policy::ValidateContent* validate_content_ = nullptr;
+  bool content_type_missing_ = false;
+  std::string cache_key_;  // Set when cache-lookup missed: cache-store may fill it.
   std::unique_ptr<tcp::socket> upstream_;
   beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;
@@ -201,22 +215,74 @@ awaitable<bool> Exchange::Run() {
         StrCat("this worker already holds the ", tier.max_concurrent_streams,
                " concurrent streams its tier \"", tier.name, "\" allows; retry later"));
   }
-  co_return co_await Forward(*route, tier);
+  co_return co_await ApplyPolicyAndForward(*route, tier);
+}
+
+awaitable<bool> Exchange::ApplyPolicyAndForward(const Route& route, const TierLimits& tier) {
+  auto& request = request_.get();
+  diagnostics_ = &route.diagnostics;
+  for (const std::string& name : route.diagnostics.headers) {
+    if (auto found = request.find(name); found != request.end()) {
+      record_.headers.emplace_back(name, std::string(found->value()));
+    }
+  }
+  InboundOutcome inbound =
+      ApplyInbound(route.policy->inbound, request, request.target(), record_.client_ip, route.api,
+                   context_.rate_limiter, version_);
+  if (inbound.answer) co_return co_await Answer(std::move(*inbound.answer));
+  // forward-request and validate-content adjust the API's settings for this request only.
+  const Route* effective = &route;
+  std::optional<Route> adjusted;
+  if (!route.policy->backend.steps.empty() || inbound.validate_content) {
+    adjusted = route;
+    ApplyBackend(route.policy->backend, *adjusted);
+    if (inbound.validate_content && !request_.is_done()) {
+      validate_content_ = inbound.validate_content;
+      content_type_missing_ = request[http::field::content_type].empty();
+      adjusted->buffer_request_body = true;  // validate-content needs the whole body.
+    }
+    effective = &*adjusted;
+  }
+  if (inbound.cache_lookup && route.cache.enabled && request.method() == http::verb::get) {
+    cache_key_ = CacheKey(route.api, request.target(), request, *inbound.cache_lookup);
+    if (auto hit = context_.cache.Lookup(cache_key_, Clock::now()))
+      co_return co_await ServeCached(*hit);
+  }
+  co_return co_await Forward(*effective, tier);
+}
+
+awaitable<bool> Exchange::Answer(http::response<http::string_body> response) {
+  const bool keep_alive = keep_alive_ && request_.is_done();
+  response.keep_alive(keep_alive);
+  record_.response_bytes = response.body().size();
+  const unsigned status = response.result_int();
+  client_.expires_after(context_.limits.idle_timeout);
+  auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
+  client_.expires_never();
+  Finish(status);
+  co_return keep_alive && !error;
+}
+
+awaitable<bool> Exchange::ServeCached(const CachedResponse& cached) {
+  http::response<http::string_body> response{static_cast<http::status>(cached.status), version_};
+  for (const auto& [name, value] : cached.headers) response.insert(name, value);
+  response.set(
+      http::field::age,
+      std::to_string(
+          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - cached.stored).count()));
+  response.set("X-Cache", "HIT");
+  response.body() = cached.body;
+  response.prepare_payload();
+  record_.error.clear();
+  co_return co_await Answer(std::move(response));
 }
 
 awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type,
                                       std::string_view title, std::string detail) {
   auto response = Problem(status, type, title, detail, version_);
-  // An unread request body would be taken for the next request: close instead.
-  const bool keep_alive = keep_alive_ && request_.is_done();
-  response.keep_alive(keep_alive);
-  record_.response_bytes = response.body().size();
   record_.error = std::move(detail);
-  client_.expires_after(context_.limits.idle_timeout);
-  auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
-  client_.expires_never();
-  Finish(static_cast<unsigned>(status));
-  co_return keep_alive && !error;
+  // An unread request body would be taken for the next request: Answer closes then.
+  co_return co_await Answer(std::move(response));
 }
 
 void Exchange::Finish(unsigned status) {
@@ -224,7 +290,35 @@ void Exchange::Finish(unsigned status) {
   record_.duration = Since(start_);
   context_.metrics.CountRequest(record_.api, status);
   context_.metrics.bytes_to_clients += record_.response_bytes;
+  if (diagnostics_ != nullptr && diagnostics_->configured) {
+    // The API's diagnostic setting decides what is logged.
+    if (diagnostics_->verbosity == v1::VERBOSITY_ERROR && status < 400) return;
+    if (diagnostics_->sampling_percentage < 100) {
+      thread_local std::minstd_rand random(std::random_device{}());
+      if (random() % 100 >= diagnostics_->sampling_percentage) return;
+    }
+    record_.log_client_ip = diagnostics_->log_client_ip;
+    record_.capture_bodies =
+        diagnostics_->request_body_bytes > 0 || diagnostics_->response_body_bytes > 0;
+  }
   WriteAccessLog(record_);
+}
+
+void Exchange::CaptureRequestBody(std::string_view bytes) {
+  if (diagnostics_ == nullptr || record_.request_body.size() >= diagnostics_->request_body_bytes) {
+    return;
+  }
+  record_.request_body.append(
+      bytes.substr(0, diagnostics_->request_body_bytes - record_.request_body.size()));
+}
+
+void Exchange::CaptureResponseBody(std::string_view bytes) {
+  if (diagnostics_ == nullptr || record_.stream ||
+      record_.response_body.size() >= diagnostics_->response_body_bytes) {
+    return;
+  }
+  record_.response_body.append(
+      bytes.substr(0, diagnostics_->response_body_bytes - record_.response_body.size()));
 }
 
 // Writes the request head, then streams the client's body (if any) piece by piece. Returns the
@@ -252,6 +346,22 @@ awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body)
     }
   }
   record_.request_bytes = body.size();
+  CaptureRequestBody(body);
+  if (validate_content_ != nullptr) {
+    // validate-content: the body was read whole so it can be checked before forwarding.
+    if (validate_content_->max_size > 0 && body.size() > validate_content_->max_size &&
+        validate_content_->size_exceeded_action == "prevent") {
+      co_return co_await SendProblem(
+          http::status::payload_too_large, "content-too-large", "Request body too large",
+          StrCat("the request body exceeds validate-content max-size of ",
+                 validate_content_->max_size, " bytes"));
+    }
+    if (content_type_missing_ && validate_content_->unspecified_content_type_action == "prevent") {
+      co_return co_await SendProblem(http::status::unsupported_media_type, "content-type-missing",
+                                     "Content type required",
+                                     "validate-content requires a Content-Type for the body");
+    }
+  }
   co_return std::nullopt;
 }
 
@@ -279,6 +389,7 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
         co_return std::pair{read_error, true};
       }
       const size_t piece = buffer.size() - request_.get().body().size;
+      CaptureRequestBody(std::string_view(buffer.data(), piece));
       consumed_body = consumed_body || piece > 0;
       record_.request_bytes += piece;
       // No bytes must be passed as no buffer: an empty buffer would be written as the final
@@ -472,6 +583,29 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
   co_return std::nullopt;
 }
 
+void Exchange::StoreInCache(const Route& route, const http::response<http::empty_body>& head,
+                            const std::string& body) {
+  // Only complete, buffered 200 responses of ordinary APIs: never an event stream.
+  if (cache_key_.empty() || head.result() != http::status::ok) return;
+  const policy::CacheStore* store = FindCacheStore(route.policy->outbound);
+  if (store == nullptr || body.size() > route.cache.max_entry_bytes) return;
+  CachedResponse cached;
+  cached.status = 200;
+  for (const auto& field : head) {
+    if (field.name() == http::field::content_length || field.name() == http::field::connection) {
+      continue;  // Set anew for each response served from the cache.
+    }
+    cached.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  cached.body = body;
+  cached.stored = Clock::now();
+  cached.expires =
+      cached.stored + (store->duration.count() > 0
+                           ? std::chrono::duration_cast<Clock::duration>(store->duration)
+                           : std::chrono::duration_cast<Clock::duration>(route.cache.default_ttl));
+  context_.cache.Store(cache_key_, std::move(cached));
+}
+
 void Exchange::NewResponseParser() {
   response_.emplace();
   response_->body_limit(boost::none);
@@ -509,6 +643,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
   http::response<http::empty_body> head{backend_response.result(), version_};
   head.reason(backend_response.reason());
   CopyEndToEndHeaders(backend_response, head);
+  ApplyOutboundHeaders(route.policy->outbound, head);
   if (is_head_ || status == 204 || status == 304) {
     start.framing = Framing::kNone;
     if (response_->content_length()) head.content_length(*response_->content_length());
@@ -561,6 +696,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     start.framing = Framing::kContentLength;
     head.chunked(false);
     head.content_length(start.buffered.size());
+    StoreInCache(route, head, start.buffered);
   }
 
   http::response_serializer<http::empty_body> serializer(head);
@@ -629,7 +765,10 @@ awaitable<bool> Exchange::WriteToClient(asio::const_buffer piece, Framing framin
     std::tie(error, std::ignore) = co_await asio::async_write(client_, piece, kNoThrow);
   }
   client_.expires_never();
-  if (!error) record_.response_bytes += piece.size();
+  if (!error) {
+    record_.response_bytes += piece.size();
+    CaptureResponseBody(std::string_view(static_cast<const char*>(piece.data()), piece.size()));
+  }
   co_return !error;
 }
 
@@ -649,7 +788,10 @@ awaitable<bool> Exchange::WriteFramedPiece(std::span<char> buffer, size_t piece,
   // A client that stops reading stalls only its own relay: backpressure reaches its backend.
   auto [error, written] = co_await asio::async_write(
       client_.socket(), asio::buffer(start, static_cast<size_t>(length) + piece + 2), kNoThrow);
-  if (!error) record_.response_bytes += piece;
+  if (!error) {
+    record_.response_bytes += piece;
+    CaptureResponseBody(std::string_view(data, piece));
+  }
   co_return !error;
 }
 

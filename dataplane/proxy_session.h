@@ -11,6 +11,8 @@
 #include <unordered_set>
 
 #include "dataplane/metrics.h"
+#include "dataplane/policy_runtime.h"
+#include "dataplane/response_cache.h"
 #include "dataplane/snapshot_store.h"
 #include "dataplane/stream_clock.h"
 #include "dataplane/upstream_pool.h"
@@ -46,6 +48,9 @@ struct SessionContext {
   std::unordered_set<StreamClock*>& open_relays;
   // Set when the worker drains: connections close after their current exchange.
   const std::atomic<bool>& draining;
+  // Shared by the worker's threads.
+  RateLimiter& rate_limiter;
+  ResponseCache& cache;
 };
 
 boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,

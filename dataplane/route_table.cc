@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <optional>
+#include <variant>
 
 #include "common/str_cat.h"
 #include "common/validation.h"
@@ -43,6 +45,80 @@ absl::StatusOr<Backend> ParseBackend(const std::string& url) {
   return backend;
 }
 
+// The setting of `api`'s scope if there is one, else the global one, else null.
+template <typename Setting>
+const Setting* EffectiveSetting(const google::protobuf::RepeatedPtrField<Setting>& settings,
+                                const std::string& api) {
+  const Setting* global = nullptr;
+  for (const Setting& setting : settings) {
+    if (setting.scope() == StrCat("api:", api)) return &setting;
+    if (setting.scope() == "global") global = &setting;
+  }
+  return global;
+}
+
+DiagnosticConfig Diagnostics(const v1::Snapshot& snapshot, const v1::Api& api) {
+  DiagnosticConfig config;
+  const v1::DiagnosticSetting* setting = EffectiveSetting(snapshot.diagnostics(), api.name());
+  if (setting == nullptr) return config;
+  config.configured = true;
+  config.sampling_percentage =
+      setting->has_sampling_percentage() ? setting->sampling_percentage() : 100;
+  if (setting->verbosity() != v1::VERBOSITY_UNSPECIFIED) config.verbosity = setting->verbosity();
+  config.log_client_ip = setting->log_client_ip();
+  config.headers.assign(setting->headers().begin(), setting->headers().end());
+  // Body logging never applies to SSE APIs: it would hold events.
+  config.request_body_bytes = api.sse() ? 0 : setting->request_body_bytes();
+  config.response_body_bytes = api.sse() ? 0 : setting->response_body_bytes();
+  return config;
+}
+
+CacheConfig Cache(const v1::Snapshot& snapshot, const v1::Api& api) {
+  CacheConfig config;
+  const v1::CacheSetting* setting = EffectiveSetting(snapshot.caches(), api.name());
+  if (setting == nullptr || api.sse()) return config;
+  config.enabled = setting->enabled();
+  if (setting->has_default_ttl_seconds()) {
+    config.default_ttl = std::chrono::seconds(setting->default_ttl_seconds());
+  }
+  if (setting->has_max_entry_bytes()) config.max_entry_bytes = setting->max_entry_bytes();
+  return config;
+}
+
+// The API's effective policy: its own document merged over the global one.
+absl::StatusOr<policy::Document> EffectivePolicy(const v1::Snapshot& snapshot, const v1::Api& api) {
+  policy::Document global;
+  std::optional<policy::Document> own;
+  for (const v1::Policy& document : snapshot.policies()) {
+    const bool is_global = document.scope() == "global";
+    if (!is_global && document.scope() != StrCat("api:", api.name())) continue;
+    absl::StatusOr<policy::Document> parsed = policy::Parse(document.xml());
+    if (!parsed.ok()) {
+      return absl::InvalidArgumentError(StrCat("policy at scope \"", document.scope(),
+                                               "\": ", std::string(parsed.status().message())));
+    }
+    (is_global ? global : own.emplace()) = *std::move(parsed);
+  }
+  policy::Document effective = own ? policy::Merge(global, *own) : global;
+  if (api.sse()) {
+    // Defence in depth: whatever the scopes say, nothing buffers or caches an event stream.
+    for (policy::Section* section :
+         {&effective.inbound, &effective.backend, &effective.outbound, &effective.on_error}) {
+      std::erase_if(section->steps, [](const policy::Step& step) {
+        return std::holds_alternative<policy::CacheLookup>(step) ||
+               std::holds_alternative<policy::CacheStore>(step) ||
+               std::holds_alternative<policy::ValidateContent>(step);
+      });
+      for (policy::Step& step : section->steps) {
+        if (auto* forward = std::get_if<policy::ForwardRequest>(&step)) {
+          forward->buffer_response = false;
+        }
+      }
+    }
+  }
+  return effective;
+}
+
 }  // namespace
 
 absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
@@ -72,6 +148,11 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
     route.buffer_response = api.has_buffer_response() ? api.buffer_response() : !api.sse();
     route.fail_on_error_status_code = api.fail_on_error_status_code();
     route.buffer_request_body = api.buffer_request_body();
+    absl::StatusOr<policy::Document> effective = EffectivePolicy(snapshot, api);
+    if (!effective.ok()) return effective.status();
+    route.policy = std::make_shared<const policy::Document>(*std::move(effective));
+    route.diagnostics = Diagnostics(snapshot, api);
+    route.cache = Cache(snapshot, api);
     route.heartbeat_interval = std::chrono::seconds(api.has_heartbeat_interval_seconds()
                                                         ? api.heartbeat_interval_seconds()
                                                         : tier.heartbeat_interval_seconds());

@@ -3,12 +3,14 @@
 // where its backend is, and the forward-request settings with their defaults applied.
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "apim/v1/resources.pb.h"
+#include "common/policy.h"
 
 namespace apim::dataplane {
 
@@ -29,6 +31,24 @@ struct TierLimits {
   uint32_t max_concurrent_streams = 0;  // Per worker; 0: no limit.
 };
 
+// How requests of an API are logged: its diagnostic setting, else the global one.
+struct DiagnosticConfig {
+  bool configured = false;  // No setting anywhere: log every request with the client IP.
+  uint32_t sampling_percentage = 100;
+  v1::Verbosity verbosity = v1::VERBOSITY_INFORMATION;
+  bool log_client_ip = true;
+  std::vector<std::string> headers;
+  uint32_t request_body_bytes = 0;  // Always 0 for SSE APIs.
+  uint32_t response_body_bytes = 0;
+};
+
+// Response caching of an API: its cache setting, else the global one. Always off for SSE APIs.
+struct CacheConfig {
+  bool enabled = false;
+  std::chrono::seconds default_ttl{60};
+  uint64_t max_entry_bytes = 1 << 20;
+};
+
 struct Route {
   std::string api;
   std::string host;  // Empty matches any host.
@@ -41,6 +61,11 @@ struct Route {
   bool buffer_request_body = false;
   // Comment written between events of a quiet stream (the API's setting, else the tier's); 0: off.
   std::chrono::seconds heartbeat_interval{0};
+  // The effective policy (global merged into the API's through <base/>), compiled once. For SSE
+  // APIs the steps that would buffer or cache are left out.
+  std::shared_ptr<const policy::Document> policy;
+  DiagnosticConfig diagnostics;
+  CacheConfig cache;
 };
 
 class RouteTable {

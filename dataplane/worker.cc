@@ -62,9 +62,18 @@ absl::StatusOr<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& 
 
 struct Worker::Thread {
   Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
-         const std::atomic<bool>& draining)
-      : io(1), acceptor(io), pool(io.get_executor()), context{snapshots, metrics,     pool,
-                                                              limits,    open_relays, draining} {}
+         const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache)
+      : io(1),
+        acceptor(io),
+        pool(io.get_executor()),
+        context{.snapshots = snapshots,
+                .metrics = metrics,
+                .pool = pool,
+                .limits = limits,
+                .open_relays = open_relays,
+                .draining = draining,
+                .rate_limiter = rate_limiter,
+                .cache = cache} {}
   asio::io_context io;
   tcp::acceptor acceptor;
   UpstreamPool pool;
@@ -94,9 +103,13 @@ absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& text) {
 }
 
 Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics)
-    : options_(std::move(options)), snapshots_(snapshots), metrics_(metrics) {
+    : options_(std::move(options)),
+      snapshots_(snapshots),
+      metrics_(metrics),
+      cache_(options_.cache_max_bytes) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_));
+    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_,
+                                                rate_limiter_, cache_));
   }
 }
 

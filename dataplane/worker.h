@@ -24,6 +24,7 @@ struct WorkerOptions {
   std::string listen = "0.0.0.0:8080";
   std::string admin_listen = "127.0.0.1:9901";
   int threads = 1;
+  size_t cache_max_bytes = 64 * 1024 * 1024;
   ProxyLimits limits;
 };
 
@@ -58,6 +59,8 @@ class Worker {
   WorkerOptions options_;
   SnapshotStore& snapshots_;
   Metrics& metrics_;
+  RateLimiter rate_limiter_;
+  ResponseCache cache_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
   std::atomic<bool> draining_{false};

@@ -38,6 +38,8 @@ struct Table<v1::Tier> {
   static constexpr std::string_view kTable = "tiers";
   static constexpr std::string_view kKey = "name";
   // The field named when a write would put an SSE API on a tier without long-lived connections.
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "";
   static constexpr std::string_view kSseField = "tier.long_lived_connections";
   static constexpr std::array<std::string_view, 7> kColumns = {"description",
                                                                "long_lived_connections",
@@ -73,6 +75,8 @@ struct Table<v1::Gateway> {
   static constexpr std::string_view kKind = "gateway";
   static constexpr std::string_view kTable = "gateways";
   static constexpr std::string_view kKey = "name";
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "";
   static constexpr std::string_view kSseField = "gateway.tier";
   static constexpr std::array<std::string_view, 2> kColumns = {"description", "tier"};
   static const std::string& Key(const v1::Gateway& gateway) { return gateway.name(); }
@@ -91,6 +95,8 @@ struct Table<v1::Api> {
   static constexpr std::string_view kKind = "api";
   static constexpr std::string_view kTable = "apis";
   static constexpr std::string_view kKey = "name";
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "api.sse";
   static constexpr std::string_view kSseField = "api.sse";
   static constexpr std::array<std::string_view, 11> kColumns = {"display_name",
                                                                 "description",
@@ -142,6 +148,8 @@ struct Table<v1::DiagnosticSetting> {
   static constexpr std::string_view kKind = "diagnostic setting";
   static constexpr std::string_view kTable = "diagnostic_settings";
   static constexpr std::string_view kKey = "scope";
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "diagnostic_setting.response_body_bytes";
   static constexpr std::string_view kSseField = "";
   static constexpr std::array<std::string_view, 7> kColumns = {
       "api",     "sampling_percentage", "verbosity",          "log_client_ip",
@@ -177,6 +185,8 @@ struct Table<v1::CacheSetting> {
   static constexpr std::string_view kKind = "cache setting";
   static constexpr std::string_view kTable = "cache_settings";
   static constexpr std::string_view kKey = "scope";
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "cache_setting.enabled";
   static constexpr std::string_view kSseField = "";
   static constexpr std::array<std::string_view, 4> kColumns = {
       "api", "enabled", "default_ttl_seconds", "max_entry_bytes"};
@@ -200,6 +210,8 @@ struct Table<v1::Policy> {
   static constexpr std::string_view kKind = "policy";
   static constexpr std::string_view kTable = "policies";
   static constexpr std::string_view kKey = "scope";
+  // The field named when a write would let an SSE API be buffered, cached or body-logged.
+  static constexpr std::string_view kGuardrailField = "policy.xml";
   static constexpr std::string_view kSseField = "";
   static constexpr std::array<std::string_view, 2> kColumns = {"api", "xml"};
   static const std::string& Key(const v1::Policy& p) { return p.scope(); }

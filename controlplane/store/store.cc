@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 
+#include "common/policy.h"
 #include "common/str_cat.h"
 #include "controlplane/store/migrations.h"
 #include "controlplane/store/resource_tables.h"
@@ -238,6 +239,47 @@ absl::Status CheckSseApisHaveLongLivedTiers(Db& db, std::string_view field) {
       "\", which does not allow long-lived connections; tiers that do: ", StrJoin(*capable, ", ")));
 }
 
+// The guardrails of SSE APIs (DESIGN.md): nothing may buffer, cache or log the body of an API
+// declared SSE. Checked after every write to an API or to one of its settings or policies, in the
+// write's transaction, so the write that would break a stream is the one refused.
+absl::Status CheckSseGuardrails(Db& db, std::string_view field) {
+  absl::StatusOr<Statement> violation = db.Prepare(
+      "SELECT name, 'forward-request buffer-response=\"true\" would hold its events until the "
+      "response ends' FROM apis WHERE sse = 1 AND buffer_response = 1 "
+      "UNION ALL SELECT c.api, 'response caching is enabled for it: cached responses would be "
+      "replayed instead of streamed' FROM cache_settings c JOIN apis a ON a.name = c.api "
+      "WHERE a.sse = 1 AND c.enabled = 1 "
+      "UNION ALL SELECT d.api, 'body logging is enabled for it: bodies would be held to be "
+      "logged, delaying events' FROM diagnostic_settings d JOIN apis a ON a.name = d.api "
+      "WHERE a.sse = 1 AND (d.request_body_bytes > 0 OR d.response_body_bytes > 0) LIMIT 1");
+  if (!violation.ok()) return violation.status();
+  absl::StatusOr<bool> row = violation->Step();
+  if (!row.ok()) return row.status();
+  if (*row) {
+    return absl::FailedPreconditionError(StrCat(field, ": api \"", violation->ColumnText(0),
+                                                "\" streams server-sent events, and ",
+                                                violation->ColumnText(1)));
+  }
+  absl::StatusOr<Statement> policies = db.Prepare(
+      "SELECT p.api, p.scope, p.xml FROM policies p JOIN apis a ON a.name = p.api "
+      "WHERE a.sse = 1 ORDER BY p.scope");
+  if (!policies.ok()) return policies.status();
+  while (true) {
+    absl::StatusOr<bool> next = policies->Step();
+    if (!next.ok()) return next.status();
+    if (!*next) return absl::OkStatus();
+    absl::StatusOr<policy::Document> document = policy::Parse(policies->ColumnText(2));
+    if (!document.ok()) continue;  // Stored documents were validated; nothing to enforce.
+    std::vector<std::string> reasons = policy::SseViolations(*document);
+    if (!reasons.empty()) {
+      return absl::FailedPreconditionError(
+          StrCat(field, ": api \"", policies->ColumnText(0),
+                 "\" streams server-sent events, and its policy at scope \"",
+                 policies->ColumnText(1), "\" would break the stream: ", StrJoin(reasons, "; ")));
+    }
+  }
+}
+
 template <typename Resource>
 absl::StatusOr<Resource> SelectOne(Db& db, std::string_view key) {
   using T = Table<Resource>;
@@ -285,6 +327,7 @@ absl::StatusOr<Resource> WriteRow(Db& db, Resource resource, bool insert) {
   }
   APIM_RETURN_IF_ERROR(WriteChildren(db, resource));
   if (!T::kSseField.empty()) APIM_RETURN_IF_ERROR(CheckSseApisHaveLongLivedTiers(db, T::kSseField));
+  if (!T::kGuardrailField.empty()) APIM_RETURN_IF_ERROR(CheckSseGuardrails(db, T::kGuardrailField));
   return SelectOne<Resource>(db, T::Key(resource));
 }
 

@@ -76,12 +76,12 @@ void GatewayProcess::Reload(const std::string& snapshot_json) {
   process_->Signal(SIGHUP);
 }
 
-std::string SnapshotJsonWithTier(const std::string& tier_json,
-                                 const std::vector<std::string>& apis) {
+std::string SnapshotJsonWithTier(const std::string& tier_json, const std::vector<std::string>& apis,
+                                 const std::string& extra_fields) {
   std::string json =
       "{\"version\":\"1\",\"gateway\":\"test\",\"tier\":" + tier_json + ",\"apis\":[";
   for (size_t i = 0; i < apis.size(); ++i) json += (i ? "," : "") + apis[i];
-  return json + "]}";
+  return json + "]" + (extra_fields.empty() ? "" : "," + extra_fields) + "}";
 }
 
 std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived, int version) {

@@ -55,7 +55,8 @@ class GatewayProcess {
 std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived = true,
                          int version = 1);
 // The same with a tier given as a JSON object of apim.v1.Tier.
-std::string SnapshotJsonWithTier(const std::string& tier_json,
-                                 const std::vector<std::string>& apis);
+// `extra_fields` is added to the snapshot object, e.g. `"policies":[...]`.
+std::string SnapshotJsonWithTier(const std::string& tier_json, const std::vector<std::string>& apis,
+                                 const std::string& extra_fields = "");
 
 }  // namespace apim::testing

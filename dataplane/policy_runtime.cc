@@ -1,0 +1,194 @@
+#include "dataplane/policy_runtime.h"
+
+#include <algorithm>
+#include <boost/url/parse.hpp>
+#include <cctype>
+#include <variant>
+
+#include "common/str_cat.h"
+#include "dataplane/problem.h"
+
+namespace apim::dataplane {
+namespace {
+
+bool EqualsMaybeIgnoringCase(std::string_view a, std::string_view b, bool ignore_case) {
+  if (!ignore_case) return a == b;
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return std::tolower(static_cast<unsigned char>(x)) ==
+           std::tolower(static_cast<unsigned char>(y));
+  });
+}
+
+std::string QueryParameter(std::string_view target, std::string_view name) {
+  auto url = boost::urls::parse_origin_form(target);
+  if (!url) return "";
+  for (const auto& param : url->params()) {
+    if (param.key == name) return std::string(param.value);
+  }
+  return "";
+}
+
+std::string CounterKeyValue(const policy::CounterKey& key, const http::fields& request,
+                            std::string_view target, const std::string& client_ip) {
+  switch (key.kind) {
+    case policy::CounterKey::Kind::kClientIp:
+      return client_ip;
+    case policy::CounterKey::Kind::kHeader:
+      return std::string(request[key.value]);
+    case policy::CounterKey::Kind::kQueryParameter:
+      return QueryParameter(target, key.value);
+    case policy::CounterKey::Kind::kLiteral:
+      return key.value;
+  }
+  return key.value;
+}
+
+http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_after,
+                                                  const std::string& api, unsigned version) {
+  auto answer = Problem(http::status::too_many_requests, "rate-limited", "Rate limit exceeded",
+                        StrCat("the rate limit of api \"", api, "\" is exceeded; retry in ",
+                               retry_after.count(), " s"),
+                        version);
+  answer.set(http::field::retry_after, std::to_string(retry_after.count()));
+  return answer;
+}
+
+void SetHeader(const policy::SetHeader& step, http::fields& fields) {
+  const bool exists = fields.find(step.name) != fields.end();
+  switch (step.exists_action) {
+    case policy::ExistsAction::kDelete:
+      fields.erase(step.name);
+      return;
+    case policy::ExistsAction::kSkip:
+      if (exists) return;
+      break;
+    case policy::ExistsAction::kOverride:
+      fields.erase(step.name);
+      break;
+    case policy::ExistsAction::kAppend:
+      break;
+  }
+  for (const std::string& value : step.values) fields.insert(step.name, value);
+}
+
+}  // namespace
+
+std::optional<std::chrono::seconds> RateLimiter::Acquire(const std::string& key, uint32_t calls,
+                                                         std::chrono::seconds period) {
+  const auto now = std::chrono::steady_clock::now();
+  std::lock_guard lock(mu_);
+  Window& window = windows_[key];
+  if (window.count == 0 || now - window.start >= period) {
+    window.start = now;
+    window.count = 0;
+  }
+  if (window.count >= calls) {
+    auto left = std::chrono::ceil<std::chrono::seconds>(window.start + period - now);
+    return std::max(left, std::chrono::seconds(1));
+  }
+  ++window.count;
+  return std::nullopt;
+}
+
+InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
+                            std::string_view target, const std::string& client_ip,
+                            const std::string& api, RateLimiter& limiter, unsigned version) {
+  InboundOutcome outcome;
+  for (size_t index = 0; index < inbound.steps.size(); ++index) {
+    const policy::Step& step = inbound.steps[index];
+    if (const auto* set = std::get_if<policy::SetHeader>(&step)) {
+      SetHeader(*set, request);
+    } else if (const auto* check = std::get_if<policy::CheckHeader>(&step)) {
+      auto found = request.find(check->name);
+      bool ok = found != request.end();
+      if (ok && !check->values.empty()) {
+        ok = std::any_of(check->values.begin(), check->values.end(), [&](const std::string& v) {
+          return EqualsMaybeIgnoringCase(found->value(), v, check->ignore_case);
+        });
+      }
+      if (!ok) {
+        outcome.answer = Problem(static_cast<http::status>(check->failed_check_httpcode),
+                                 "check-header", "Header check failed",
+                                 check->failed_check_error_message.empty()
+                                     ? StrCat("header ", check->name, " is missing or not allowed")
+                                     : check->failed_check_error_message,
+                                 version);
+        return outcome;
+      }
+    } else if (const auto* limit = std::get_if<policy::RateLimit>(&step)) {
+      if (auto retry =
+              limiter.Acquire(StrCat(api, "#", index), limit->calls, limit->renewal_period)) {
+        outcome.answer = TooManyRequests(*retry, api, version);
+        return outcome;
+      }
+    } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
+      const std::string key = CounterKeyValue(by_key->key, request, target, client_ip);
+      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", key), by_key->calls,
+                                       by_key->renewal_period)) {
+        outcome.answer = TooManyRequests(*retry, api, version);
+        return outcome;
+      }
+    } else if (const auto* respond = std::get_if<policy::ReturnResponse>(&step)) {
+      http::response<http::string_body> answer{static_cast<http::status>(respond->status), version};
+      if (!respond->reason.empty()) answer.reason(respond->reason);
+      for (const auto& [name, value] : respond->headers) answer.insert(name, value);
+      answer.body() = respond->body;
+      answer.prepare_payload();
+      outcome.answer = std::move(answer);
+      return outcome;
+    } else if (const auto* lookup = std::get_if<policy::CacheLookup>(&step)) {
+      outcome.cache_lookup = lookup;
+    } else if (const auto* validate = std::get_if<policy::ValidateContent>(&step)) {
+      outcome.validate_content = validate;
+    }
+  }
+  return outcome;
+}
+
+void ApplyBackend(const policy::Section& backend, Route& route) {
+  for (const policy::Step& step : backend.steps) {
+    const auto* forward = std::get_if<policy::ForwardRequest>(&step);
+    if (forward == nullptr) continue;
+    if (forward->timeout) {
+      route.timeout = std::max(std::chrono::seconds(1),
+                               std::chrono::ceil<std::chrono::seconds>(*forward->timeout));
+    }
+    if (forward->buffer_response) route.buffer_response = *forward->buffer_response;
+    if (forward->fail_on_error_status_code) {
+      route.fail_on_error_status_code = *forward->fail_on_error_status_code;
+    }
+    if (forward->buffer_request_body) route.buffer_request_body = *forward->buffer_request_body;
+  }
+}
+
+void ApplyOutboundHeaders(const policy::Section& outbound, http::fields& response) {
+  for (const policy::Step& step : outbound.steps) {
+    if (const auto* set = std::get_if<policy::SetHeader>(&step)) SetHeader(*set, response);
+  }
+}
+
+const policy::CacheStore* FindCacheStore(const policy::Section& outbound) {
+  for (const policy::Step& step : outbound.steps) {
+    if (const auto* store = std::get_if<policy::CacheStore>(&step)) return store;
+  }
+  return nullptr;
+}
+
+std::string CacheKey(const std::string& api, std::string_view target, const http::fields& request,
+                     const policy::CacheLookup& lookup) {
+  const size_t query_start = target.find('?');
+  std::string key = StrCat(api, "\n", target.substr(0, query_start), "\n");
+  if (lookup.vary_by_query_parameters.empty()) {
+    if (query_start != std::string_view::npos) key.append(target.substr(query_start));
+  } else {
+    for (const std::string& name : lookup.vary_by_query_parameters) {
+      StrAppendTo(key, name, "=", QueryParameter(target, name), "&");
+    }
+  }
+  for (const std::string& header : lookup.vary_by_headers) {
+    StrAppendTo(key, "\n", header, ":", request[header]);
+  }
+  return key;
+}
+
+}  // namespace apim::dataplane

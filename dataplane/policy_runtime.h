@@ -1,0 +1,62 @@
+#pragma once
+// Runs a route's compiled policy on a request and its response: the inbound steps (set-header,
+// check-header, rate limits, return-response, and noting cache-lookup and validate-content for
+// the session), the backend forward-request overrides, and the outbound header steps.
+
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include "common/policy.h"
+#include "dataplane/route_table.h"
+
+namespace apim::dataplane {
+
+namespace http = boost::beast::http;
+
+// Fixed-window counters for rate-limit and rate-limit-by-key, shared by the worker's threads.
+// Limits are per worker: N workers allow up to N times the calls.
+class RateLimiter {
+ public:
+  // Counts a call against `key`; nothing if it is allowed, else the seconds until the window
+  // renews (for Retry-After).
+  std::optional<std::chrono::seconds> Acquire(const std::string& key, uint32_t calls,
+                                              std::chrono::seconds period);
+
+ private:
+  struct Window {
+    std::chrono::steady_clock::time_point start;
+    uint32_t count = 0;
+  };
+  std::mutex mu_;
+  std::unordered_map<std::string, Window> windows_;
+};
+
+// What the inbound section decided.
+struct InboundOutcome {
+  // Answer this instead of forwarding (a failed check, a rate limit, a return-response).
+  std::optional<http::response<http::string_body>> answer;
+  const policy::CacheLookup* cache_lookup = nullptr;
+  const policy::ValidateContent* validate_content = nullptr;
+};
+
+InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
+                            std::string_view target, const std::string& client_ip,
+                            const std::string& api, RateLimiter& limiter, unsigned version);
+
+// forward-request in the backend section overrides the API's settings.
+void ApplyBackend(const policy::Section& backend, Route& route);
+
+void ApplyOutboundHeaders(const policy::Section& outbound, http::fields& response);
+const policy::CacheStore* FindCacheStore(const policy::Section& outbound);
+
+// The cache key of a GET: the API, the path, the query (only the listed parameters, if any are
+// listed) and the listed request headers.
+std::string CacheKey(const std::string& api, std::string_view target, const http::fields& request,
+                     const policy::CacheLookup& lookup);
+
+}  // namespace apim::dataplane
