@@ -294,6 +294,100 @@ TEST_F(ManagementApiTest, SseApisAreRefusedOnTiersWithoutLongLivedConnections) {
             grpc::StatusCode::FAILED_PRECONDITION);
 }
 
+TEST_F(ManagementApiTest, NothingMayBufferCacheOrLogTheBodyOfAnSseApi) {
+  CreateGateway("edge", "standard");
+  ASSERT_TRUE(CreateApi("feed", "/feed", true, {"edge"}).ok());
+  auto expect_refused = [](const grpc::Status& status, const std::string& field) {
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << field;
+    EXPECT_THAT(status.error_message(), StartsWith(field + ":"));
+    EXPECT_THAT(status.error_message(), HasSubstr("streams server-sent events"));
+  };
+  v1::CreateCacheSettingRequest cache;
+  cache.mutable_cache_setting()->set_scope("api:feed");
+  cache.mutable_cache_setting()->set_enabled(true);
+  v1::CacheSetting cache_out;
+  expect_refused(stub_->CreateCacheSetting(AuthorizedContext().get(), cache, &cache_out),
+                 "cache_setting.enabled");
+
+  v1::CreateDiagnosticSettingRequest diagnostic;
+  diagnostic.mutable_diagnostic_setting()->set_scope("api:feed");
+  diagnostic.mutable_diagnostic_setting()->set_response_body_bytes(100);
+  v1::DiagnosticSetting diagnostic_out;
+  expect_refused(
+      stub_->CreateDiagnosticSetting(AuthorizedContext().get(), diagnostic, &diagnostic_out),
+      "diagnostic_setting.response_body_bytes");
+
+  for (const char* xml :
+       {"<policies><inbound><validate-content max-size=\"100\"/></inbound></policies>",
+        "<policies><inbound><cache-lookup/></inbound></policies>",
+        "<policies><backend><forward-request buffer-response=\"true\"/></backend></policies>"}) {
+    v1::CreatePolicyRequest policy;
+    policy.mutable_policy()->set_scope("api:feed");
+    policy.mutable_policy()->set_xml(xml);
+    v1::Policy policy_out;
+    expect_refused(stub_->CreatePolicy(AuthorizedContext().get(), policy, &policy_out),
+                   "policy.xml");
+  }
+
+  v1::UpdateApiRequest buffer;
+  buffer.mutable_api()->set_name("feed");
+  buffer.mutable_api()->set_buffer_response(true);
+  buffer.mutable_update_mask()->add_paths("buffer_response");
+  v1::Api api;
+  expect_refused(stub_->UpdateApi(AuthorizedContext().get(), buffer, &api), "api.sse");
+
+  // The other way round: an API with caching cannot become an SSE API.
+  ASSERT_TRUE(CreateApi("orders", "/orders", false, {"edge"}).ok());
+  cache.mutable_cache_setting()->set_scope("api:orders");
+  ASSERT_TRUE(stub_->CreateCacheSetting(AuthorizedContext().get(), cache, &cache_out).ok());
+  v1::UpdateApiRequest to_sse;
+  to_sse.mutable_api()->set_name("orders");
+  to_sse.mutable_api()->set_sse(true);
+  to_sse.mutable_update_mask()->add_paths("sse");
+  expect_refused(stub_->UpdateApi(AuthorizedContext().get(), to_sse, &api), "api.sse");
+}
+
+TEST_F(ManagementApiTest, GlobalBodyLoggingAndCachingAreAcceptedButReportedAsNotAppliedToSse) {
+  v1::CreateDiagnosticSettingRequest diagnostic;
+  diagnostic.mutable_diagnostic_setting()->set_scope("global");
+  diagnostic.mutable_diagnostic_setting()->set_request_body_bytes(512);
+  v1::DiagnosticSetting diagnostic_out;
+  ASSERT_TRUE(
+      stub_->CreateDiagnosticSetting(AuthorizedContext().get(), diagnostic, &diagnostic_out).ok());
+  ASSERT_EQ(diagnostic_out.warnings_size(), 1);
+  EXPECT_THAT(diagnostic_out.warnings(0), StartsWith("not applied to SSE APIs"));
+
+  v1::CreateCacheSettingRequest cache;
+  cache.mutable_cache_setting()->set_scope("global");
+  cache.mutable_cache_setting()->set_enabled(true);
+  v1::CacheSetting cache_out;
+  ASSERT_TRUE(stub_->CreateCacheSetting(AuthorizedContext().get(), cache, &cache_out).ok());
+  EXPECT_THAT(cache_out.warnings(0), StartsWith("not applied to SSE APIs"));
+
+  v1::CreatePolicyRequest policy;
+  policy.mutable_policy()->set_scope("global");
+  policy.mutable_policy()->set_xml(
+      "<policies><inbound><cache-lookup/></inbound><outbound><cache-store duration=\"60\"/>"
+      "</outbound></policies>");
+  v1::Policy policy_out;
+  ASSERT_TRUE(stub_->CreatePolicy(AuthorizedContext().get(), policy, &policy_out).ok());
+  ASSERT_GE(policy_out.warnings_size(), 1);
+  EXPECT_THAT(policy_out.warnings(0), HasSubstr("cache-lookup"));
+}
+
+TEST_F(ManagementApiTest, ABadPolicyDocumentIsRefusedNamingTheLineAndElement) {
+  v1::CreatePolicyRequest policy;
+  policy.mutable_policy()->set_scope("global");
+  policy.mutable_policy()->set_xml(
+      "<policies>\n  <inbound>\n    <rate-limit calls=\"0\" renewal-period=\"10\"/>\n"
+      "  </inbound>\n</policies>");
+  v1::Policy out;
+  grpc::Status status = stub_->CreatePolicy(AuthorizedContext().get(), policy, &out);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("line 3"));
+  EXPECT_THAT(status.error_message(), HasSubstr("rate-limit"));
+}
+
 TEST_F(ManagementApiTest, DataSurvivesARestartAndAKill) {
   CreateGateway("edge", "standard");
   ASSERT_TRUE(CreateApi("orders", "/orders", false, {"edge"}).ok());
