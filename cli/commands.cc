@@ -15,6 +15,7 @@
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <utility>
@@ -23,7 +24,6 @@
 #include "absl/status/statusor.h"
 #include "cli/output.h"
 #include "cli/proto_flags.h"
-#include "common/status.h"
 
 namespace apim::cli {
 namespace {
@@ -32,7 +32,9 @@ using google::protobuf::Message;
 
 constexpr const char* kDescription = "Command-line client of the API gateway's control plane.";
 
-constexpr const char* kFooter = R"(In full: apimctl [OPTIONS] <resource> <verb> [NAME] [flags]
+constexpr const char* kFooter = R"footer(In full: apimctl [OPTIONS] <resource> <verb> [NAME] [flags]
+     or: apimctl [OPTIONS] export
+     or: apimctl [OPTIONS] import FILE [--dry-run] [--prune] [-v]
 Every resource has five verbs:
   create NAME [flags]   create from the flags
   get NAME              show one
@@ -46,6 +48,22 @@ Gateways have two more:
 For diagnostic, cache and policy, NAME is the scope: global, api:NAME or operation:API/OP.
 `apimctl <resource> <verb> --help` lists the flags.
 
+All resources at once, as one JSON document (like kubectl apply):
+  export                print every resource: {"apiVersion": "apim/v1", "tiers": [...],
+                        "gateways": [...], "apis": [...], "diagnostic_settings": [...],
+                        "cache_settings": [...], "policies": [...]}; each resource as in
+                        `-o json` with proto field names, without etag, create_time,
+                        update_time, built_in and warnings
+  import FILE           make the server match FILE (- is stdin), in the order above: create
+                        what is missing, replace what differs (only if unchanged since read,
+                        else ABORTED), leave the rest. Prints "create api orders", "update
+                        gateway edge (tier: standard -> premium)", then "N created, N updated,
+                        N deleted, N unchanged". Importing the same file again changes nothing.
+    --dry-run           change nothing; print what would change, prefixed "would "
+    --prune             also delete every resource FILE does not list (built-in tiers stay),
+                        in reverse order, after the creates and updates
+    -v, --verbose       also print "unchanged tier basic"
+
 Examples:
   apimctl tier list
   apimctl api create orders --path-prefix /orders --backend-url http://127.0.0.1:9000 --sse
@@ -53,6 +71,8 @@ Examples:
   apimctl -o json diagnostic get api:orders
   apimctl policy update api:orders --file policy.xml
   apimctl gateway token edge --token-out edge.token
+  apimctl export > config.json
+  apimctl import config.json --dry-run
 
 Exit status:
    0  success
@@ -62,14 +82,17 @@ Exit status:
    6  ALREADY_EXISTS       create of a name that is taken
    7  PERMISSION_DENIED
    9  FAILED_PRECONDITION  the change conflicts with other resources
-  10  ABORTED              --etag does not match the stored one
+  10  ABORTED              --etag does not match the stored one; for import, a resource
+                           changed between its read and its update
   14  UNAVAILABLE          the server cannot be reached
   16  UNAUTHENTICATED      missing or wrong token
   64  usage error          unknown flag, missing NAME, bad value
-  66  no input             --token-file or --file cannot be read
+  65  data error           import FILE is not a valid document (the parser's message says why)
+  66  no input             --token-file, --file or import FILE cannot be read
   73  cannot create        --token-out FILE cannot be written
 Any other failed call exits with its gRPC status code; the error is printed as
-"apimctl: CODE_NAME: message".)";
+"apimctl: CODE_NAME: message" (import and export name the step: "apimctl: ABORTED: update
+gateway edge: ..."). An import stops at the first failed call, after printing what it did.)footer";
 
 std::string UsageMessage(std::string_view what) {
   return "apimctl: " + std::string(what) + "\nRun with --help for more information.\n";
@@ -140,6 +163,10 @@ const char* VerbName(Verb verb) {
       return "token";
     case Verb::kWorkers:
       return "workers";
+    case Verb::kExport:
+      return "export";
+    case Verb::kImport:
+      return "import";
   }
   return "";
 }
@@ -163,6 +190,9 @@ std::string VerbDescription(Verb verb, const ResourceKind& kind) {
              " with (shown once)";
     case Verb::kWorkers:
       return "List the workers that joined the " + kind.command + key;
+    case Verb::kExport:
+    case Verb::kImport:
+      break;  // not per resource
   }
   return "";
 }
@@ -189,7 +219,12 @@ class CommandLine {
   };
 
   void AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb verb);
+  void AddDeclarativeCommands();
+  // Fills the connection and output format, or returns the error that ends the command line.
+  std::optional<ParsedCommandLine> ResolveCommon(Command& command) const;
   ParsedCommandLine Resolve(const VerbCommand& chosen) const;
+  ParsedCommandLine ResolveExport() const;
+  ParsedCommandLine ResolveImport() const;
   // Explicit --token, else the first line of --token-file, else $APIM_TOKEN.
   absl::StatusOr<std::string> Token() const;
 
@@ -198,6 +233,7 @@ class CommandLine {
   std::string token_;
   std::string token_file_;
   std::string output_ = "table";
+  CLI::Option* output_option_ = nullptr;
   double timeout_seconds_ = 10;
   // Filled by whichever verb subcommand is given; only one is.
   std::string key_;
@@ -206,6 +242,10 @@ class CommandLine {
   std::string token_out_;
   uint32_t page_size_ = 500;
   std::vector<VerbCommand> verbs_;
+  CLI::App* export_app_ = nullptr;
+  CLI::App* import_app_ = nullptr;
+  std::string import_file_;
+  ImportOptions import_options_;
 };
 
 CommandLine::CommandLine() {
@@ -224,8 +264,8 @@ CommandLine::CommandLine() {
   app_.add_option("--token-file", token_file_, "Read the token from the first line of FILE")
       ->type_name("FILE")
       ->excludes(token);
-  app_.add_option("-o,--output", output_, "Output format (default table)")
-      ->check(CLI::IsMember({"table", "json"}));
+  output_option_ = app_.add_option("-o,--output", output_, "Output format (default table)")
+                       ->check(CLI::IsMember({"table", "json"}));
   app_.add_option("--timeout", timeout_seconds_, "Deadline of each call (default 10)")
       ->type_name("SECONDS")
       ->check(CLI::PositiveNumber);
@@ -242,6 +282,7 @@ CommandLine::CommandLine() {
       AddVerb(*resource_app, kind, Verb::kWorkers);
     }
   }
+  AddDeclarativeCommands();
   // Set last: subcommands inherit the footer of their parent as it is when they are added.
   app_.footer(kFooter);
 }
@@ -254,8 +295,11 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
   }
   if (verb == Verb::kCreate || verb == Verb::kUpdate) {
     // The key has the positional NAME; the rest of these the server owns.
-    const std::set<std::string> no_flag = {kind.key_field, "etag", "create_time", "update_time",
-                                           "built_in"};
+    std::set<std::string> no_flag = {kind.key_field};
+    const google::protobuf::Descriptor& type = *kind.prototype->GetDescriptor();
+    for (int i = 0; i < type.field_count(); ++i) {
+      if (IsOutputOnly(*type.field(i))) no_flag.insert(type.field(i)->name());
+    }
     command.flags = std::make_unique<MessageFlags>(*app, *kind.prototype->GetDescriptor(), no_flag);
     if (!kind.file_field.empty()) {
       command.file =
@@ -286,6 +330,29 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
   verbs_.push_back(std::move(command));
 }
 
+void CommandLine::AddDeclarativeCommands() {
+  export_app_ = app_.add_subcommand(
+      "export", "Print every resource as one JSON document, which import reads back");
+  export_app_->footer(
+      "Always JSON. Output-only fields (etag, create_time, update_time, built_in, warnings) are "
+      "left out.");
+  import_app_ = app_.add_subcommand(
+      "import",
+      "Make the server match a document from export (create, update; delete with --prune)");
+  import_app_->add_option("FILE", import_file_, "The document to apply; - is stdin")->required();
+  import_app_->add_flag("--dry-run", import_options_.dry_run,
+                        "Change nothing; print what would change, prefixed \"would \"");
+  import_app_->add_flag("--prune", import_options_.prune,
+                        "Also delete every resource FILE does not list, except built-in tiers");
+  import_app_->add_flag("-v,--verbose", import_options_.verbose,
+                        "Also print the resources that are unchanged");
+  import_app_->footer(
+      R"(Kinds are applied in this order: tiers, gateways, apis, diagnostic_settings,
+cache_settings, policies. Each resource is read, created if missing, replaced if it differs
+(with the etag just read, so a concurrent change fails with ABORTED) and left alone if equal.
+--prune deletes last, in reverse order. The first failed call stops the import.)");
+}
+
 ParsedCommandLine CommandLine::Parse(const std::vector<std::string>& args) {
   try {
     app_.parse(std::vector<std::string>(args.rbegin(), args.rend()));  // CLI11 takes them reversed
@@ -298,6 +365,8 @@ ParsedCommandLine CommandLine::Parse(const std::vector<std::string>& args) {
   for (const VerbCommand& verb : verbs_) {
     if (verb.app->parsed()) return Resolve(verb);
   }
+  if (export_app_->parsed()) return ResolveExport();
+  if (import_app_->parsed()) return ResolveImport();
   return UsageError("a resource and a verb are required");  // require_subcommand checks this
 }
 
@@ -314,11 +383,7 @@ absl::StatusOr<std::string> CommandLine::Token() const {
   return std::string(from_environment == nullptr ? "" : from_environment);
 }
 
-ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
-  Command command;
-  command.kind = chosen.kind;
-  command.verb = chosen.verb;
-  command.key = key_;
+std::optional<ParsedCommandLine> CommandLine::ResolveCommon(Command& command) const {
   command.output = output_ == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   command.connection.server = server_;
   command.connection.timeout =
@@ -329,6 +394,52 @@ ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
   if (token->empty())
     return UsageError("no token: pass --token or --token-file, or set APIM_TOKEN");
   command.connection.token = *std::move(token);
+  return std::nullopt;
+}
+
+ParsedCommandLine CommandLine::ResolveExport() const {
+  // The document is JSON whatever -o says; an explicit "-o table" is a mistake worth naming.
+  if (output_option_->count() > 0 && output_ != "json") {
+    return UsageError("export prints JSON only; drop -o or pass -o json");
+  }
+  Command command;
+  command.verb = Verb::kExport;
+  if (std::optional<ParsedCommandLine> error = ResolveCommon(command)) return *std::move(error);
+  command.output = OutputFormat::kJson;
+  ParsedCommandLine parsed;
+  parsed.command = std::move(command);
+  return parsed;
+}
+
+ParsedCommandLine CommandLine::ResolveImport() const {
+  if (output_option_->count() > 0 && output_ != "table") {
+    return UsageError("import prints one line per change; -o json is not supported");
+  }
+  Command command;
+  command.verb = Verb::kImport;
+  command.import_options = import_options_;
+  if (std::optional<ParsedCommandLine> error = ResolveCommon(command)) return *std::move(error);
+  absl::StatusOr<std::string> text = ReadFile(import_file_);
+  if (!text.ok()) return InputError(text.status());
+  absl::StatusOr<Configuration> configuration = ParseConfiguration(*text);
+  if (!configuration.ok()) {
+    const std::string name = import_file_ == "-" ? "standard input" : import_file_;
+    return Finished(
+        kExitDataError, "",
+        "apimctl: " + name + ": " + std::string(configuration.status().message()) + "\n");
+  }
+  command.configuration = *std::move(configuration);
+  ParsedCommandLine parsed;
+  parsed.command = std::move(command);
+  return parsed;
+}
+
+ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
+  Command command;
+  command.kind = chosen.kind;
+  command.verb = chosen.verb;
+  command.key = key_;
+  if (std::optional<ParsedCommandLine> error = ResolveCommon(command)) return *std::move(error);
 
   if (chosen.flags != nullptr) {
     const ResourceKind& kind = *chosen.kind;
@@ -410,12 +521,6 @@ absl::Status TokenFile::Write(std::string_view token) {
   return absl::OkStatus();
 }
 
-// Each call gets its own context: a ClientContext serves one call.
-void PrepareContext(grpc::ClientContext& context, const Connection& connection) {
-  context.AddMetadata("authorization", "Bearer " + connection.token);
-  context.set_deadline(std::chrono::system_clock::now() + connection.timeout);
-}
-
 void PrintResult(const Command& command, const std::vector<std::unique_ptr<Message>>& resources,
                  std::ostream& out) {
   const bool json = command.output == OutputFormat::kJson;
@@ -454,6 +559,11 @@ ParsedCommandLine ParseCommandLine(const std::vector<std::string>& args) {
 }
 
 int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, std::ostream& err) {
+  if (command.verb == Verb::kExport) return Export(stub, command.connection, out, err);
+  if (command.verb == Verb::kImport) {
+    return Import(command.configuration, command.import_options, stub, command.connection, out,
+                  err);
+  }
   const ResourceKind& kind = *command.kind;
   TokenFile token_file;
   if (!command.token_out.empty()) {
@@ -480,19 +590,9 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
       status = kind.calls.get(stub, context, request, found);
       break;
     }
-    case Verb::kList: {
-      v1::ListRequest request;
-      request.set_page_size(command.page_size);
-      std::string next_page_token;
-      status = kind.calls.list(stub, context, request, resources, next_page_token);
-      while (status.ok() && !next_page_token.empty()) {
-        request.set_page_token(next_page_token);
-        grpc::ClientContext page_context;
-        PrepareContext(page_context, command.connection);
-        status = kind.calls.list(stub, page_context, request, resources, next_page_token);
-      }
+    case Verb::kList:
+      status = ListAll(kind, stub, command.connection, command.page_size, resources);
       break;
-    }
     case Verb::kUpdate: {
       Message& updated = *resources.emplace_back(kind.prototype->New());
       status = kind.calls.update(stub, context, *command.resource, command.update_mask, updated);
@@ -523,15 +623,12 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
       }
       break;
     }
+    case Verb::kExport:
+    case Verb::kImport:
+      break;  // handled above
   }
 
-  if (!status.ok()) {
-    const absl::Status error = FromGrpcStatus(status);
-    err << "apimctl: " << absl::StatusCodeToString(error.code());
-    if (!error.message().empty()) err << ": " << error.message();
-    err << '\n';
-    return static_cast<int>(status.error_code());
-  }
+  if (!status.ok()) return ReportFailedCall(status, err);
   if (!command.token_out.empty()) {
     const auto& token = static_cast<const v1::GatewayToken&>(*resources.front());
     if (absl::Status written = token_file.Write(token.token()); !written.ok()) {

@@ -99,6 +99,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   std::vector<ResourceKind> kinds;
   kinds.push_back({
       .command = "tier",
+      .plural = "tiers",
       .summary = "What a gateway's workers may do with connections",
       .prototype = &v1::Tier::default_instance(),
       .key_field = "name",
@@ -115,6 +116,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   });
   kinds.push_back({
       .command = "gateway",
+      .plural = "gateways",
       .summary = "Named groups of data-plane workers that share a tier",
       .prototype = &v1::Gateway::default_instance(),
       .key_field = "name",
@@ -125,6 +127,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   });
   kinds.push_back({
       .command = "api",
+      .plural = "apis",
       .summary = "APIs routed by host and path prefix to a backend",
       .prototype = &v1::Api::default_instance(),
       .key_field = "name",
@@ -140,6 +143,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   });
   kinds.push_back({
       .command = "diagnostic",
+      .plural = "diagnostic_settings",
       .summary = "Access-log settings, global or per API",
       .prototype = &v1::DiagnosticSetting::default_instance(),
       .key_field = "scope",
@@ -155,6 +159,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   });
   kinds.push_back({
       .command = "cache",
+      .plural = "cache_settings",
       .summary = "Response-cache settings, global or per API",
       .prototype = &v1::CacheSetting::default_instance(),
       .key_field = "scope",
@@ -166,6 +171,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
   });
   kinds.push_back({
       .command = "policy",
+      .plural = "policies",
       .summary = "Policy documents in API Management XML, global, per API or per operation",
       .prototype = &v1::Policy::default_instance(),
       .key_field = "scope",
@@ -183,6 +189,12 @@ std::vector<ResourceKind> BuildResourceKinds() {
 const std::vector<ResourceKind>& ResourceKinds() {
   static const std::vector<ResourceKind> kinds = BuildResourceKinds();
   return kinds;
+}
+
+bool IsOutputOnly(const FieldDescriptor& field) {
+  const std::string& name = field.name();
+  return name == "etag" || name == "create_time" || name == "update_time" || name == "built_in" ||
+         name == "warnings";
 }
 
 const std::vector<Column>& GatewayWorkerColumns() {

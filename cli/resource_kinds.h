@@ -3,6 +3,7 @@
 // the command name, the message type, the key field, the table columns and the bound Management
 // RPCs. Every command is written once, over this table.
 
+#include <google/protobuf/descriptor.h>
 #include <google/protobuf/field_mask.pb.h>
 #include <google/protobuf/message.h>
 #include <grpcpp/client_context.h>
@@ -46,7 +47,9 @@ struct ResourceCalls {
 };
 
 struct ResourceKind {
-  std::string command;                         // the resource word on the command line: "api"
+  std::string command;  // the resource word on the command line: "api"
+  // The key of the resources' list in exported documents, as in List responses: "apis".
+  std::string plural;
   std::string summary;                         // one line for --help
   const google::protobuf::Message* prototype;  // the resource message's default instance
   // The field that identifies a resource, "name" or "scope"; GetRequest and DeleteRequest carry
@@ -59,8 +62,14 @@ struct ResourceKind {
   ResourceCalls calls;
 };
 
-// All resources, in the order --help lists them.
+// All resources, in the order --help lists them. Resources refer only to kinds listed before
+// them (a gateway names its tier; an API its gateways; a setting or policy its API), so creating
+// in this order and deleting in reverse never refers to a resource that is not there.
 const std::vector<ResourceKind>& ResourceKinds();
+
+// Whether the server owns the field: etag, create_time, update_time, built_in and warnings are
+// set by the server and ignored when a client sends them.
+bool IsOutputOnly(const google::protobuf::FieldDescriptor& field);
 
 // The table of `apimctl gateway workers`: one GatewayWorker per row.
 const std::vector<Column>& GatewayWorkerColumns();

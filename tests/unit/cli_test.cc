@@ -16,6 +16,7 @@
 
 #include "apim/v1/management.grpc.pb.h"
 #include "cli/commands.h"
+#include "cli/declarative.h"
 #include "cli/output.h"
 #include "cli/resource_kinds.h"
 
@@ -312,6 +313,354 @@ TEST(CommandLine, HelpListsTheGatewayVerbs) {
   EXPECT_THAT(ParseCommandLine({"gateway", "token", "--help"}).out, HasSubstr("--token-out"));
 }
 
+// One resource of every kind, with the output-only fields `get -o json` prints.
+constexpr char kDocument[] = R"({
+  "apiVersion": "apim/v1",
+  "tiers": [{"name": "custom", "long_lived_connections": true, "idle_timeout_seconds": 60,
+             "built_in": true, "etag": "7"}],
+  "gateways": [{"name": "edge", "tier": "custom", "create_time": "2026-01-02T03:04:05Z"}],
+  "apis": [{"name": "orders", "path_prefix": "/orders", "backend_url": "http://b",
+            "gateways": ["edge"], "timeout_seconds": 0}],
+  "diagnostic_settings": [{"scope": "global", "verbosity": "VERBOSITY_ERROR"}],
+  "cache_settings": [{"scope": "api:orders", "enabled": true, "warnings": ["w"]}],
+  "policies": [{"scope": "global", "xml": "<policies/>"}]
+})";
+
+Configuration ParseValidConfiguration(std::string_view json) {
+  absl::StatusOr<Configuration> configuration = ParseConfiguration(json);
+  EXPECT_TRUE(configuration.ok()) << configuration.status();
+  return configuration.ok() ? *std::move(configuration) : Configuration{};
+}
+
+template <typename Resource>
+const Resource& Declared(const Configuration& configuration, size_t kind, size_t index = 0) {
+  return dynamic_cast<const Resource&>(*configuration.resources.at(kind).at(index));
+}
+
+std::string ParseError(std::string_view json) {
+  absl::StatusOr<Configuration> configuration = ParseConfiguration(json);
+  EXPECT_FALSE(configuration.ok()) << json;
+  return configuration.ok() ? "" : std::string(configuration.status().message());
+}
+
+TEST(Declarative, DocumentListsTheKindsInTheOrderTheyAreApplied) {
+  std::vector<std::string> plurals;
+  for (const ResourceKind& kind : ResourceKinds()) plurals.push_back(kind.plural);
+
+  EXPECT_EQ(plurals, (std::vector<std::string>{"tiers", "gateways", "apis", "diagnostic_settings",
+                                               "cache_settings", "policies"}));
+}
+
+TEST(Declarative, ParsesOneListPerKindAndDropsOutputOnlyFields) {
+  Configuration configuration = ParseValidConfiguration(kDocument);
+
+  ASSERT_EQ(configuration.resources.size(), ResourceKinds().size());
+  for (const auto& resources : configuration.resources) EXPECT_EQ(resources.size(), 1u);
+  v1::Tier tier;
+  tier.set_name("custom");
+  tier.set_long_lived_connections(true);
+  tier.set_idle_timeout_seconds(60);
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      Declared<v1::Tier>(configuration, 0), tier))
+      << configuration.resources[0][0]->DebugString();
+  EXPECT_FALSE(Declared<v1::Gateway>(configuration, 1).has_create_time());
+  EXPECT_EQ(Declared<v1::Api>(configuration, 2).gateways(0), "edge");
+  EXPECT_EQ(Declared<v1::DiagnosticSetting>(configuration, 3).verbosity(), v1::VERBOSITY_ERROR);
+  EXPECT_EQ(Declared<v1::CacheSetting>(configuration, 4).warnings_size(), 0);
+  EXPECT_EQ(Declared<v1::Policy>(configuration, 5).xml(), "<policies/>");
+}
+
+TEST(Declarative, OptionalFieldSetToZeroStaysSetAndUnsetStaysUnset) {
+  Configuration configuration = ParseValidConfiguration(kDocument);
+  const v1::Api& api = Declared<v1::Api>(configuration, 2);
+
+  EXPECT_TRUE(api.has_timeout_seconds());
+  EXPECT_EQ(api.timeout_seconds(), 0u);
+  EXPECT_FALSE(api.has_buffer_response());
+}
+
+TEST(Declarative, KindsMissingFromTheDocumentAreEmpty) {
+  Configuration configuration =
+      ParseValidConfiguration(R"({"apiVersion": "apim/v1", "gateways": [{"name": "edge"}]})");
+
+  ASSERT_EQ(configuration.resources.size(), ResourceKinds().size());
+  EXPECT_EQ(configuration.resources[0].size(), 0u);
+  EXPECT_EQ(configuration.resources[1].size(), 1u);
+}
+
+TEST(Declarative, MalformedJsonIsRejectedWithTheParsersMessage) {
+  EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": )"),
+              HasSubstr("invalid document: Unexpected end of string"));
+  EXPECT_THAT(ParseError("not json"), HasSubstr("Unexpected token"));
+}
+
+TEST(Declarative, UnknownFieldOrBadValueIsRejectedWithItsPath) {
+  EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "backend": "x"}]})"),
+              HasSubstr("(apis[0]) backend"));
+  EXPECT_THAT(
+      ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "timeout_seconds": -1}]})"),
+      HasSubstr("apis[0].timeout_seconds"));
+  EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "routes": []})"), HasSubstr("routes"));
+}
+
+TEST(Declarative, WrongOrMissingApiVersionIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v2"})"),
+            "apiVersion: expected \"apim/v1\", not \"apim/v2\"");
+  EXPECT_THAT(ParseError(R"({"apis": []})"), HasSubstr("apiVersion"));
+}
+
+TEST(Declarative, ResourceWithoutItsKeyIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "policies": [{"xml": "<policies/>"}]})"),
+            "policies[0].scope: is required");
+}
+
+TEST(Declarative, ResourceListedTwiceIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "gateways": [{"name": "a"}, {"name": "a"}]})"),
+            "gateways[1]: gateway \"a\" is listed twice");
+}
+
+TEST(Declarative, ExportedDocumentShowsEveryFieldExceptTheOutputOnlyOnes) {
+  Configuration configuration;
+  configuration.resources.resize(ResourceKinds().size());
+  auto tier = std::make_unique<v1::Tier>();
+  tier->set_name("basic");
+  tier->set_built_in(true);
+  tier->set_etag("3");
+  configuration.resources[0].push_back(std::move(tier));
+  auto api = std::make_unique<v1::Api>();
+  api->set_name("orders");
+  api->add_gateways("edge");
+  api->set_buffer_response(false);
+  *api->mutable_update_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1);
+  configuration.resources[2].push_back(std::move(api));
+
+  EXPECT_EQ(ConfigurationJson(configuration),
+            "{\n"
+            " \"apiVersion\": \"apim/v1\",\n"
+            " \"tiers\": [\n"
+            "  {\n"
+            "   \"name\": \"basic\",\n"
+            "   \"description\": \"\",\n"
+            "   \"long_lived_connections\": false,\n"
+            "   \"max_response_duration_seconds\": 0,\n"
+            "   \"idle_timeout_seconds\": 0,\n"
+            "   \"heartbeat_interval_seconds\": 0,\n"
+            "   \"max_concurrent_streams\": 0\n"
+            "  }\n"
+            " ],\n"
+            " \"gateways\": [],\n"
+            " \"apis\": [\n"
+            "  {\n"
+            "   \"name\": \"orders\",\n"
+            "   \"display_name\": \"\",\n"
+            "   \"description\": \"\",\n"
+            "   \"path_prefix\": \"\",\n"
+            "   \"host\": \"\",\n"
+            "   \"backend_url\": \"\",\n"
+            "   \"sse\": false,\n"
+            "   \"gateways\": [\n"
+            "    \"edge\"\n"
+            "   ],\n"
+            "   \"buffer_response\": false\n"
+            "  }\n"
+            " ],\n"
+            " \"diagnostic_settings\": [],\n"
+            " \"cache_settings\": [],\n"
+            " \"policies\": []\n"
+            "}\n");
+}
+
+TEST(Declarative, ExportedDocumentParsesBackToTheSameResources) {
+  Configuration configuration = ParseValidConfiguration(kDocument);
+  const std::string json = ConfigurationJson(configuration);
+
+  Configuration again = ParseValidConfiguration(json);
+
+  ASSERT_EQ(again.resources.size(), configuration.resources.size());
+  for (size_t kind = 0; kind < configuration.resources.size(); ++kind) {
+    ASSERT_EQ(again.resources[kind].size(), configuration.resources[kind].size());
+    for (size_t i = 0; i < configuration.resources[kind].size(); ++i) {
+      EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+          *again.resources[kind][i], *configuration.resources[kind][i]))
+          << again.resources[kind][i]->DebugString();
+    }
+  }
+  EXPECT_EQ(ConfigurationJson(again), json);
+}
+
+TEST(Diff, ResourcesThatDifferOnlyInOutputOnlyFieldsAreEqual) {
+  v1::Tier stored;
+  stored.set_name("basic");
+  stored.set_idle_timeout_seconds(240);
+  stored.set_built_in(true);
+  stored.set_etag("9");
+  *stored.mutable_create_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(5);
+  v1::Tier declared;
+  declared.set_name("basic");
+  declared.set_idle_timeout_seconds(240);
+
+  EXPECT_TRUE(ChangedFields(stored, declared).empty());
+}
+
+TEST(Diff, ChangedScalarsShowBothValues) {
+  v1::Gateway stored;
+  stored.set_name("edge");
+  stored.set_tier("standard");
+  v1::Gateway declared = stored;
+  declared.set_tier("premium");
+
+  std::vector<FieldChange> changes = ChangedFields(stored, declared);
+
+  ASSERT_EQ(changes.size(), 1u);
+  EXPECT_EQ(changes[0].field, "tier");
+  EXPECT_EQ(DescribeChanges(changes), "tier: standard -> premium");
+}
+
+TEST(Diff, ChangesAreListedInDeclarationOrderWithEnumsAndNumbersAsTyped) {
+  v1::DiagnosticSetting stored;
+  stored.set_scope("global");
+  stored.set_sampling_percentage(100);
+  stored.set_verbosity(v1::VERBOSITY_INFORMATION);
+  v1::DiagnosticSetting declared = stored;
+  declared.set_verbosity(v1::VERBOSITY_ERROR);
+  declared.set_sampling_percentage(5);
+  declared.set_log_client_ip(true);
+
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)),
+            "sampling_percentage: 100 -> 5, verbosity: information -> error, "
+            "log_client_ip: false -> true");
+}
+
+TEST(Diff, UnsetOptionalFieldDiffersFromZero) {
+  v1::Api stored;
+  stored.set_name("orders");
+  v1::Api declared = stored;
+  declared.set_timeout_seconds(0);
+
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)), "timeout_seconds: unset -> 0");
+  EXPECT_EQ(DescribeChanges(ChangedFields(declared, stored)), "timeout_seconds: 0 -> unset");
+}
+
+TEST(Diff, EmptyTextAndTextWithSpacesAreQuoted) {
+  v1::Tier stored;
+  stored.set_name("custom");
+  v1::Tier declared = stored;
+  declared.set_description("Our \"own\" tier");
+
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)),
+            "description: \"\" -> \"Our \\\"own\\\" tier\"");
+}
+
+TEST(Diff, ListsAndLongOrMultiLineTextAreNamedWithoutValues) {
+  v1::Api stored;
+  stored.set_name("orders");
+  stored.add_gateways("a");
+  stored.set_backend_url("http://b");
+  v1::Api declared = stored;
+  declared.add_gateways("b");
+  declared.set_backend_url("http://a-very-long-host-name.example.com:8080/orders/v1");
+  v1::Policy stored_policy;
+  stored_policy.set_xml("<policies/>");
+  v1::Policy declared_policy;
+  declared_policy.set_xml("<policies>\n</policies>");
+
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)), "backend_url, gateways");
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored_policy, declared_policy)), "xml");
+}
+
+TEST(Diff, ReorderedListIsAChange) {
+  v1::Api stored;
+  stored.add_gateways("a");
+  stored.add_gateways("b");
+  v1::Api declared;
+  declared.add_gateways("b");
+  declared.add_gateways("a");
+
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)), "gateways");
+}
+
+std::string WriteTempFile(const std::string& name, const std::string& text) {
+  const std::string path = ::testing::TempDir() + "/" + name;
+  std::ofstream(path) << text;
+  return path;
+}
+
+TEST(CommandLine, ImportParsesTheFileAndTakesItsFlags) {
+  const std::string path = WriteTempFile("cli_test_import.json", kDocument);
+
+  Command command = ParseValid({"import", path, "--dry-run", "--prune", "-v"});
+
+  EXPECT_EQ(command.verb, Verb::kImport);
+  EXPECT_EQ(command.kind, nullptr);
+  EXPECT_TRUE(command.import_options.dry_run);
+  EXPECT_TRUE(command.import_options.prune);
+  EXPECT_TRUE(command.import_options.verbose);
+  ASSERT_EQ(command.configuration.resources.size(), ResourceKinds().size());
+  EXPECT_EQ(Declared<v1::Gateway>(command.configuration, 1).name(), "edge");
+  std::remove(path.c_str());
+}
+
+TEST(CommandLine, ImportChangesByDefaultAndDeletesNothing) {
+  const std::string path = WriteTempFile("cli_test_import_default.json", kDocument);
+
+  Command command = ParseValid({"import", path});
+
+  EXPECT_FALSE(command.import_options.dry_run);
+  EXPECT_FALSE(command.import_options.prune);
+  EXPECT_FALSE(command.import_options.verbose);
+  std::remove(path.c_str());
+}
+
+TEST(CommandLine, ImportOfAMalformedFileExitsWithDataErrorNamingTheFile) {
+  const std::string path = WriteTempFile("cli_test_bad.json", R"({"apiVersion": "apim/v1", )");
+
+  ParsedCommandLine parsed = Parse({"import", path});
+
+  EXPECT_FALSE(parsed.command.has_value());
+  EXPECT_EQ(parsed.exit_code, kExitDataError);
+  EXPECT_THAT(parsed.err, ::testing::StartsWith("apimctl: " + path + ": invalid document: "));
+  std::remove(path.c_str());
+}
+
+TEST(CommandLine, ImportOfAMissingFileExitsWithNoInput) {
+  ParsedCommandLine parsed = Parse({"import", "/nonexistent/config.json"});
+
+  EXPECT_EQ(parsed.exit_code, kExitNoInput);
+  EXPECT_THAT(parsed.err, HasSubstr("/nonexistent/config.json"));
+}
+
+TEST(CommandLine, ImportNeedsAFile) {
+  EXPECT_EQ(Parse({"import"}).exit_code, kExitUsage);
+  EXPECT_EQ(Parse({"import", "-", "-o", "json"}).exit_code, kExitUsage);
+}
+
+TEST(CommandLine, ExportIsAlwaysJson) {
+  EXPECT_EQ(ParseValid({"export"}).verb, Verb::kExport);
+  EXPECT_EQ(ParseValid({"export"}).output, OutputFormat::kJson);
+  EXPECT_EQ(ParseValid({"export", "-o", "json"}).output, OutputFormat::kJson);
+  ParsedCommandLine table = Parse({"export", "-o", "table"});
+  EXPECT_EQ(table.exit_code, kExitUsage);
+  EXPECT_THAT(table.err, HasSubstr("JSON only"));
+  EXPECT_EQ(Parse({"export", "extra"}).exit_code, kExitUsage);
+}
+
+TEST(CommandLine, HelpDocumentsExportAndImport) {
+  ParsedCommandLine parsed = ParseCommandLine({"--help"});
+
+  EXPECT_THAT(parsed.out, HasSubstr("export"));
+  EXPECT_THAT(parsed.out, HasSubstr("import FILE"));
+  EXPECT_THAT(parsed.out, HasSubstr("--prune"));
+  EXPECT_THAT(parsed.out, HasSubstr("65"));
+  ParsedCommandLine import_help = ParseCommandLine({"import", "--help"});
+  EXPECT_EQ(import_help.exit_code, 0);
+  EXPECT_THAT(import_help.out, HasSubstr("--dry-run"));
+  EXPECT_THAT(import_help.out, HasSubstr("--verbose"));
+}
+
+TEST(CommandLine, OutputOnlyFieldsHaveNoFlag) {
+  EXPECT_EQ(Parse({"cache", "create", "global", "--warnings", "w"}).exit_code, kExitUsage);
+}
+
 // No server listens on port 1 of loopback, so calls fail at once with UNAVAILABLE.
 std::unique_ptr<v1::Management::Stub> StubWithoutServer() {
   return v1::Management::NewStub(
@@ -341,6 +690,19 @@ TEST(RunCommand, FailedTokenCallLeavesNoTokenFileBehind) {
   EXPECT_EQ(RunCommand(command, *stub, out, err), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
   EXPECT_THAT(err.str(), HasSubstr("apimctl: UNAVAILABLE"));
   EXPECT_NE(access(path.c_str(), F_OK), 0) << path << " was left behind";
+}
+
+TEST(RunCommand, ImportStopsAtTheFirstFailedCallAndNamesTheStep) {
+  const std::string path = WriteTempFile("cli_test_unreachable.json", kDocument);
+  Command command = ParseValid({"import", path, "--timeout", "5"});
+  auto stub = StubWithoutServer();
+  std::ostringstream out;
+  std::ostringstream err;
+
+  EXPECT_EQ(RunCommand(command, *stub, out, err), static_cast<int>(grpc::StatusCode::UNAVAILABLE));
+  EXPECT_THAT(err.str(), ::testing::StartsWith("apimctl: UNAVAILABLE: get tier custom"));
+  EXPECT_EQ(out.str(), "");  // no summary after a failure
+  std::remove(path.c_str());
 }
 
 TEST(ResourceKinds, EveryKindNamesFieldsItsMessageHas) {
