@@ -142,6 +142,34 @@ std::vector<ResourceKind> BuildResourceKinds() {
                          &Stub::DeleteApi),
   });
   kinds.push_back({
+      .command = "product",
+      .plural = "products",
+      .summary = "Products: groups of APIs that subscriptions can be scoped to",
+      .prototype = &v1::Product::default_instance(),
+      .key_field = "name",
+      .key_help = "The product's name",
+      .columns = {{"NAME", "name"}, {"DISPLAY-NAME", "display_name"}, {"APIS", "apis"}},
+      .calls = BindCalls(&Stub::CreateProduct, &Stub::GetProduct, &Stub::ListProducts,
+                         &Stub::UpdateProduct, &Stub::DeleteProduct),
+  });
+  kinds.push_back({
+      .command = "subscription",
+      .plural = "subscriptions",
+      .summary = "Subscriptions: keys for all APIs, one API or one product (keys shown once)",
+      .prototype = &v1::Subscription::default_instance(),
+      .key_field = "name",
+      .key_help = "The subscription's name",
+      .columns = {{"NAME", "name"},
+                  {"SCOPE", "scope"},
+                  {"SUSPENDED", "suspended"},
+                  {"MAX-STREAMS", "max_concurrent_streams"},
+                  {"PRIMARY-KEY", "primary_key"},
+                  {"SECONDARY-KEY", "secondary_key"}},
+      .calls =
+          BindCalls(&Stub::CreateSubscription, &Stub::GetSubscription, &Stub::ListSubscriptions,
+                    &Stub::UpdateSubscription, &Stub::DeleteSubscription),
+  });
+  kinds.push_back({
       .command = "diagnostic",
       .plural = "diagnostic_settings",
       .summary = "Access-log settings, global or per API",
@@ -194,7 +222,7 @@ const std::vector<ResourceKind>& ResourceKinds() {
 bool IsOutputOnly(const FieldDescriptor& field) {
   const std::string& name = field.name();
   return name == "etag" || name == "create_time" || name == "update_time" || name == "built_in" ||
-         name == "warnings";
+         name == "warnings" || name.starts_with("primary_key") || name.starts_with("secondary_key");
 }
 
 const std::vector<Column>& GatewayWorkerColumns() {

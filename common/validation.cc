@@ -276,6 +276,41 @@ absl::Status Validate(const v1::Policy& policy) {
   return absl::OkStatus();
 }
 
+absl::Status Validate(const v1::Product& product) {
+  if (absl::Status s = ValidateName("product.name", product.name()); !s.ok()) return s;
+  if (absl::Status s = ValidateLength("product.display_name", product.display_name(), 200);
+      !s.ok()) {
+    return s;
+  }
+  std::set<std::string_view> seen;
+  for (int i = 0; i < product.apis_size(); ++i) {
+    std::string field = StrCat("product.apis[", i, "]");
+    if (absl::Status s = ValidateName(field, product.apis(i)); !s.ok()) return s;
+    if (!seen.insert(product.apis(i)).second) {
+      return Invalid(field, StrCat("\"", product.apis(i), "\" is listed twice"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Validate(const v1::Subscription& subscription) {
+  if (absl::Status s = ValidateName("subscription.name", subscription.name()); !s.ok()) return s;
+  if (absl::Status s =
+          ValidateLength("subscription.display_name", subscription.display_name(), 200);
+      !s.ok()) {
+    return s;
+  }
+  const std::string& scope = subscription.scope();
+  if (scope == "all") return absl::OkStatus();
+  for (std::string_view prefix : {"api:", "product:"}) {
+    if (scope.starts_with(prefix)) {
+      return ValidateName("subscription.scope", std::string_view(scope).substr(prefix.size()));
+    }
+  }
+  return Invalid("subscription.scope",
+                 StrCat("\"", scope, "\" must be \"all\", \"api:NAME\" or \"product:NAME\""));
+}
+
 absl::Status Validate(const v1::Snapshot& snapshot) {
   if (!snapshot.has_tier()) return Invalid("snapshot.tier", "is required");
   if (absl::Status s = Validate(snapshot.tier()); !s.ok()) return s;

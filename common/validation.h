@@ -14,6 +14,8 @@ absl::Status Validate(const v1::Api& api);
 absl::Status Validate(const v1::DiagnosticSetting& setting);
 absl::Status Validate(const v1::CacheSetting& setting);
 absl::Status Validate(const v1::Policy& policy);
+absl::Status Validate(const v1::Product& product);
+absl::Status Validate(const v1::Subscription& subscription);
 
 // A whole snapshot, as a worker receives it: its tier and every API, plus the rules across them
 // that the store enforces (unique names and routes, SSE APIs only on tiers that allow streams).

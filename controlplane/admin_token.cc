@@ -2,7 +2,6 @@
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <array>
 
@@ -23,12 +22,6 @@ std::string Hex(const unsigned char* bytes, size_t size) {
 }
 
 }  // namespace
-
-std::string Sha256Hex(std::string_view text) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
-  SHA256(reinterpret_cast<const unsigned char*>(text.data()), text.size(), digest.data());
-  return Hex(digest.data(), digest.size());
-}
 
 absl::StatusOr<std::string> GenerateToken() {
   std::array<unsigned char, 32> random;

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "common/sha256.h"
 #include "controlplane/store/store.h"
 
 namespace apim::controlplane {
@@ -21,8 +22,6 @@ struct AdminToken {
 // hash stays in force; on first start a random token is generated.
 absl::StatusOr<AdminToken> ResolveAdminToken(store::Store& store,
                                              const std::optional<std::string>& configured);
-
-std::string Sha256Hex(std::string_view text);
 
 // 32 random bytes as hex: admin and gateway tokens.
 absl::StatusOr<std::string> GenerateToken();

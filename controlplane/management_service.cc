@@ -40,7 +40,8 @@ const FieldDescriptor& KeyField(const google::protobuf::Descriptor& descriptor) 
 
 bool IsOutputOnly(std::string_view field) {
   return field == "etag" || field == "create_time" || field == "update_time" ||
-         field == "built_in" || field == "warnings";
+         field == "built_in" || field == "warnings" || field.starts_with("primary_key") ||
+         field.starts_with("secondary_key");
 }
 
 template <typename Resource>
@@ -69,12 +70,24 @@ void ClearOutputOnly(Resource& resource) {
   resource.clear_update_time();
   if constexpr (std::is_same_v<Resource, v1::Tier>) resource.clear_built_in();
   if constexpr (requires { resource.clear_warnings(); }) resource.clear_warnings();
+  if constexpr (std::is_same_v<Resource, v1::Subscription>) {
+    resource.clear_primary_key();
+    resource.clear_secondary_key();
+    resource.clear_primary_key_sha256();
+    resource.clear_secondary_key_sha256();
+  }
 }
 
 // Settings at global scope may ask for what SSE APIs must never get; they are accepted and apply
 // to the other APIs, and the response says what is not applied (the worker enforces it too).
 template <typename Resource>
 void AddWarnings(Resource&) {}
+// Subscription key hashes stay in the control plane.
+template <>
+void AddWarnings(v1::Subscription& subscription) {
+  subscription.clear_primary_key_sha256();
+  subscription.clear_secondary_key_sha256();
+}
 template <>
 void AddWarnings(v1::DiagnosticSetting& setting) {
   if (setting.scope() == kGlobalScope &&
@@ -173,7 +186,24 @@ absl::StatusOr<Resource> ManagementService::Create(const Resource& request) {
   Resource resource = request;
   ClearOutputOnly(resource);
   if (absl::Status valid = apim::Validate(resource); !valid.ok()) return valid;
+  // A new subscription gets two keys, returned once; only their hashes are stored.
+  std::string primary_key, secondary_key;
+  if constexpr (std::is_same_v<Resource, v1::Subscription>) {
+    absl::StatusOr<std::string> primary = GenerateToken();
+    absl::StatusOr<std::string> secondary = GenerateToken();
+    if (!primary.ok() || !secondary.ok()) return absl::InternalError("no randomness for keys");
+    primary_key = *primary;
+    secondary_key = *secondary;
+    resource.set_primary_key_sha256(Sha256Hex(primary_key));
+    resource.set_secondary_key_sha256(Sha256Hex(secondary_key));
+  }
   absl::StatusOr<Resource> created = store_.Create(resource);
+  if constexpr (std::is_same_v<Resource, v1::Subscription>) {
+    if (created.ok()) {
+      created->set_primary_key(primary_key);
+      created->set_secondary_key(secondary_key);
+    }
+  }
   if (created.ok()) {
     spdlog::info("created {} \"{}\" (etag {})", KindOf(*Resource::descriptor()),
                  created->GetReflection()->GetString(*created, &KeyField(*Resource::descriptor())),
@@ -196,6 +226,11 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
         if (mask.paths_size() == 0) {
           Resource replacement = request;
           ClearOutputOnly(replacement);
+          if constexpr (std::is_same_v<Resource, v1::Subscription>) {
+            // Keys are not part of a replace: they change only by regeneration.
+            replacement.set_primary_key_sha256(current.primary_key_sha256());
+            replacement.set_secondary_key_sha256(current.secondary_key_sha256());
+          }
           current = std::move(replacement);
         } else {
           FieldMaskUtil::MergeOptions options;
@@ -272,5 +307,33 @@ APIM_DEFINE_CRUD(Api, Apis, api, apis)
 APIM_DEFINE_CRUD(DiagnosticSetting, DiagnosticSettings, diagnostic_setting, diagnostic_settings)
 APIM_DEFINE_CRUD(CacheSetting, CacheSettings, cache_setting, cache_settings)
 APIM_DEFINE_CRUD(Policy, Policies, policy, policies)
+APIM_DEFINE_CRUD(Product, Products, product, products)
+APIM_DEFINE_CRUD(Subscription, Subscriptions, subscription, subscriptions)
+
+grpc::Status ManagementService::RegenerateSubscriptionKey(
+    grpc::ServerContext* context, const v1::RegenerateSubscriptionKeyRequest* request,
+    v1::Subscription* response) {
+  if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);
+  const bool primary = request->key() == "primary";
+  if (!primary && request->key() != "secondary") {
+    return Reply(absl::InvalidArgumentError("key: must be \"primary\" or \"secondary\""));
+  }
+  absl::StatusOr<std::string> key = GenerateToken();
+  if (!key.ok()) return Reply(key.status());
+  absl::StatusOr<v1::Subscription> updated =
+      store_.Update<v1::Subscription>(request->name(), "", [&](v1::Subscription& subscription) {
+        if (primary) {
+          subscription.set_primary_key_sha256(Sha256Hex(*key));
+        } else {
+          subscription.set_secondary_key_sha256(Sha256Hex(*key));
+        }
+        return absl::OkStatus();
+      });
+  if (!updated.ok()) return Reply(updated.status());
+  spdlog::info("regenerated the {} key of subscription \"{}\"", request->key(), request->name());
+  grpc::Status status = Reply(updated, response);
+  (primary ? *response->mutable_primary_key() : *response->mutable_secondary_key()) = *key;
+  return status;
+}
 
 }  // namespace apim::controlplane

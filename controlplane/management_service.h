@@ -36,6 +36,12 @@ class ManagementService final : public v1::Management::Service {
   APIM_DECLARE_CRUD(DiagnosticSetting, DiagnosticSettings)
   APIM_DECLARE_CRUD(CacheSetting, CacheSettings)
   APIM_DECLARE_CRUD(Policy, Policies)
+  APIM_DECLARE_CRUD(Product, Products)
+  APIM_DECLARE_CRUD(Subscription, Subscriptions)
+
+  grpc::Status RegenerateSubscriptionKey(grpc::ServerContext* context,
+                                         const v1::RegenerateSubscriptionKeyRequest* request,
+                                         v1::Subscription* response) override;
 
   grpc::Status RotateGatewayToken(grpc::ServerContext* context,
                                   const v1::RotateGatewayTokenRequest* request,

@@ -90,9 +90,25 @@ std::optional<std::chrono::seconds> RateLimiter::Acquire(const std::string& key,
   return std::nullopt;
 }
 
+bool SubscriptionStreams::TryOpen(const std::string& subscription, uint32_t limit) {
+  std::lock_guard lock(mu_);
+  uint32_t& open = open_[subscription];
+  if (limit > 0 && open >= limit) return false;
+  ++open;
+  return true;
+}
+
+void SubscriptionStreams::Close(const std::string& subscription) {
+  std::lock_guard lock(mu_);
+  if (auto found = open_.find(subscription); found != open_.end() && --found->second == 0) {
+    open_.erase(found);
+  }
+}
+
 InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
                             std::string_view target, const std::string& client_ip,
-                            const std::string& api, RateLimiter& limiter, unsigned version) {
+                            const std::string& api, const std::string& subscription,
+                            RateLimiter& limiter, unsigned version) {
   InboundOutcome outcome;
   for (size_t index = 0; index < inbound.steps.size(); ++index) {
     const policy::Step& step = inbound.steps[index];
@@ -116,15 +132,15 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
         return outcome;
       }
     } else if (const auto* limit = std::get_if<policy::RateLimit>(&step)) {
-      if (auto retry =
-              limiter.Acquire(StrCat(api, "#", index), limit->calls, limit->renewal_period)) {
+      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), limit->calls,
+                                       limit->renewal_period)) {
         outcome.answer = TooManyRequests(*retry, api, version);
         return outcome;
       }
     } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
       const std::string key = CounterKeyValue(by_key->key, request, target, client_ip);
-      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", key), by_key->calls,
-                                       by_key->renewal_period)) {
+      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription, "#", key),
+                                       by_key->calls, by_key->renewal_period)) {
         outcome.answer = TooManyRequests(*retry, api, version);
         return outcome;
       }

@@ -36,6 +36,18 @@ class RateLimiter {
   std::unordered_map<std::string, Window> windows_;
 };
 
+// Open streams per subscription, shared by the worker's threads (limits are per worker).
+class SubscriptionStreams {
+ public:
+  // Counts a stream for `subscription`; false, counting nothing, when `limit` are already open.
+  bool TryOpen(const std::string& subscription, uint32_t limit);
+  void Close(const std::string& subscription);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<std::string, uint32_t> open_;
+};
+
 // What the inbound section decided.
 struct InboundOutcome {
   // Answer this instead of forwarding (a failed check, a rate limit, a return-response).
@@ -44,9 +56,11 @@ struct InboundOutcome {
   const policy::ValidateContent* validate_content = nullptr;
 };
 
+// Rate limits count per subscription when the request has one (`subscription` non-empty).
 InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
                             std::string_view target, const std::string& client_ip,
-                            const std::string& api, RateLimiter& limiter, unsigned version);
+                            const std::string& api, const std::string& subscription,
+                            RateLimiter& limiter, unsigned version);
 
 // forward-request in the backend section overrides the API's settings.
 void ApplyBackend(const policy::Section& backend, Route& route);

@@ -11,6 +11,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url.hpp>
 #include <cstdio>
 #include <cstring>
 #include <random>
@@ -18,6 +20,7 @@
 #include <variant>
 #include <vector>
 
+#include "common/sha256.h"
 #include "common/str_cat.h"
 #include "dataplane/access_log.h"
 #include "dataplane/http_forwarding.h"
@@ -107,6 +110,10 @@ class Exchange {
     is_head_ = request.get().method() == http::verb::head;
   }
 
+  ~Exchange() {
+    if (!counted_stream_.empty()) context_.subscription_streams.Close(counted_stream_);
+  }
+
   // Serves the exchange; true when the client connection can carry another request.
   awaitable<bool> Run();
 
@@ -123,6 +130,9 @@ class Exchange {
   // Runs the inbound policy (which may answer, or serve from cache), then forwards.
   awaitable<bool> ApplyPolicyAndForward(const Route& route, const TierLimits& tier);
   awaitable<bool> Answer(http::response<http::string_body> response);
+  // For an API that requires one: finds the request's subscription key (and takes it out of the
+  // request). Nothing if it is valid; otherwise the 401 was answered.
+  awaitable<std::optional<bool>> CheckSubscription(const Route& route, const RouteTable& routes);
   awaitable<bool> ServeCached(const CachedResponse& cached);
   awaitable<bool> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head. Returns
@@ -167,6 +177,8 @@ class Exchange {
   unsigned version_ = 11;  // Of the request, kept once its fields are freed.
   bool keep_alive_ = false;
   bool is_head_ = false;
+  const SubscriptionGrant* subscription_ = nullptr;  // Lives in the snapshot Run holds.
+  std::string counted_stream_;  // The subscription this exchange counts a stream against.
   const DiagnosticConfig* diagnostics_ = nullptr;
   const policy::ValidateContent* validate_content_ = nullptr;
   bool content_type_missing_ = false;
@@ -192,6 +204,10 @@ awaitable<bool> Exchange::Run() {
                snapshot ? "" : " (this worker has no configuration yet)"));
   }
   record_.api = route->api;
+  if (route->subscription_required) {
+    std::optional<bool> refused = co_await CheckSubscription(*route, snapshot->routes);
+    if (refused) co_return *refused;
+  }
   // Tier rules come before the backend is contacted.
   const TierLimits& tier = snapshot->routes.tier();
   const std::string_view stream_reason =
@@ -206,6 +222,19 @@ awaitable<bool> Exchange::Run() {
         StrCat("this gateway's tier \"", tier.name,
                "\" does not allow long-lived connections, and ", stream_reason,
                "; use a tier that allows them (for example standard or premium)"));
+  }
+  if (!stream_reason.empty() && subscription_ != nullptr &&
+      subscription_->max_concurrent_streams > 0) {
+    if (!context_.subscription_streams.TryOpen(subscription_->name,
+                                               subscription_->max_concurrent_streams)) {
+      ++context_.metrics.streams_refused;
+      co_return co_await SendProblem(
+          http::status::too_many_requests, "too-many-subscription-streams", "Too many streams",
+          StrCat("subscription \"", subscription_->name, "\" already has the ",
+                 subscription_->max_concurrent_streams,
+                 " open streams it may hold on this worker; close one or retry later"));
+    }
+    counted_stream_ = subscription_->name;
   }
   if (!stream_reason.empty() && tier.max_concurrent_streams > 0 &&
       context_.metrics.active_streams.load() >= tier.max_concurrent_streams) {
@@ -226,9 +255,9 @@ awaitable<bool> Exchange::ApplyPolicyAndForward(const Route& route, const TierLi
       record_.headers.emplace_back(name, std::string(found->value()));
     }
   }
-  InboundOutcome inbound =
-      ApplyInbound(route.policy->inbound, request, request.target(), record_.client_ip, route.api,
-                   context_.rate_limiter, version_);
+  InboundOutcome inbound = ApplyInbound(
+      route.policy->inbound, request, request.target(), record_.client_ip, route.api,
+      subscription_ ? subscription_->name : std::string(), context_.rate_limiter, version_);
   if (inbound.answer) co_return co_await Answer(std::move(*inbound.answer));
   // forward-request and validate-content adjust the API's settings for this request only.
   const Route* effective = &route;
@@ -249,6 +278,42 @@ awaitable<bool> Exchange::ApplyPolicyAndForward(const Route& route, const TierLi
       co_return co_await ServeCached(*hit);
   }
   co_return co_await Forward(*effective, tier);
+}
+
+awaitable<std::optional<bool>> Exchange::CheckSubscription(const Route& route,
+                                                           const RouteTable& routes) {
+  auto& request = request_.get();
+  static constexpr std::string_view kHeader = "Ocp-Apim-Subscription-Key";
+  std::string key(request[kHeader]);
+  std::string target(request.target());
+  if (key.empty()) {
+    // The query parameter form; it is taken out of what the backend sees, like the header.
+    auto url = boost::urls::parse_origin_form(target);
+    if (url) {
+      boost::urls::url rewritten(*url);
+      auto params = rewritten.params();
+      if (auto found = params.find("subscription-key"); found != params.end()) {
+        key = std::string((*found).value);
+        params.erase(found);
+        request.target(rewritten.buffer());
+      }
+    }
+  }
+  request.erase(kHeader);
+  if (key.empty()) {
+    co_return co_await SendProblem(
+        http::status::unauthorized, "subscription-key-missing", "Subscription key required",
+        StrCat("api \"", route.api, "\" requires a subscription key: send it in the ", kHeader,
+               " header or the subscription-key query parameter"));
+  }
+  const SubscriptionGrant* grant = routes.FindSubscription(Sha256Hex(key));
+  if (grant == nullptr || !grant->apis.contains(route.api)) {
+    co_return co_await SendProblem(
+        http::status::unauthorized, "subscription-key-invalid", "Invalid subscription key",
+        StrCat("the subscription key is not valid for api \"", route.api, "\""));
+  }
+  subscription_ = grant;
+  co_return std::nullopt;
 }
 
 awaitable<bool> Exchange::Answer(http::response<http::string_body> response) {

@@ -51,6 +51,7 @@ struct SessionContext {
   // Shared by the worker's threads.
   RateLimiter& rate_limiter;
   ResponseCache& cache;
+  SubscriptionStreams& subscription_streams;
 };
 
 boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,

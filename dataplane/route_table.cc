@@ -152,11 +152,22 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
     if (!effective.ok()) return effective.status();
     route.policy = std::make_shared<const policy::Document>(*std::move(effective));
     route.diagnostics = Diagnostics(snapshot, api);
+    route.subscription_required = api.subscription_required();
     route.cache = Cache(snapshot, api);
     route.heartbeat_interval = std::chrono::seconds(api.has_heartbeat_interval_seconds()
                                                         ? api.heartbeat_interval_seconds()
                                                         : tier.heartbeat_interval_seconds());
     table.routes_.push_back(std::move(route));
+  }
+  for (const v1::SubscriptionGrant& grant : snapshot.subscriptions()) {
+    SubscriptionGrant compiled;
+    compiled.name = grant.name();
+    compiled.apis.insert(grant.apis().begin(), grant.apis().end());
+    compiled.max_concurrent_streams = grant.max_concurrent_streams();
+    for (const std::string& key : grant.key_sha256()) {
+      table.subscription_by_key_[key] = table.subscriptions_.size();
+    }
+    table.subscriptions_.push_back(std::move(compiled));
   }
   std::stable_sort(table.routes_.begin(), table.routes_.end(), [](const Route& a, const Route& b) {
     if (a.path_prefix.size() != b.path_prefix.size()) {
@@ -165,6 +176,11 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
     return !a.host.empty() && b.host.empty();
   });
   return table;
+}
+
+const SubscriptionGrant* RouteTable::FindSubscription(const std::string& key_sha256) const {
+  auto found = subscription_by_key_.find(key_sha256);
+  return found == subscription_by_key_.end() ? nullptr : &subscriptions_[found->second];
 }
 
 const Route* RouteTable::Match(std::string_view host, std::string_view target) const {

@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -66,6 +68,14 @@ struct Route {
   std::shared_ptr<const policy::Document> policy;
   DiagnosticConfig diagnostics;
   CacheConfig cache;
+  bool subscription_required = false;
+};
+
+// A subscription as a worker checks it: which APIs its keys open, and its stream limit.
+struct SubscriptionGrant {
+  std::string name;
+  std::unordered_set<std::string> apis;
+  uint32_t max_concurrent_streams = 0;
 };
 
 class RouteTable {
@@ -81,10 +91,16 @@ class RouteTable {
 
   size_t size() const { return routes_.size(); }
   const TierLimits& tier() const { return tier_; }
+  // The subscription whose key has this SHA-256, or null.
+  const SubscriptionGrant* FindSubscription(const std::string& key_sha256) const;
 
  private:
   TierLimits tier_;
-  std::vector<Route> routes_;  // Most specific first: longer prefixes, then host-specific.
+  std::vector<Route> routes_;
+  std::vector<SubscriptionGrant> subscriptions_;
+  std::unordered_map<std::string, size_t>
+      subscription_by_key_;  // SHA-256 -> index  // Most specific first: longer prefixes, then
+                             // host-specific.
 };
 
 }  // namespace apim::dataplane

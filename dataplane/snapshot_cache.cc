@@ -1,7 +1,6 @@
 #include "dataplane/snapshot_cache.h"
 
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <unistd.h>
 
 #include <array>
@@ -11,24 +10,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "common/sha256.h"
 #include "common/str_cat.h"
 
 namespace apim::dataplane {
 namespace {
 
 constexpr std::string_view kMagic = "APIM-SNAPSHOT-1\n";
-
-std::string Sha256Hex(std::string_view bytes) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  for (unsigned char byte : digest) {
-    hex.push_back(kDigits[byte >> 4]);
-    hex.push_back(kDigits[byte & 0xf]);
-  }
-  return hex;
-}
 
 absl::Status WriteAllAndSync(int fd, std::string_view bytes) {
   while (!bytes.empty()) {

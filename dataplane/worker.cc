@@ -62,7 +62,8 @@ absl::StatusOr<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& 
 
 struct Worker::Thread {
   Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
-         const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache)
+         const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache,
+         SubscriptionStreams& subscription_streams)
       : io(1),
         acceptor(io),
         pool(io.get_executor()),
@@ -73,7 +74,8 @@ struct Worker::Thread {
                 .open_relays = open_relays,
                 .draining = draining,
                 .rate_limiter = rate_limiter,
-                .cache = cache} {}
+                .cache = cache,
+                .subscription_streams = subscription_streams} {}
   asio::io_context io;
   tcp::acceptor acceptor;
   UpstreamPool pool;
@@ -109,7 +111,7 @@ Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics
       cache_(options_.cache_max_bytes) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_,
-                                                rate_limiter_, cache_));
+                                                rate_limiter_, cache_, subscription_streams_));
   }
 }
 

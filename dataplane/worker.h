@@ -60,6 +60,7 @@ class Worker {
   SnapshotStore& snapshots_;
   Metrics& metrics_;
   RateLimiter rate_limiter_;
+  SubscriptionStreams subscription_streams_;
   ResponseCache cache_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;

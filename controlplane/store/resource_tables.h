@@ -98,7 +98,7 @@ struct Table<v1::Api> {
   // The field named when a write would let an SSE API be buffered, cached or body-logged.
   static constexpr std::string_view kGuardrailField = "api.sse";
   static constexpr std::string_view kSseField = "api.sse";
-  static constexpr std::array<std::string_view, 11> kColumns = {"display_name",
+  static constexpr std::array<std::string_view, 12> kColumns = {"display_name",
                                                                 "description",
                                                                 "path_prefix",
                                                                 "host",
@@ -108,7 +108,8 @@ struct Table<v1::Api> {
                                                                 "buffer_response",
                                                                 "fail_on_error_status_code",
                                                                 "buffer_request_body",
-                                                                "heartbeat_interval_seconds"};
+                                                                "heartbeat_interval_seconds",
+                                                                "subscription_required"};
   static const std::string& Key(const v1::Api& api) { return api.name(); }
   static void SetKey(v1::Api& api, std::string key) { api.set_name(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::Api& api) {
@@ -124,7 +125,8 @@ struct Table<v1::Api> {
               OptionalColumn(api.has_fail_on_error_status_code(), api.fail_on_error_status_code()))
         .Bind(i + 9, OptionalColumn(api.has_buffer_request_body(), api.buffer_request_body()))
         .Bind(i + 10, OptionalColumn(api.has_heartbeat_interval_seconds(),
-                                     api.heartbeat_interval_seconds()));
+                                     api.heartbeat_interval_seconds()))
+        .Bind(i + 11, int64_t{api.subscription_required()});
   }
   static void Read(Statement& s, int i, v1::Api& api) {
     api.set_display_name(s.ColumnText(i));
@@ -140,6 +142,7 @@ struct Table<v1::Api> {
     if (auto v = s.ColumnOptionalInt(i + 10)) {
       api.set_heartbeat_interval_seconds(static_cast<uint32_t>(*v));
     }
+    api.set_subscription_required(s.ColumnInt(i + 11) != 0);
   }
 };
 
@@ -221,6 +224,74 @@ struct Table<v1::Policy> {
     s.Bind(i + 1, p.xml());
   }
   static void Read(Statement& s, int i, v1::Policy& p) { p.set_xml(s.ColumnText(i + 1)); }
+};
+
+template <>
+struct Table<v1::Product> {
+  static constexpr std::string_view kKind = "product";
+  static constexpr std::string_view kTable = "products";
+  static constexpr std::string_view kKey = "name";
+  static constexpr std::string_view kSseField = "";
+  static constexpr std::string_view kGuardrailField = "";
+  static constexpr std::array<std::string_view, 2> kColumns = {"display_name", "description"};
+  static const std::string& Key(const v1::Product& p) { return p.name(); }
+  static void SetKey(v1::Product& p, std::string key) { p.set_name(std::move(key)); }
+  static void Bind(Statement& s, int i, const v1::Product& p) {
+    s.Bind(i, p.display_name()).Bind(i + 1, p.description());
+  }
+  static void Read(Statement& s, int i, v1::Product& p) {
+    p.set_display_name(s.ColumnText(i));
+    p.set_description(s.ColumnText(i + 1));
+  }
+};
+
+// The API or product a subscription scope names ("api:X", "product:Y"), else empty.
+inline std::string_view ScopeTarget(std::string_view scope, std::string_view prefix) {
+  return scope.starts_with(prefix) ? scope.substr(prefix.size()) : std::string_view();
+}
+
+inline void BindOptionalText(Statement& s, int index, std::string_view text) {
+  if (text.empty()) {
+    s.BindNull(index);
+  } else {
+    s.Bind(index, text);
+  }
+}
+
+template <>
+struct Table<v1::Subscription> {
+  static constexpr std::string_view kKind = "subscription";
+  static constexpr std::string_view kTable = "subscriptions";
+  static constexpr std::string_view kKey = "name";
+  static constexpr std::string_view kSseField = "";
+  static constexpr std::string_view kGuardrailField = "";
+  static constexpr std::array<std::string_view, 8> kColumns = {"display_name",
+                                                               "scope",
+                                                               "api",
+                                                               "product",
+                                                               "suspended",
+                                                               "max_concurrent_streams",
+                                                               "primary_key_sha256",
+                                                               "secondary_key_sha256"};
+  static const std::string& Key(const v1::Subscription& x) { return x.name(); }
+  static void SetKey(v1::Subscription& x, std::string key) { x.set_name(std::move(key)); }
+  static void Bind(Statement& s, int i, const v1::Subscription& x) {
+    s.Bind(i, x.display_name()).Bind(i + 1, x.scope());
+    BindOptionalText(s, i + 2, ScopeTarget(x.scope(), "api:"));
+    BindOptionalText(s, i + 3, ScopeTarget(x.scope(), "product:"));
+    s.Bind(i + 4, int64_t{x.suspended()})
+        .Bind(i + 5, int64_t{x.max_concurrent_streams()})
+        .Bind(i + 6, x.primary_key_sha256())
+        .Bind(i + 7, x.secondary_key_sha256());
+  }
+  static void Read(Statement& s, int i, v1::Subscription& x) {
+    x.set_display_name(s.ColumnText(i));
+    x.set_scope(s.ColumnText(i + 1));
+    x.set_suspended(s.ColumnInt(i + 4) != 0);
+    x.set_max_concurrent_streams(static_cast<uint32_t>(s.ColumnInt(i + 5)));
+    x.set_primary_key_sha256(s.ColumnText(i + 6));
+    x.set_secondary_key_sha256(s.ColumnText(i + 7));
+  }
 };
 
 }  // namespace apim::store

@@ -113,6 +113,15 @@ absl::Status ReadChildren(Db& db, v1::Api& api) {
   return absl::OkStatus();
 }
 
+template <>
+absl::Status ReadChildren(Db& db, v1::Product& product) {
+  absl::StatusOr<std::vector<std::string>> apis = QueryNames(
+      db, "SELECT api FROM product_apis WHERE product = ? ORDER BY position", product.name());
+  if (!apis.ok()) return apis.status();
+  product.mutable_apis()->Assign(apis->begin(), apis->end());
+  return absl::OkStatus();
+}
+
 template <typename Resource>
 absl::Status WriteChildren(Db&, const Resource&) {
   return absl::OkStatus();
@@ -128,6 +137,21 @@ absl::Status WriteChildren(Db& db, const v1::Api& api) {
     if (!add.ok()) return add.status();
     APIM_RETURN_IF_ERROR(
         add->Bind(1, api.name()).Bind(2, api.gateways(i)).Bind(3, int64_t{i}).Run());
+  }
+  return absl::OkStatus();
+}
+
+template <>
+absl::Status WriteChildren(Db& db, const v1::Product& product) {
+  absl::StatusOr<Statement> clear = db.Prepare("DELETE FROM product_apis WHERE product = ?");
+  if (!clear.ok()) return clear.status();
+  APIM_RETURN_IF_ERROR(clear->Bind(1, product.name()).Run());
+  for (int i = 0; i < product.apis_size(); ++i) {
+    absl::StatusOr<Statement> add =
+        db.Prepare("INSERT INTO product_apis (product, api, position) VALUES (?, ?, ?)");
+    if (!add.ok()) return add.status();
+    APIM_RETURN_IF_ERROR(
+        add->Bind(1, product.name()).Bind(2, product.apis(i)).Bind(3, int64_t{i}).Run());
   }
   return absl::OkStatus();
 }
@@ -155,6 +179,24 @@ absl::Status CheckReferences(Db& db, const Resource& resource) {
 }
 template <>
 absl::Status CheckReferences(Db&, const v1::Tier&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckReferences(Db& db, const v1::Product& product) {
+  for (int i = 0; i < product.apis_size(); ++i) {
+    APIM_RETURN_IF_ERROR(
+        RequireExists(db, "apis", "api", StrCat("product.apis[", i, "]"), product.apis(i)));
+  }
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckReferences(Db& db, const v1::Subscription& subscription) {
+  if (auto api = ScopeTarget(subscription.scope(), "api:"); !api.empty()) {
+    return RequireExists(db, "apis", "api", "subscription.scope", api);
+  }
+  if (auto product = ScopeTarget(subscription.scope(), "product:"); !product.empty()) {
+    return RequireExists(db, "products", "product", "subscription.scope", product);
+  }
   return absl::OkStatus();
 }
 template <>
@@ -499,6 +541,36 @@ absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name)
   APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_diagnostics()));
   APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_caches()));
   APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_policies()));
+
+  // Subscriptions, resolved to the APIs of this gateway they cover.
+  absl::StatusOr<Statement> subscriptions =
+      db_->Prepare(StrCat(Sql<v1::Subscription>::Select(), " ORDER BY name"));
+  if (!subscriptions.ok()) return subscriptions.status();
+  while (true) {
+    absl::StatusOr<bool> row = subscriptions->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    v1::Subscription subscription = ReadRow<v1::Subscription>(*subscriptions);
+    if (subscription.suspended()) continue;
+    v1::SubscriptionGrant grant;
+    grant.set_name(subscription.name());
+    grant.set_max_concurrent_streams(subscription.max_concurrent_streams());
+    grant.add_key_sha256(subscription.primary_key_sha256());
+    grant.add_key_sha256(subscription.secondary_key_sha256());
+    if (subscription.scope() == "all") {
+      for (const std::string& api : served) grant.add_apis(api);
+    } else if (auto api = ScopeTarget(subscription.scope(), "api:"); !api.empty()) {
+      if (served.contains(api)) grant.add_apis(std::string(api));
+    } else if (auto product = ScopeTarget(subscription.scope(), "product:"); !product.empty()) {
+      absl::StatusOr<std::vector<std::string>> apis =
+          QueryNames(*db_, "SELECT api FROM product_apis WHERE product = ? ORDER BY api", product);
+      if (!apis.ok()) return apis.status();
+      for (const std::string& name : *apis) {
+        if (served.contains(name)) grant.add_apis(name);
+      }
+    }
+    if (grant.apis_size() > 0) *snapshot.add_subscriptions() = std::move(grant);
+  }
   return snapshot;
 }
 
@@ -573,5 +645,7 @@ APIM_INSTANTIATE_STORE(v1::Api)
 APIM_INSTANTIATE_STORE(v1::DiagnosticSetting)
 APIM_INSTANTIATE_STORE(v1::CacheSetting)
 APIM_INSTANTIATE_STORE(v1::Policy)
+APIM_INSTANTIATE_STORE(v1::Product)
+APIM_INSTANTIATE_STORE(v1::Subscription)
 
 }  // namespace apim::store

@@ -321,6 +321,8 @@ constexpr char kDocument[] = R"({
   "gateways": [{"name": "edge", "tier": "custom", "create_time": "2026-01-02T03:04:05Z"}],
   "apis": [{"name": "orders", "path_prefix": "/orders", "backend_url": "http://b",
             "gateways": ["edge"], "timeout_seconds": 0}],
+  "products": [{"name": "gold", "apis": ["orders"]}],
+  "subscriptions": [{"name": "acme", "scope": "product:gold", "primary_key": "shown-once"}],
   "diagnostic_settings": [{"scope": "global", "verbosity": "VERBOSITY_ERROR"}],
   "cache_settings": [{"scope": "api:orders", "enabled": true, "warnings": ["w"]}],
   "policies": [{"scope": "global", "xml": "<policies/>"}]
@@ -347,8 +349,9 @@ TEST(Declarative, DocumentListsTheKindsInTheOrderTheyAreApplied) {
   std::vector<std::string> plurals;
   for (const ResourceKind& kind : ResourceKinds()) plurals.push_back(kind.plural);
 
-  EXPECT_EQ(plurals, (std::vector<std::string>{"tiers", "gateways", "apis", "diagnostic_settings",
-                                               "cache_settings", "policies"}));
+  EXPECT_EQ(plurals,
+            (std::vector<std::string>{"tiers", "gateways", "apis", "products", "subscriptions",
+                                      "diagnostic_settings", "cache_settings", "policies"}));
 }
 
 TEST(Declarative, ParsesOneListPerKindAndDropsOutputOnlyFields) {
@@ -365,9 +368,12 @@ TEST(Declarative, ParsesOneListPerKindAndDropsOutputOnlyFields) {
       << configuration.resources[0][0]->DebugString();
   EXPECT_FALSE(Declared<v1::Gateway>(configuration, 1).has_create_time());
   EXPECT_EQ(Declared<v1::Api>(configuration, 2).gateways(0), "edge");
-  EXPECT_EQ(Declared<v1::DiagnosticSetting>(configuration, 3).verbosity(), v1::VERBOSITY_ERROR);
-  EXPECT_EQ(Declared<v1::CacheSetting>(configuration, 4).warnings_size(), 0);
-  EXPECT_EQ(Declared<v1::Policy>(configuration, 5).xml(), "<policies/>");
+  EXPECT_EQ(Declared<v1::Product>(configuration, 3).apis(0), "orders");
+  EXPECT_EQ(Declared<v1::Subscription>(configuration, 4).primary_key(), "")
+      << "keys are output only";
+  EXPECT_EQ(Declared<v1::DiagnosticSetting>(configuration, 5).verbosity(), v1::VERBOSITY_ERROR);
+  EXPECT_EQ(Declared<v1::CacheSetting>(configuration, 6).warnings_size(), 0);
+  EXPECT_EQ(Declared<v1::Policy>(configuration, 7).xml(), "<policies/>");
 }
 
 TEST(Declarative, OptionalFieldSetToZeroStaysSetAndUnsetStaysUnset) {
@@ -461,9 +467,12 @@ TEST(Declarative, ExportedDocumentShowsEveryFieldExceptTheOutputOnlyOnes) {
             "   \"gateways\": [\n"
             "    \"edge\"\n"
             "   ],\n"
+            "   \"subscription_required\": false,\n"
             "   \"buffer_response\": false\n"
             "  }\n"
             " ],\n"
+            " \"products\": [],\n"
+            " \"subscriptions\": [],\n"
             " \"diagnostic_settings\": [],\n"
             " \"cache_settings\": [],\n"
             " \"policies\": []\n"
