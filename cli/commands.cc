@@ -163,6 +163,10 @@ const char* VerbName(Verb verb) {
       return "token";
     case Verb::kWorkers:
       return "workers";
+    case Verb::kSet:
+      return "set";
+    case Verb::kRegenerateKey:
+      return "regenerate-key";
     case Verb::kExport:
       return "export";
     case Verb::kImport:
@@ -190,6 +194,11 @@ std::string VerbDescription(Verb verb, const ResourceKind& kind) {
              " with (shown once)";
     case Verb::kWorkers:
       return "List the workers that joined the " + kind.command + key;
+    case Verb::kSet:
+      return "Create the " + kind.command + key + ", or replace it if it exists";
+    case Verb::kRegenerateKey:
+      return "Replace one key of the " + kind.command + key +
+             " (the other keeps working); the new key is shown once";
     case Verb::kExport:
     case Verb::kImport:
       break;  // not per resource
@@ -216,6 +225,8 @@ class CommandLine {
     CLI::App* app = nullptr;
     std::unique_ptr<MessageFlags> flags{};  // create and update
     CLI::Option* file = nullptr;            // --file, for resources with a file_field
+    // For scope-keyed resources: the positional SCOPE and --scope, one of which is needed.
+    std::pair<CLI::Option*, CLI::Option*> scope_options{nullptr, nullptr};
   };
 
   void AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb verb);
@@ -240,6 +251,7 @@ class CommandLine {
   std::string etag_;
   std::string file_;
   std::string token_out_;
+  std::string which_key_ = "primary";
   uint32_t page_size_ = 500;
   std::vector<VerbCommand> verbs_;
   CLI::App* export_app_ = nullptr;
@@ -281,6 +293,12 @@ CommandLine::CommandLine() {
       AddVerb(*resource_app, kind, Verb::kToken);
       AddVerb(*resource_app, kind, Verb::kWorkers);
     }
+    if (kind.prototype->GetDescriptor() == v1::Policy::descriptor()) {
+      AddVerb(*resource_app, kind, Verb::kSet);
+    }
+    if (kind.prototype->GetDescriptor() == v1::Subscription::descriptor()) {
+      AddVerb(*resource_app, kind, Verb::kRegenerateKey);
+    }
   }
   AddDeclarativeCommands();
   // Set last: subcommands inherit the footer of their parent as it is when they are added.
@@ -291,9 +309,22 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
   CLI::App* app = resource_app.add_subcommand(VerbName(verb), VerbDescription(verb, kind));
   VerbCommand command{.kind = &kind, .verb = verb, .app = app};
   if (verb != Verb::kList) {
-    app->add_option(Uppercase(kind.key_field), key_, kind.key_help)->required();
+    CLI::Option* positional = app->add_option(Uppercase(kind.key_field), key_, kind.key_help);
+    if (kind.key_field == "scope") {
+      // Scoped resources also take the key as --scope, as in `policy set --scope api:orders`.
+      CLI::Option* flag = app->add_option("--scope", key_, kind.key_help)->type_name("SCOPE");
+      positional->excludes(flag);
+      command.scope_options = {positional, flag};
+    } else {
+      positional->required();
+    }
   }
-  if (verb == Verb::kCreate || verb == Verb::kUpdate) {
+  if (verb == Verb::kRegenerateKey) {
+    app->add_option("--key", which_key_, "Which key: primary or secondary")
+        ->check(CLI::IsMember({"primary", "secondary"}))
+        ->capture_default_str();
+  }
+  if (verb == Verb::kCreate || verb == Verb::kUpdate || verb == Verb::kSet) {
     // The key has the positional NAME; the rest of these the server owns.
     std::set<std::string> no_flag = {kind.key_field};
     const google::protobuf::Descriptor& type = *kind.prototype->GetDescriptor();
@@ -435,10 +466,14 @@ ParsedCommandLine CommandLine::ResolveImport() const {
 }
 
 ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
+  if (chosen.scope_options.first != nullptr && key_.empty()) {
+    return UsageError("the scope is required: give it as SCOPE or --scope SCOPE");
+  }
   Command command;
   command.kind = chosen.kind;
   command.verb = chosen.verb;
   command.key = key_;
+  command.which_key = which_key_;
   if (std::optional<ParsedCommandLine> error = ResolveCommon(command)) return *std::move(error);
 
   if (chosen.flags != nullptr) {
@@ -598,6 +633,27 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
       status = kind.calls.update(stub, context, *command.resource, command.update_mask, updated);
       break;
     }
+    case Verb::kSet: {
+      // Replace (an empty mask) if it exists, else create.
+      Message& set = *resources.emplace_back(kind.prototype->New());
+      status =
+          kind.calls.update(stub, context, *command.resource, google::protobuf::FieldMask(), set);
+      if (status.error_code() == grpc::StatusCode::NOT_FOUND) {
+        grpc::ClientContext create_context;
+        PrepareContext(create_context, command.connection);
+        status = kind.calls.create(stub, create_context, *command.resource, set);
+      }
+      break;
+    }
+    case Verb::kRegenerateKey: {
+      v1::RegenerateSubscriptionKeyRequest request;
+      request.set_name(command.key);
+      request.set_key(command.which_key);
+      auto subscription = std::make_unique<v1::Subscription>();
+      status = stub.RegenerateSubscriptionKey(&context, request, subscription.get());
+      resources.push_back(std::move(subscription));
+      break;
+    }
     case Verb::kDelete: {
       v1::DeleteRequest request;
       request.set_name(command.key);
@@ -638,6 +694,16 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
     }
   }
   PrintResult(command, resources, out);
+  // What the server accepted but will not apply (e.g. to SSE APIs) goes to stderr.
+  for (const std::unique_ptr<Message>& resource : resources) {
+    const google::protobuf::FieldDescriptor* warnings =
+        resource->GetDescriptor()->FindFieldByName("warnings");
+    if (warnings == nullptr) continue;
+    const google::protobuf::Reflection& reflection = *resource->GetReflection();
+    for (int i = 0; i < reflection.FieldSize(*resource, warnings); ++i) {
+      err << "apimctl: warning: " << reflection.GetRepeatedString(*resource, warnings, i) << '\n';
+    }
+  }
   return 0;
 }
 

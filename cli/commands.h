@@ -27,7 +27,20 @@ inline constexpr int kExitCantCreate = 73;  // EX_CANTCREAT: --token-out cannot 
 
 // Every resource has the five CRUD verbs; gateways also have kToken (RotateGatewayToken) and
 // kWorkers (ListGatewayWorkers). kExport and kImport work on every resource and have no kind.
-enum class Verb { kCreate, kGet, kList, kUpdate, kDelete, kToken, kWorkers, kExport, kImport };
+// Policies also have kSet (create or replace); subscriptions kRegenerateKey.
+enum class Verb {
+  kCreate,
+  kGet,
+  kList,
+  kUpdate,
+  kDelete,
+  kToken,
+  kWorkers,
+  kSet,
+  kRegenerateKey,
+  kExport,
+  kImport
+};
 enum class OutputFormat { kTable, kJson };
 
 // One command line, resolved: the call to make and how to print its result.
@@ -43,6 +56,7 @@ struct Command {
   uint32_t page_size = 500;  // list: resources asked for per List call
   // token: the file to write the new token to (mode 0600) instead of printing it; empty for none.
   std::string token_out;
+  std::string which_key = "primary";  // regenerate-key: primary or secondary
   // import: the parsed file and how to apply it.
   Configuration configuration;
   ImportOptions import_options;

@@ -126,5 +126,38 @@ TEST_F(ApimctlTest, ReadsAPolicyDocumentFromStandardInput) {
   EXPECT_THAT(broken.err, HasSubstr("policy.xml: line 3"));
 }
 
+TEST_F(ApimctlTest, PolicySetCreatesThenReplacesAndWarningsGoToStderr) {
+  const std::string first =
+      "<policies><inbound><cache-lookup/></inbound><outbound><cache-store duration=\"5\"/>"
+      "</outbound></policies>";
+  CommandResult created = Apimctl({"policy", "set", "--scope", "global", "--file", "-"}, first);
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(created.err, HasSubstr("warning: not applied to SSE APIs"));
+  CommandResult replaced = Apimctl({"policy", "set", "--scope", "global", "--file", "-"},
+                                   "<policies><inbound><base/></inbound></policies>");
+  ASSERT_EQ(replaced.exit_code, 0) << replaced.err;
+  EXPECT_EQ(replaced.err, "");
+  CommandResult got = Apimctl({"policy", "get", "--scope", "global", "-o", "json"});
+  EXPECT_THAT(got.out, HasSubstr("\\u003cbase/\\u003e"));
+  EXPECT_EQ(Apimctl({"policy", "get"}).exit_code, 64) << "a scope is required";
+}
+
+TEST_F(ApimctlTest, SubscriptionKeysAreShownOnCreateAndRegeneration) {
+  ASSERT_EQ(Apimctl({"api", "create", "orders", "--path-prefix", "/orders", "--backend-url",
+                     "http://127.0.0.1:9", "--subscription-required"})
+                .exit_code,
+            0);
+  CommandResult created =
+      Apimctl({"subscription", "create", "acme", "--scope", "api:orders", "-o", "json"});
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  EXPECT_THAT(created.out, ::testing::ContainsRegex("\"primary_key\": \"[0-9a-f]{64}\""));
+  CommandResult listed = Apimctl({"subscription", "get", "acme", "-o", "json"});
+  EXPECT_THAT(listed.out, ::testing::ContainsRegex("\"primary_key\": \"\""));
+  CommandResult regenerated =
+      Apimctl({"subscription", "regenerate-key", "acme", "--key", "secondary", "-o", "json"});
+  ASSERT_EQ(regenerated.exit_code, 0) << regenerated.err;
+  EXPECT_THAT(regenerated.out, ::testing::ContainsRegex("\"secondary_key\": \"[0-9a-f]{64}\""));
+}
+
 }  // namespace
 }  // namespace apim
