@@ -126,34 +126,31 @@ template <typename Resource>
 absl::Status WriteChildren(Db&, const Resource&) {
   return absl::OkStatus();
 }
-template <>
-absl::Status WriteChildren(Db& db, const v1::Api& api) {
-  absl::StatusOr<Statement> clear = db.Prepare("DELETE FROM api_gateways WHERE api = ?");
+// Replaces the ordered list of names `owner` has in a link table (an API's gateways, a
+// product's APIs).
+absl::Status ReplaceLinks(Db& db, std::string_view table, std::string_view owner_column,
+                          std::string_view item_column, std::string_view owner,
+                          const google::protobuf::RepeatedPtrField<std::string>& items) {
+  absl::StatusOr<Statement> clear =
+      db.Prepare(StrCat("DELETE FROM ", table, " WHERE ", owner_column, " = ?"));
   if (!clear.ok()) return clear.status();
-  APIM_RETURN_IF_ERROR(clear->Bind(1, api.name()).Run());
-  for (int i = 0; i < api.gateways_size(); ++i) {
+  APIM_RETURN_IF_ERROR(clear->Bind(1, owner).Run());
+  for (int i = 0; i < items.size(); ++i) {
     absl::StatusOr<Statement> add =
-        db.Prepare("INSERT INTO api_gateways (api, gateway, position) VALUES (?, ?, ?)");
+        db.Prepare(StrCat("INSERT INTO ", table, " (", owner_column, ", ", item_column,
+                          ", position) VALUES (?, ?, ?)"));
     if (!add.ok()) return add.status();
-    APIM_RETURN_IF_ERROR(
-        add->Bind(1, api.name()).Bind(2, api.gateways(i)).Bind(3, int64_t{i}).Run());
+    APIM_RETURN_IF_ERROR(add->Bind(1, owner).Bind(2, items.Get(i)).Bind(3, int64_t{i}).Run());
   }
   return absl::OkStatus();
 }
-
+template <>
+absl::Status WriteChildren(Db& db, const v1::Api& api) {
+  return ReplaceLinks(db, "api_gateways", "api", "gateway", api.name(), api.gateways());
+}
 template <>
 absl::Status WriteChildren(Db& db, const v1::Product& product) {
-  absl::StatusOr<Statement> clear = db.Prepare("DELETE FROM product_apis WHERE product = ?");
-  if (!clear.ok()) return clear.status();
-  APIM_RETURN_IF_ERROR(clear->Bind(1, product.name()).Run());
-  for (int i = 0; i < product.apis_size(); ++i) {
-    absl::StatusOr<Statement> add =
-        db.Prepare("INSERT INTO product_apis (product, api, position) VALUES (?, ?, ?)");
-    if (!add.ok()) return add.status();
-    APIM_RETURN_IF_ERROR(
-        add->Bind(1, product.name()).Bind(2, product.apis(i)).Bind(3, int64_t{i}).Run());
-  }
-  return absl::OkStatus();
+  return ReplaceLinks(db, "product_apis", "product", "api", product.name(), product.apis());
 }
 
 absl::Status RequireExists(Db& db, std::string_view table, std::string_view kind,

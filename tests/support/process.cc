@@ -129,13 +129,19 @@ CommandResult RunCommand(const std::string& binary, const std::vector<std::strin
   return CommandResult{exit.exited ? exit.code : -1, child.Stdout(), child.Stderr()};
 }
 
-bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+namespace {
+
+// Waits until `done()` holds, re-checking it whenever inotify reports `mask` on `watched`.
+// Checked once after the watch is set, so an event between the two is not lost.
+template <typename Done>
+bool WaitWithInotify(const std::filesystem::path& watched, uint32_t mask,
+                     std::chrono::milliseconds timeout, Done done) {
   int fd = inotify_init1(IN_CLOEXEC);
   if (fd < 0) return false;
-  inotify_add_watch(fd, path.parent_path().c_str(), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE);
+  inotify_add_watch(fd, watched.c_str(), mask);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool found = std::filesystem::exists(path);  // Checked after the watch is set: no lost event.
-  while (!found) {
+  bool finished = done();
+  while (!finished) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) break;
@@ -144,32 +150,23 @@ bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds ti
       char buffer[4096];
       (void)read(fd, buffer, sizeof buffer);
     }
-    found = std::filesystem::exists(path);
+    finished = done();
   }
   close(fd);
-  return found;
+  return finished;
+}
+
+}  // namespace
+
+bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds timeout) {
+  return WaitWithInotify(path.parent_path(), IN_CREATE | IN_MOVED_TO | IN_CLOSE_WRITE, timeout,
+                         [&] { return std::filesystem::exists(path); });
 }
 
 bool WaitForFileContent(const std::filesystem::path& path, std::string_view needle,
                         std::chrono::milliseconds timeout) {
-  int fd = inotify_init1(IN_CLOEXEC);
-  if (fd < 0) return false;
-  inotify_add_watch(fd, path.c_str(), IN_MODIFY);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  bool found = ReadFile(path).find(needle) != std::string::npos;
-  while (!found) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, static_cast<int>(left.count())) > 0) {
-      char buffer[4096];
-      (void)read(fd, buffer, sizeof buffer);
-    }
-    found = ReadFile(path).find(needle) != std::string::npos;
-  }
-  close(fd);
-  return found;
+  return WaitWithInotify(path, IN_MODIFY, timeout,
+                         [&] { return ReadFile(path).find(needle) != std::string::npos; });
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
