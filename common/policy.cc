@@ -83,7 +83,14 @@ class Source {
 
   size_t LineAt(ptrdiff_t offset) const {
     size_t end = std::min(static_cast<size_t>(std::max<ptrdiff_t>(offset, 0)), xml_.size());
-    return 1 + static_cast<size_t>(std::count(xml_.begin(), xml_.begin() + end, '\n'));
+    // Lines end with LF, CRLF or a lone CR.
+    size_t line = 1;
+    for (size_t i = 0; i < end; ++i) {
+      if (xml_[i] == '\n' || (xml_[i] == '\r' && (i + 1 >= xml_.size() || xml_[i + 1] != '\n'))) {
+        ++line;
+      }
+    }
+    return line;
   }
 
   absl::Status Error(size_t line, std::string_view element, std::string_view problem) const {

@@ -629,7 +629,12 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
     const bool timed_out = error == beast::error::timeout;
     context_.metrics.CountUpstreamError(timed_out ? "response_timeout" : "response");
     if (consumed_body && !request_.is_done()) {
-      // The client is gone or sent a broken body: nobody to answer.
+      if (send_error.category() == http::make_error_code(http::error::bad_chunk).category()) {
+        // A malformed body (bad chunk, bad length): the client is still there to be told.
+        co_return co_await SendProblem(http::status::bad_request, "bad-request-body",
+                                       "Malformed request body", send_error.message());
+      }
+      // The client is gone: nobody to answer.
       Finish(499);
       co_return false;
     }
@@ -777,6 +782,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
 
 awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream, StreamClock& clock) {
   static constexpr std::string_view kHeartbeat = ":\n\n";
+  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
   sse::EventBoundaryTracker tracker;
   std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
   std::span<char> room =
@@ -789,16 +795,22 @@ awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream, Stre
     response_->get().body().size = room.size();
     auto [error, read] =
         co_await http::async_read_some(upstream, upstream_buffer_, *response_, kNoThrow);
-    const size_t piece = room.size() - response_->get().body().size;
+    size_t piece = room.size() - response_->get().body().size;
     if (piece > 0) {
       if (event_stream) {
         const uint64_t before = tracker.events_completed();
         tracker.Feed(std::string_view(room.data(), piece));
+        // A leading BOM carries nothing, and after a heartbeat written before the first byte it
+        // would no longer open the stream: drop it when it arrives whole in the first piece.
+        if (record_.response_bytes == 0 && std::string_view(room.data(), piece).starts_with(kBom)) {
+          std::memmove(room.data(), room.data() + kBom.size(), piece - kBom.size());
+          piece -= kBom.size();
+        }
         const uint64_t events = tracker.events_completed() - before;
         record_.events += events;
         context_.metrics.events_relayed += events;
       }
-      if (!co_await WriteFramedPiece(buffer, piece, framing)) {
+      if (piece > 0 && !co_await WriteFramedPiece(buffer, piece, framing)) {
         co_return RelayEnd::kClientGone;
       }
       clock.Activity();
@@ -911,7 +923,24 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
         co_await http::async_read_header(client, buffer, parser, kNoThrow);
     if (deadline.expired()) error = beast::error::timeout;
   }
-  if (!error) co_return true;
+  if (!error) {
+    // Framing and routing that two parties could read differently are refused (RFC 9112 6.3,
+    // 3.2): a Transfer-Encoding whose last coding is not chunked (Beast would read no body and
+    // the body would be taken for a next request), and a missing or repeated Host.
+    const auto& head = parser.get();
+    std::string_view problem;
+    if (head.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
+      problem = "Transfer-Encoding must end with chunked";
+    } else if (head.count(http::field::host) > 1) {
+      problem = "more than one Host header";
+    } else if (head.version() >= 11 && head.count(http::field::host) == 0) {
+      problem = "HTTP/1.1 requests need a Host header";
+    }
+    if (problem.empty()) co_return true;
+    co_await RejectUnparsable(client, context, http::status::bad_request, "bad-request",
+                              "Malformed request", std::string(problem), client_ip);
+    co_return false;
+  }
   if (error == http::error::header_limit) {
     co_await RejectUnparsable(
         client, context, http::status::request_header_fields_too_large, "header-too-large",

@@ -21,7 +21,11 @@ class EventBoundaryTracker {
 
   // True when nothing is pending: not inside a line, and no field line waiting for its event's
   // terminating empty line.
-  bool AtEventBoundary() const { return !in_line_ && !fields_pending_; }
+  bool AtEventBoundary() const {
+    // Inside a leading BOM is not a boundary: a comment there would break the BOM.
+    const bool inside_bom = !started_ && bom_bytes_seen_ > 0;
+    return !in_line_ && !fields_pending_ && !inside_bom;
+  }
 
   // Events dispatched so far (empty lines that ended at least one field line).
   uint64_t events_completed() const { return events_completed_; }
