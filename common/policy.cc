@@ -113,10 +113,13 @@ class Source {
 absl::Status CheckNoText(const Source& source, pugi::xml_node node) {
   std::string_view text = IsText(node) ? node.value() : "";
   if (std::string_view trimmed = Trim(text); !trimmed.empty()) {
-    // The node starts where its leading whitespace does; point at the text itself.
+    // Point at the text itself, past its leading line breaks — but decoded text ("&#10;") can
+    // hold breaks the source does not, so never past the source's last line.
     std::string_view leading = text.substr(0, static_cast<size_t>(trimmed.data() - text.data()));
-    size_t line = source.LineAt(node.offset_debug()) +
-                  static_cast<size_t>(std::count(leading.begin(), leading.end(), '\n'));
+    const size_t line =
+        std::min(source.LineAt(node.offset_debug()) +
+                     static_cast<size_t>(std::count(leading.begin(), leading.end(), '\n')),
+                 source.LineAt(std::numeric_limits<ptrdiff_t>::max()));
     return source.Error(line, node.parent().name(),
                         StrCat("unexpected text \"", trimmed.substr(0, 40), "\""));
   }
