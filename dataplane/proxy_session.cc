@@ -127,8 +127,11 @@ class Exchange {
     std::string buffered;  // The whole body, when buffer-response applied.
   };
 
-  // Runs the inbound policy (which may answer, or serve from cache), then forwards.
-  awaitable<bool> ApplyPolicyAndForward(const Route& route, const TierLimits& tier);
+  // Routing, subscription key, tier rules and the inbound policy. Nothing when the request is
+  // to be forwarded (to effective_route_); otherwise it was answered (keep-alive or not).
+  awaitable<std::optional<bool>> Admit();
+  // The inbound policy, which may answer or serve from cache; sets effective_route_.
+  awaitable<std::optional<bool>> ApplyPolicy(const Route& route);
   awaitable<bool> Answer(http::response<http::string_body> response);
   // For an API that requires one: finds the request's subscription key (and takes it out of the
   // request). Nothing if it is valid; otherwise the 401 was answered.
@@ -177,7 +180,10 @@ class Exchange {
   unsigned version_ = 11;  // Of the request, kept once its fields are freed.
   bool keep_alive_ = false;
   bool is_head_ = false;
-  const SubscriptionGrant* subscription_ = nullptr;  // Lives in the snapshot Run holds.
+  std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
+  const Route* effective_route_ = nullptr;           // In snapshot_, or adjusted_route_.
+  std::unique_ptr<Route> adjusted_route_;            // When a policy overrides settings.
+  const SubscriptionGrant* subscription_ = nullptr;  // Lives in snapshot_.
   std::string counted_stream_;  // The subscription this exchange counts a stream against.
   const DiagnosticConfig* diagnostics_ = nullptr;
   const policy::ValidateContent* validate_content_ = nullptr;
@@ -189,12 +195,20 @@ class Exchange {
 };
 
 awaitable<bool> Exchange::Run() {
+  // Admission (routing, keys, tier rules, inbound policy) runs in coroutines that end before the
+  // relay, so a long stream keeps none of their state.
+  if (std::optional<bool> answered = co_await Admit()) co_return *answered;
+  co_return co_await Forward(*effective_route_, snapshot_->routes.tier());
+}
+
+awaitable<std::optional<bool>> Exchange::Admit() {
   const auto& request = request_.get();
   if (HasDotSegments(request.target())) {
     co_return co_await SendProblem(http::status::bad_request, "dot-segments", "Bad request path",
                                    "the request path contains '.' or '..' segments");
   }
-  std::shared_ptr<const RuntimeSnapshot> snapshot = context_.snapshots.Current();
+  snapshot_ = context_.snapshots.Current();
+  const std::shared_ptr<const RuntimeSnapshot>& snapshot = snapshot_;
   const Route* route =
       snapshot ? snapshot->routes.Match(request[http::field::host], request.target()) : nullptr;
   if (route == nullptr) {
@@ -205,8 +219,9 @@ awaitable<bool> Exchange::Run() {
   }
   record_.api = route->api;
   if (route->subscription_required) {
-    std::optional<bool> refused = co_await CheckSubscription(*route, snapshot->routes);
-    if (refused) co_return *refused;
+    if (std::optional<bool> refused = co_await CheckSubscription(*route, snapshot->routes)) {
+      co_return refused;
+    }
   }
   // Tier rules come before the backend is contacted.
   const TierLimits& tier = snapshot->routes.tier();
@@ -244,10 +259,10 @@ awaitable<bool> Exchange::Run() {
         StrCat("this worker already holds the ", tier.max_concurrent_streams,
                " concurrent streams its tier \"", tier.name, "\" allows; retry later"));
   }
-  co_return co_await ApplyPolicyAndForward(*route, tier);
+  co_return co_await ApplyPolicy(*route);
 }
 
-awaitable<bool> Exchange::ApplyPolicyAndForward(const Route& route, const TierLimits& tier) {
+awaitable<std::optional<bool>> Exchange::ApplyPolicy(const Route& route) {
   auto& request = request_.get();
   diagnostics_ = &route.diagnostics;
   for (const std::string& name : route.diagnostics.headers) {
@@ -260,24 +275,23 @@ awaitable<bool> Exchange::ApplyPolicyAndForward(const Route& route, const TierLi
       subscription_ ? subscription_->name : std::string(), context_.rate_limiter, version_);
   if (inbound.answer) co_return co_await Answer(std::move(*inbound.answer));
   // forward-request and validate-content adjust the API's settings for this request only.
-  const Route* effective = &route;
-  std::optional<Route> adjusted;
+  effective_route_ = &route;
   if (!route.policy->backend.steps.empty() || inbound.validate_content) {
-    adjusted = route;
-    ApplyBackend(route.policy->backend, *adjusted);
+    adjusted_route_ = std::make_unique<Route>(route);
+    ApplyBackend(route.policy->backend, *adjusted_route_);
     if (inbound.validate_content && !request_.is_done()) {
       validate_content_ = inbound.validate_content;
       content_type_missing_ = request[http::field::content_type].empty();
-      adjusted->buffer_request_body = true;  // validate-content needs the whole body.
+      adjusted_route_->buffer_request_body = true;  // validate-content needs the whole body.
     }
-    effective = &*adjusted;
+    effective_route_ = adjusted_route_.get();
   }
   if (inbound.cache_lookup && route.cache.enabled && request.method() == http::verb::get) {
     cache_key_ = CacheKey(route.api, request.target(), request, *inbound.cache_lookup);
     if (auto hit = context_.cache.Lookup(cache_key_, Clock::now()))
       co_return co_await ServeCached(*hit);
   }
-  co_return co_await Forward(*effective, tier);
+  co_return std::nullopt;
 }
 
 awaitable<std::optional<bool>> Exchange::CheckSubscription(const Route& route,
