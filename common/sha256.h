@@ -1,5 +1,5 @@
 #pragma once
-// SHA-256 as lowercase hex: how tokens and keys are stored and compared, and how cached
+// SHA-256 and hex encoding: how tokens and keys are stored and compared, and how cached
 // snapshots are checked.
 
 #include <string>
@@ -8,5 +8,8 @@
 namespace apim {
 
 std::string Sha256Hex(std::string_view bytes);
+
+// Bytes as lowercase hex (two digits a byte).
+std::string HexEncode(std::string_view bytes);
 
 }  // namespace apim

@@ -10,17 +10,6 @@ namespace {
 
 constexpr std::string_view kSettingKey = "admin_token_sha256";
 
-std::string Hex(const unsigned char* bytes, size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(size * 2);
-  for (size_t i = 0; i < size; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 0xf]);
-  }
-  return out;
-}
-
 }  // namespace
 
 absl::StatusOr<std::string> GenerateToken() {
@@ -28,7 +17,7 @@ absl::StatusOr<std::string> GenerateToken() {
   if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
     return absl::InternalError("token: no randomness available");
   }
-  return Hex(random.data(), random.size());
+  return HexEncode(std::string_view(reinterpret_cast<const char*>(random.data()), random.size()));
 }
 
 bool TokenMatches(std::string_view expected_sha256_hex, std::string_view presented) {

@@ -7,12 +7,7 @@
 namespace apim::dataplane {
 namespace {
 
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
+namespace beast = boost::beast;
 
 std::string_view Trim(std::string_view text) {
   while (!text.empty() && (text.front() == ' ' || text.front() == '\t')) text.remove_prefix(1);
@@ -26,7 +21,7 @@ bool ListContains(std::string_view list, std::string_view token) {
     size_t comma = list.find(',');
     std::string_view item = Trim(list.substr(0, comma));
     item = Trim(item.substr(0, item.find(';')));
-    if (EqualsIgnoreCase(item, token)) return true;
+    if (beast::iequals(item, token)) return true;
     if (comma == std::string_view::npos) break;
     list.remove_prefix(comma + 1);
   }
@@ -99,7 +94,7 @@ bool HasDotSegments(std::string_view target) {
 bool IsEventStream(const http::fields& fields) {
   std::string_view type = fields[http::field::content_type];
   type = Trim(type.substr(0, type.find(';')));
-  return EqualsIgnoreCase(type, "text/event-stream");
+  return beast::iequals(type, "text/event-stream");
 }
 
 bool IsWebSocketUpgrade(const http::fields& fields) {

@@ -11,14 +11,6 @@
 namespace apim::dataplane {
 namespace {
 
-bool EqualsMaybeIgnoringCase(std::string_view a, std::string_view b, bool ignore_case) {
-  if (!ignore_case) return a == b;
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
 std::string QueryParameter(std::string_view target, std::string_view name) {
   auto url = boost::urls::parse_origin_form(target);
   if (!url) return "";
@@ -119,7 +111,8 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
       bool ok = found != request.end();
       if (ok && !check->values.empty()) {
         ok = std::any_of(check->values.begin(), check->values.end(), [&](const std::string& v) {
-          return EqualsMaybeIgnoringCase(found->value(), v, check->ignore_case);
+          return check->ignore_case ? boost::beast::iequals(found->value(), v)
+                                    : found->value() == v;
         });
       }
       if (!ok) {

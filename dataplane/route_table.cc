@@ -1,6 +1,7 @@
 #include "dataplane/route_table.h"
 
 #include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <boost/url/parse.hpp>
 #include <optional>
 #include <variant>
@@ -16,13 +17,6 @@ std::string_view PathOf(std::string_view target) { return target.substr(0, targe
 std::string_view HostWithoutPort(std::string_view host) {
   if (host.starts_with('[')) return host.substr(0, host.find(']') + 1);  // IPv6 literal
   return host.substr(0, host.find(':'));
-}
-
-bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
 }
 
 // "/orders" matches "/orders" and "/orders/1" but not "/ordersx": prefixes match whole segments.
@@ -187,7 +181,7 @@ const Route* RouteTable::Match(std::string_view host, std::string_view target) c
   const std::string_view path = PathOf(target);
   const std::string_view bare_host = HostWithoutPort(host);
   for (const Route& route : routes_) {
-    if (!route.host.empty() && !EqualsIgnoreCase(route.host, bare_host)) continue;
+    if (!route.host.empty() && !boost::beast::iequals(route.host, bare_host)) continue;
     if (PrefixMatches(route.path_prefix, path)) return &route;
   }
   return nullptr;
