@@ -13,16 +13,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url.hpp>
-#include <cstdio>
-#include <cstring>
 #include <random>
 #include <span>
-#include <variant>
 #include <vector>
 
 #include "common/sha256.h"
 #include "common/str_cat.h"
 #include "dataplane/access_log.h"
+#include "dataplane/body_relay.h"
 #include "dataplane/http_forwarding.h"
 #include "dataplane/problem.h"
 #include "dataplane/socket_deadline.h"
@@ -37,27 +35,14 @@ using asio::awaitable;
 using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-// Body bytes move through one fixed buffer: a piece read is written on at once. Event streams
-// get a small one, since an open stream's memory is what limits how many a worker can hold.
+// Request bodies and buffered responses move through one buffer of this size.
 constexpr size_t kBodyBufferBytes = 16 * 1024;
-constexpr size_t kEventBufferBytes = 1024 - 32;  // With framing room, one 1 KiB allocation.
-// Room around a relayed piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
-constexpr size_t kChunkHeadroom = 18;
-constexpr size_t kChunkTailroom = 2;
 
 using Clock = std::chrono::steady_clock;
 
 std::chrono::microseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
 }
-
-// How the response body is framed towards the client.
-enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
-
-// How a relay ended. kCut: the stream clock cut it (max duration, idle). kDrained: the worker is
-// shutting down and the stream was ended cleanly at an event boundary, so the client reconnects
-// elsewhere.
-enum class RelayEnd { kComplete, kBackendFailed, kClientGone, kCut, kDrained };
 
 // While a response is relayed, waits for the client socket to become readable: if the client
 // has closed or reset its connection, the backend connection is closed at once, which ends the
@@ -157,13 +142,11 @@ class Exchange {
   // buffer-request-body: reads the whole request body. False when it failed or was too large
   // (then the exchange is answered and over).
   awaitable<std::optional<bool>> ReadWholeRequestBody(std::string& body);
-  awaitable<RelayEnd> RelayBody(Framing framing, bool event_stream, StreamClock& clock);
-  awaitable<bool> WriteToClient(asio::const_buffer piece, Framing framing);
-  awaitable<bool> WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing);
+  // Writes a body that buffer-response read whole.
+  awaitable<bool> WriteBuffered(const std::string& body);
   void Finish(unsigned status);
-  // The first bytes of bodies, where the diagnostic setting asks for them (never event streams).
+  // The first bytes of the request body, where the diagnostic setting asks for them.
   void CaptureRequestBody(std::string_view bytes);
-  void CaptureResponseBody(std::string_view bytes);
 
   SessionContext& context_;
   beast::tcp_stream& client_;
@@ -171,9 +154,9 @@ class Exchange {
   http::request_parser<http::buffer_body>& request_;
   AccessRecord record_;
   Clock::time_point start_ = Clock::now();
-  // The relay buffer, sized for what it currently carries.
-  std::span<char> RelayBuffer(size_t bytes) {
-    if (buffer_.size() != bytes) buffer_ = std::vector<char>(bytes);
+  // For request bodies and buffered responses, allocated when one is first carried.
+  std::span<char> BodyBuffer() {
+    if (buffer_.empty()) buffer_.resize(kBodyBufferBytes);
     return buffer_;
   }
   std::vector<char> buffer_;
@@ -391,20 +374,11 @@ void Exchange::CaptureRequestBody(std::string_view bytes) {
       bytes.substr(0, diagnostics_->request_body_bytes - record_.request_body.size()));
 }
 
-void Exchange::CaptureResponseBody(std::string_view bytes) {
-  if (diagnostics_ == nullptr || record_.stream ||
-      record_.response_body.size() >= diagnostics_->response_body_bytes) {
-    return;
-  }
-  record_.response_body.append(
-      bytes.substr(0, diagnostics_->response_body_bytes - record_.response_body.size()));
-}
-
 // Writes the request head, then streams the client's body (if any) piece by piece. Returns the
 // error and whether any body byte was consumed from the client (then the request cannot be
 // retried on another connection).
 awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body) {
-  std::span<char> buffer = RelayBuffer(kBodyBufferBytes);
+  std::span<char> buffer = BodyBuffer();
   while (!request_.is_done()) {
     request_.get().body().data = buffer.data();
     request_.get().body().size = buffer.size();
@@ -455,7 +429,7 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
     auto [error, written] = co_await http::async_write(upstream, serializer, kNoThrow);
     co_return std::pair{error, false};
   }
-  std::span<char> buffer = request_.is_done() ? std::span<char>() : RelayBuffer(kBodyBufferBytes);
+  std::span<char> buffer = request_.is_done() ? std::span<char>() : BodyBuffer();
   for (;;) {
     if (!request_.is_done()) {
       request_.get().body().data = buffer.data();
@@ -498,11 +472,15 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
   ResponseStart start = co_await StartResponse(route, tier);
   if (start.finished) co_return *start.finished;
 
+  // The backend's header fields are not needed for the rest of a long stream either.
+  const unsigned status = response_->get().result_int();
+  const bool backend_keep_alive = response_->get().keep_alive();
+  response_->get().clear();
+
   RelayEnd end = RelayEnd::kComplete;
+  bool backend_reusable = response_->is_done();
   if (!start.buffered.empty()) {
-    end = co_await WriteToClient(asio::buffer(start.buffered), start.framing)
-              ? RelayEnd::kComplete
-              : RelayEnd::kClientGone;
+    end = co_await WriteBuffered(start.buffered) ? RelayEnd::kComplete : RelayEnd::kClientGone;
   } else if (start.framing != Framing::kNone) {
     if (start.event_stream) {
       record_.stream = true;
@@ -519,7 +497,19 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
                          .max_duration = tier.max_response_duration,
                          .tier = tier.name},
                         context_.open_relays);
-      end = co_await RelayBody(start.framing, start.event_stream, clock);
+      const auto already_read = upstream_buffer_.data();
+      BodyRelay relay(
+          *upstream_, client_.socket(), *response_,
+          std::string_view(static_cast<const char*>(already_read.data()), already_read.size()),
+          start.framing, start.event_stream, clock, context_.metrics);
+      upstream_buffer_ = beast::flat_buffer();  // The relay holds what was in it.
+      if (diagnostics_ != nullptr && !start.event_stream) {
+        relay.CaptureBody(&record_.response_body, diagnostics_->response_body_bytes);
+      }
+      end = co_await relay.Run();
+      record_.response_bytes += relay.body_bytes();
+      record_.events += relay.events();
+      backend_reusable = relay.ended_cleanly();
       if (watch.client_gone()) end = RelayEnd::kClientGone;
       if (!clock.cut_reason().empty()) {
         ++context_.metrics.responses_cut;
@@ -537,10 +527,9 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
     if (error) end = RelayEnd::kClientGone;
   }
 
-  const unsigned status = response_->get().result_int();
   switch (end) {
     case RelayEnd::kComplete:
-      if (response_->get().keep_alive() && response_->is_done()) {
+      if (backend_keep_alive && backend_reusable) {
         context_.pool.Release(route.backend, std::move(upstream_));
       }
       Finish(status);
@@ -746,7 +735,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
   // buffer-response (not for event streams): the body is read whole before anything is sent,
   // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
   if (route.buffer_response && !start.event_stream && start.framing != Framing::kNone) {
-    std::span<char> buffer = RelayBuffer(kBodyBufferBytes);
+    std::span<char> buffer = BodyBuffer();
     while (!response_->is_done()) {
       response_->get().body().data = buffer.data();
       response_->get().body().size = buffer.size();
@@ -794,94 +783,15 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
   co_return start;
 }
 
-awaitable<RelayEnd> Exchange::RelayBody(Framing framing, bool event_stream, StreamClock& clock) {
-  static constexpr std::string_view kHeartbeat = ":\n\n";
-  static constexpr std::string_view kBom = "\xEF\xBB\xBF";
-  sse::EventBoundaryTracker tracker;
-  std::span<char> buffer = RelayBuffer(event_stream ? kEventBufferBytes : kBodyBufferBytes);
-  std::span<char> room =
-      buffer.subspan(kChunkHeadroom, buffer.size() - kChunkHeadroom - kChunkTailroom);
-  tcp::socket& upstream = *upstream_;
-  while (!response_->is_done()) {
-    // A drain ends an event stream as soon as no event is half sent.
-    if (event_stream && clock.draining() && tracker.AtEventBoundary()) co_return RelayEnd::kDrained;
-    response_->get().body().data = room.data();
-    response_->get().body().size = room.size();
-    auto [error, read] =
-        co_await http::async_read_some(upstream, upstream_buffer_, *response_, kNoThrow);
-    size_t piece = room.size() - response_->get().body().size;
-    if (piece > 0) {
-      if (event_stream) {
-        const uint64_t before = tracker.events_completed();
-        tracker.Feed(std::string_view(room.data(), piece));
-        // A leading BOM carries nothing, and after a heartbeat written before the first byte it
-        // would no longer open the stream: drop it when it arrives whole in the first piece.
-        if (record_.response_bytes == 0 && std::string_view(room.data(), piece).starts_with(kBom)) {
-          std::memmove(room.data(), room.data() + kBom.size(), piece - kBom.size());
-          piece -= kBom.size();
-        }
-        const uint64_t events = tracker.events_completed() - before;
-        record_.events += events;
-        context_.metrics.events_relayed += events;
-      }
-      if (piece > 0 && !co_await WriteFramedPiece(buffer, piece, framing)) {
-        co_return RelayEnd::kClientGone;
-      }
-      clock.Activity();
-    }
-    if (error == asio::error::operation_aborted && clock.cut_reason().empty()) {
-      // The clock cancelled the read: for a heartbeat, or for a drain (checked above).
-      if (clock.TakeHeartbeatDue() && tracker.AtEventBoundary()) {
-        // Only between events: a comment inside a half-sent event would change it.
-        if (!co_await WriteToClient(asio::buffer(kHeartbeat), framing)) {
-          co_return RelayEnd::kClientGone;
-        }
-        ++context_.metrics.heartbeats_sent;
-        clock.Activity();
-      }
-      continue;
-    }
-    if (error && error != http::error::need_buffer) co_return RelayEnd::kBackendFailed;
-  }
-  co_return RelayEnd::kComplete;
-}
-
-awaitable<bool> Exchange::WriteToClient(asio::const_buffer piece, Framing framing) {
+awaitable<bool> Exchange::WriteBuffered(const std::string& body) {
   client_.expires_after(context_.limits.idle_timeout);
-  beast::error_code error;
-  if (framing == Framing::kChunked) {
-    std::tie(error, std::ignore) =
-        co_await asio::async_write(client_, http::make_chunk(piece), kNoThrow);
-  } else {
-    std::tie(error, std::ignore) = co_await asio::async_write(client_, piece, kNoThrow);
-  }
+  auto [error, written] = co_await asio::async_write(client_, asio::buffer(body), kNoThrow);
   client_.expires_never();
   if (!error) {
-    record_.response_bytes += piece.size();
-    CaptureResponseBody(std::string_view(static_cast<const char*>(piece.data()), piece.size()));
-  }
-  co_return !error;
-}
-
-awaitable<bool> Exchange::WriteFramedPiece(std::span<char> buffer, size_t piece, Framing framing) {
-  // The piece sits at kChunkHeadroom in `buffer`; for chunked framing its size line goes just
-  // before it and CRLF just after, so the whole chunk leaves in one contiguous write.
-  char* data = buffer.data() + kChunkHeadroom;
-  if (framing != Framing::kChunked)
-    co_return co_await WriteToClient(asio::buffer(data, piece), framing);
-  char size_line[kChunkHeadroom];
-  const int length = std::snprintf(size_line, sizeof size_line, "%zx\r\n", piece);
-  char* start = data - length;
-  std::memcpy(start, size_line, static_cast<size_t>(length));
-  data[piece] = '\r';
-  data[piece + 1] = '\n';
-  // To the bare socket: arming and cancelling a timer per event would cost more than the write.
-  // A client that stops reading stalls only its own relay: backpressure reaches its backend.
-  auto [error, written] = co_await asio::async_write(
-      client_.socket(), asio::buffer(start, static_cast<size_t>(length) + piece + 2), kNoThrow);
-  if (!error) {
-    record_.response_bytes += piece;
-    CaptureResponseBody(std::string_view(data, piece));
+    record_.response_bytes += body.size();
+    if (diagnostics_ != nullptr) {
+      record_.response_body = body.substr(0, diagnostics_->response_body_bytes);
+    }
   }
   co_return !error;
 }

@@ -1,0 +1,192 @@
+#include "dataplane/body_relay.h"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using asio::awaitable;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+// At most this much is read from a backend at once.
+constexpr size_t kReadBytes = 16 * 1024;
+// Room around a decoded piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
+constexpr size_t kChunkHeadroom = 18;
+constexpr size_t kChunkTailroom = 2;
+
+// The thread's relay buffers. A relay uses them only between two suspensions, so every relay of
+// the thread can share them. Decoding never grows the body, so a whole read decodes into
+// `decoded` in one go.
+struct ThreadBuffers {
+  char read[kReadBytes];
+  char decoded[kChunkHeadroom + kReadBytes + kChunkTailroom];
+};
+
+ThreadBuffers& Buffers() {
+  static thread_local ThreadBuffers buffers;
+  return buffers;
+}
+
+constexpr std::string_view kHeartbeat = ":\n\n";
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
+
+}  // namespace
+
+BodyRelay::BodyRelay(tcp::socket& upstream, tcp::socket& client, ResponseParser& response,
+                     std::string_view already_read, Framing framing, bool event_stream,
+                     StreamClock& clock, Metrics& metrics)
+    : upstream_(upstream),
+      client_(client),
+      response_(response),
+      unparsed_(already_read),
+      framing_(framing),
+      event_stream_(event_stream),
+      clock_(clock),
+      metrics_(metrics) {}
+
+awaitable<RelayEnd> BodyRelay::Run() {
+  beast::error_code error;
+  // Synchronous reads and writes that would block return would_block instead.
+  upstream_.non_blocking(true, error);
+  client_.non_blocking(true, error);
+  bool readable = !unparsed_.empty();  // What came with the head is relayed first.
+  while (!response_.is_done()) {
+    // A drain ends an event stream as soon as no event is half sent.
+    if (event_stream_ && clock_.draining() && tracker_.AtEventBoundary()) {
+      co_return RelayEnd::kDrained;
+    }
+    if (!readable) {
+      std::tie(error) = co_await upstream_.async_wait(tcp::socket::wait_read, kNoThrow);
+      if (error == asio::error::operation_aborted && clock_.cut_reason().empty()) {
+        // The clock cancelled the wait: for a heartbeat, or for a drain (checked above). A
+        // heartbeat goes only between events: a comment inside a half-sent event would change it.
+        if (clock_.TakeHeartbeatDue() && tracker_.AtEventBoundary()) {
+          char* piece = Buffers().decoded + kChunkHeadroom;
+          std::memcpy(piece, kHeartbeat.data(), kHeartbeat.size());
+          std::optional<std::string> rest = WriteNow(Frame(piece, kHeartbeat.size()));
+          if (!rest || (!rest->empty() && !co_await WriteRest(std::move(*rest)))) {
+            co_return RelayEnd::kClientGone;
+          }
+          ++metrics_.heartbeats_sent;
+          clock_.Activity();
+        }
+        continue;
+      }
+      // Otherwise the backend socket was closed under the wait: by the clock's cut or because
+      // the client went away. The caller tells which.
+      if (error) co_return RelayEnd::kBackendFailed;
+    }
+    readable = false;
+
+    ThreadBuffers& buffers = Buffers();
+    std::memcpy(buffers.read, unparsed_.data(), unparsed_.size());
+    const size_t room = kReadBytes - unparsed_.size();
+    size_t read = upstream_.read_some(asio::buffer(buffers.read + unparsed_.size(), room), error);
+    bool backend_closed = false;
+    if (error == asio::error::would_block) {
+      read = 0;  // Nothing new: only what was left unparsed, then the relay waits again.
+    } else if (error == asio::error::eof) {
+      read = 0;
+      backend_closed = true;
+    } else if (error) {
+      co_return RelayEnd::kBackendFailed;
+    } else {
+      readable = read == room;  // A full read may have left more behind.
+    }
+    if (read > 0 || !unparsed_.empty()) {
+      std::optional<std::string_view> out = Decode(read);
+      if (!out) co_return RelayEnd::kBackendFailed;
+      clock_.Activity();
+      std::optional<std::string> rest = out->empty() ? std::string() : WriteNow(*out);
+      if (!rest || (!rest->empty() && !co_await WriteRest(std::move(*rest)))) {
+        co_return RelayEnd::kClientGone;
+      }
+    }
+    if (backend_closed && !response_.is_done()) {
+      // The end of a close-delimited body; any other body was cut short.
+      response_.put_eof(error);
+      co_return error ? RelayEnd::kBackendFailed : RelayEnd::kComplete;
+    }
+  }
+  co_return RelayEnd::kComplete;
+}
+
+std::optional<std::string_view> BodyRelay::Decode(size_t read) {
+  ThreadBuffers& buffers = Buffers();
+  const size_t total = unparsed_.size() + read;
+  char* piece = buffers.decoded + kChunkHeadroom;
+  auto& body = response_.get().body();
+  body.data = piece;
+  body.size = kReadBytes;
+  size_t parsed = 0;
+  while (parsed < total && !response_.is_done()) {
+    beast::error_code error;
+    const size_t used = response_.put(asio::buffer(buffers.read + parsed, total - parsed), error);
+    parsed += used;
+    // need_more: a chunk header split across reads; the rest of it comes with the next read.
+    if (error == http::error::need_more || error == http::error::need_buffer) break;
+    if (error) return std::nullopt;  // Broken framing from the backend.
+    if (used == 0) break;
+  }
+  // A chunk header this long is not one (and the read buffer must keep room to read into).
+  if (!response_.is_done() && total - parsed > kReadBytes / 2) return std::nullopt;
+  unparsed_.assign(buffers.read + parsed, total - parsed);
+  size_t size = kReadBytes - body.size;
+  if (size == 0) return std::string_view();
+
+  if (event_stream_) {
+    const uint64_t before = tracker_.events_completed();
+    tracker_.Feed(std::string_view(piece, size));
+    metrics_.events_relayed += tracker_.events_completed() - before;
+    // A leading BOM carries nothing, and after a heartbeat written before the first byte it
+    // would no longer open the stream: drop it when it arrives whole in the first piece.
+    if (std::exchange(first_piece_, false) && std::string_view(piece, size).starts_with(kBom)) {
+      piece += kBom.size();
+      size -= kBom.size();
+      if (size == 0) return std::string_view();
+    }
+  } else if (capture_ != nullptr && capture_->size() < capture_limit_) {
+    capture_->append(piece, std::min(size, capture_limit_ - capture_->size()));
+  }
+  body_bytes_ += size;
+  return Frame(piece, size);
+}
+
+std::string_view BodyRelay::Frame(char* piece, size_t size) const {
+  if (framing_ != Framing::kChunked) return std::string_view(piece, size);
+  // The piece has room before it for its size line and after it for the CRLF, so the whole
+  // chunk is one contiguous write.
+  char size_line[kChunkHeadroom];
+  const int length = std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
+  char* start = piece - length;
+  std::memcpy(start, size_line, static_cast<size_t>(length));
+  piece[size] = '\r';
+  piece[size + 1] = '\n';
+  return std::string_view(start, static_cast<size_t>(length) + size + kChunkTailroom);
+}
+
+std::optional<std::string> BodyRelay::WriteNow(std::string_view bytes) {
+  beast::error_code error;
+  const size_t written = client_.write_some(asio::buffer(bytes), error);
+  if (error && error != asio::error::would_block) return std::nullopt;
+  return std::string(bytes.substr(error ? 0 : written));
+}
+
+awaitable<bool> BodyRelay::WriteRest(std::string rest) {
+  // To the bare socket, with no timer: a client that stops reading stalls only its own relay,
+  // and the stream clock's idle timeout ends it.
+  auto [error, written] = co_await asio::async_write(client_, asio::buffer(rest), kNoThrow);
+  co_return !error;
+}
+
+}  // namespace apim::dataplane

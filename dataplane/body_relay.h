@@ -1,0 +1,85 @@
+#pragma once
+// Relays a response body from the backend to the client piece by piece, the moment each piece
+// arrives, and holds no buffer while it waits. An open event stream spends nearly all its life
+// waiting, so its memory is what limits how many streams a worker can hold: the relay waits for
+// the backend socket to become readable, then reads, decodes and writes through a buffer that
+// belongs to the thread and is free again before the relay suspends. Only what the client does
+// not take at once is copied aside (and nothing more is read from the backend until it has
+// taken it, so backpressure reaches the backend).
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "dataplane/metrics.h"
+#include "dataplane/sse/event_boundary_tracker.h"
+#include "dataplane/stream_clock.h"
+
+namespace apim::dataplane {
+
+// How the response body is framed towards the client.
+enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
+
+// How a relay ended. kCut: the stream clock cut it (max duration, idle). kDrained: the worker is
+// shutting down and the stream was ended cleanly at an event boundary, so the client reconnects
+// elsewhere.
+enum class RelayEnd { kComplete, kBackendFailed, kClientGone, kCut, kDrained };
+
+class BodyRelay {
+ public:
+  using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
+
+  // `response` has parsed the head; `already_read` are the bytes read past it with the head.
+  // For an event stream, heartbeats are written between events when the clock asks, and a drain
+  // ends the stream at an event boundary.
+  BodyRelay(boost::asio::ip::tcp::socket& upstream, boost::asio::ip::tcp::socket& client,
+            ResponseParser& response, std::string_view already_read, Framing framing,
+            bool event_stream, StreamClock& clock, Metrics& metrics);
+
+  // Keeps the first `limit` bytes of the body in `into` (diagnostics; never for event streams).
+  void CaptureBody(std::string* into, size_t limit) {
+    capture_ = into;
+    capture_limit_ = limit;
+  }
+
+  boost::asio::awaitable<RelayEnd> Run();
+
+  uint64_t body_bytes() const { return body_bytes_; }
+  uint64_t events() const { return tracker_.events_completed(); }
+  // The backend sent nothing past the end of the response, so its connection can be reused.
+  bool ended_cleanly() const { return response_.is_done() && unparsed_.empty(); }
+
+ private:
+  // Feeds unparsed_ and the `read` bytes after it (in the thread's buffer) to the parser.
+  // Returns the decoded body bytes framed for the client (in the thread's buffer; empty when
+  // there were none), or nothing when the backend's framing is broken.
+  std::optional<std::string_view> Decode(size_t read);
+  // Frames a piece of body that has room around it in the thread's buffer.
+  std::string_view Frame(char* piece, size_t size) const;
+  // Writes what the client takes now and returns the rest, copied out of the thread's buffer
+  // (empty when all was taken); nothing when the client is gone.
+  std::optional<std::string> WriteNow(std::string_view bytes);
+  // Waits until the client has taken `rest`. False when it is gone.
+  boost::asio::awaitable<bool> WriteRest(std::string rest);
+
+  boost::asio::ip::tcp::socket& upstream_;
+  boost::asio::ip::tcp::socket& client_;
+  ResponseParser& response_;
+  std::string unparsed_;  // Bytes read but not parsed yet (a split chunk header): usually none.
+  const Framing framing_;
+  const bool event_stream_;
+  StreamClock& clock_;
+  Metrics& metrics_;
+  sse::EventBoundaryTracker tracker_;
+  uint64_t body_bytes_ = 0;
+  bool first_piece_ = true;  // Where a leading BOM would be.
+  std::string* capture_ = nullptr;
+  size_t capture_limit_ = 0;
+};
+
+}  // namespace apim::dataplane
