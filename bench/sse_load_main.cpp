@@ -1,27 +1,21 @@
 // sse-load: opens many concurrent SSE streams to a loopback URL and reports time-to-first-event,
 // per-event latency and throughput (see bench/sse_load.h and bench/README.md).
-#include <sys/resource.h>
-
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <string>
 
 #include "bench/sse_load.h"
+#include "common/descriptors.h"
 
 namespace {
 
-// Each stream is a socket: lift the soft descriptor limit as far as the hard one allows.
+// Each stream is a socket: lift the soft descriptor limit to what the streams need.
 void RaiseOpenFileLimit(int streams) {
-  rlimit limit{};
-  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
   const rlim_t wanted = static_cast<rlim_t>(streams) + 256;
-  if (limit.rlim_cur >= wanted) return;
-  limit.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
-  setrlimit(RLIMIT_NOFILE, &limit);
-  if (limit.rlim_cur < wanted) {
+  const rlim_t got = apim::PrepareDescriptors(wanted);
+  if (got < wanted) {
     std::fprintf(stderr, "sse-load: open-file limit %llu is below %llu; raise `ulimit -n`\n",
-                 static_cast<unsigned long long>(limit.rlim_cur),
-                 static_cast<unsigned long long>(wanted));
+                 static_cast<unsigned long long>(got), static_cast<unsigned long long>(wanted));
   }
 }
 

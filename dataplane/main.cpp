@@ -3,10 +3,10 @@
 // standalone mode; SIGHUP reloads it). SIGINT/SIGTERM stop.
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <boost/asio/signal_set.hpp>
 #include <cstdlib>
 #include <filesystem>
@@ -14,6 +14,7 @@
 #include <optional>
 #include <thread>
 
+#include "common/descriptors.h"
 #include "dataplane/config_client.h"
 #include "dataplane/metrics.h"
 #include "dataplane/snapshot_cache.h"
@@ -91,15 +92,6 @@ std::string FirstLine(const std::string& path) {
   std::getline(in, line);
   while (!line.empty() && (line.back() == '\r' || line.back() == ' ')) line.pop_back();
   return line;
-}
-
-void RaiseFileLimit() {
-  // Every stream holds two descriptors: raise the soft limit as far as the hard one allows.
-  rlimit files{};
-  if (getrlimit(RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
-    files.rlim_cur = files.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &files);
-  }
 }
 
 }  // namespace
@@ -196,7 +188,7 @@ int main(int argc, char** argv) {
       client.worker_id = std::string(host) + "-" + std::to_string(getpid());
     }
   }
-  RaiseFileLimit();
+  apim::PrepareDescriptors();  // Every stream holds two.
 
   SnapshotStore snapshots;
   Metrics metrics;

@@ -8,7 +8,8 @@ target_link_libraries(apim_sse_backend
 apim_warnings(apim_sse_backend)
 
 add_executable(sse-test-backend ${CMAKE_CURRENT_LIST_DIR}/sse_backend_main.cpp)
-target_link_libraries(sse-test-backend PRIVATE apim_sse_backend CLI11::CLI11 spdlog::spdlog)
+target_link_libraries(sse-test-backend PRIVATE
+  apim_sse_backend apim_descriptors CLI11::CLI11 spdlog::spdlog)
 apim_warnings(sse-test-backend)
 
 add_executable(sse_backend_test ${PROJECT_SOURCE_DIR}/tests/unit/sse_backend_test.cc)

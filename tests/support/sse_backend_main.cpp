@@ -11,6 +11,7 @@
 #include <string>
 #include <system_error>
 
+#include "common/descriptors.h"
 #include "tests/support/sse_backend.h"
 
 namespace {
@@ -51,6 +52,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.max_stream_duration = std::chrono::seconds(max_stream_seconds);
+  apim::PrepareDescriptors();  // Benchmarks hold thousands of streams.
 
   // Blocked before any thread starts, so every thread inherits the mask and sigwait gets them.
   sigset_t signals;
