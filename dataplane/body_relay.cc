@@ -1,6 +1,6 @@
 #include "dataplane/body_relay.h"
 
-#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cstdio>
@@ -16,7 +16,6 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 using asio::awaitable;
 using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // At most this much is read from a backend at once.
 constexpr size_t kReadBytes = 16 * 1024;
@@ -55,70 +54,100 @@ BodyRelay::BodyRelay(tcp::socket& upstream, tcp::socket& client, ResponseParser&
       metrics_(metrics) {}
 
 awaitable<RelayEnd> BodyRelay::Run() {
-  beast::error_code error;
-  // Synchronous reads and writes that would block return would_block instead.
-  upstream_.non_blocking(true, error);
-  client_.non_blocking(true, error);
-  bool readable = !unparsed_.empty();  // What came with the head is relayed first.
-  while (!response_.is_done()) {
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(RelayEnd)>(
+      [this](auto handler) {
+        done_.emplace(std::move(handler));
+        beast::error_code ignored;
+        // Synchronous reads and writes that would block return would_block instead.
+        upstream_.non_blocking(true, ignored);
+        client_.non_blocking(true, ignored);
+        readable_ = !unparsed_.empty();  // What came with the head is relayed first.
+        Step();
+      },
+      asio::use_awaitable);
+}
+
+void BodyRelay::Step() {
+  for (;;) {
+    if (response_.is_done()) return Finish(RelayEnd::kComplete);
+    if (backend_closed_) {
+      // The end of a close-delimited body; any other body was cut short.
+      beast::error_code error;
+      response_.put_eof(error);
+      return Finish(error ? RelayEnd::kBackendFailed : RelayEnd::kComplete);
+    }
     // A drain ends an event stream as soon as no event is half sent.
     if (event_stream_ && clock_.draining() && tracker_.AtEventBoundary()) {
-      co_return RelayEnd::kDrained;
+      return Finish(RelayEnd::kDrained);
     }
-    if (!readable) {
-      std::tie(error) = co_await upstream_.async_wait(tcp::socket::wait_read, kNoThrow);
-      if (error == asio::error::operation_aborted && clock_.cut_reason().empty()) {
-        // The clock cancelled the wait: for a heartbeat, or for a drain (checked above). A
-        // heartbeat goes only between events: a comment inside a half-sent event would change it.
-        if (clock_.TakeHeartbeatDue() && tracker_.AtEventBoundary()) {
-          char* piece = Buffers().decoded + kChunkHeadroom;
-          std::memcpy(piece, kHeartbeat.data(), kHeartbeat.size());
-          std::optional<std::string> rest = WriteNow(Frame(piece, kHeartbeat.size()));
-          if (!rest || (!rest->empty() && !co_await WriteRest(std::move(*rest)))) {
-            co_return RelayEnd::kClientGone;
-          }
-          ++metrics_.heartbeats_sent;
-          clock_.Activity();
-        }
-        continue;
-      }
-      // Otherwise the backend socket was closed under the wait: by the clock's cut or because
-      // the client went away. The caller tells which.
-      if (error) co_return RelayEnd::kBackendFailed;
-    }
-    readable = false;
+    if (!readable_) return WaitForBackend();
 
     ThreadBuffers& buffers = Buffers();
     std::memcpy(buffers.read, unparsed_.data(), unparsed_.size());
     const size_t room = kReadBytes - unparsed_.size();
+    beast::error_code error;
     size_t read = upstream_.read_some(asio::buffer(buffers.read + unparsed_.size(), room), error);
-    bool backend_closed = false;
+    readable_ = false;
     if (error == asio::error::would_block) {
       read = 0;  // Nothing new: only what was left unparsed, then the relay waits again.
     } else if (error == asio::error::eof) {
       read = 0;
-      backend_closed = true;
+      backend_closed_ = true;
     } else if (error) {
-      co_return RelayEnd::kBackendFailed;
+      return Finish(RelayEnd::kBackendFailed);
     } else {
-      readable = read == room;  // A full read may have left more behind.
+      readable_ = read == room;  // A full read may have left more behind.
     }
-    if (read > 0 || !unparsed_.empty()) {
-      std::optional<std::string_view> out = Decode(read);
-      if (!out) co_return RelayEnd::kBackendFailed;
-      clock_.Activity();
-      std::optional<std::string> rest = out->empty() ? std::string() : WriteNow(*out);
-      if (!rest || (!rest->empty() && !co_await WriteRest(std::move(*rest)))) {
-        co_return RelayEnd::kClientGone;
-      }
-    }
-    if (backend_closed && !response_.is_done()) {
-      // The end of a close-delimited body; any other body was cut short.
-      response_.put_eof(error);
-      co_return error ? RelayEnd::kBackendFailed : RelayEnd::kComplete;
-    }
+    if (read == 0 && unparsed_.empty()) continue;
+    std::optional<std::string_view> out = Decode(read);
+    if (!out) return Finish(RelayEnd::kBackendFailed);
+    clock_.Activity();
+    if (!Write(*out)) return Finish(RelayEnd::kClientGone);
+    if (!unsent_.empty()) return WaitForClient();
   }
-  co_return RelayEnd::kComplete;
+}
+
+void BodyRelay::WaitForBackend() {
+  upstream_.async_wait(tcp::socket::wait_read,
+                       [this](const beast::error_code& error) { OnBackendWake(error); });
+}
+
+void BodyRelay::OnBackendWake(const beast::error_code& error) {
+  if (error == asio::error::operation_aborted && clock_.cut_reason().empty()) {
+    // The clock cancelled the wait: for a heartbeat, or for a drain (Step checks). A heartbeat
+    // goes only between events: a comment inside a half-sent event would change it.
+    if (clock_.TakeHeartbeatDue() && tracker_.AtEventBoundary()) {
+      char* piece = Buffers().decoded + kChunkHeadroom;
+      std::memcpy(piece, kHeartbeat.data(), kHeartbeat.size());
+      if (!Write(Frame(piece, kHeartbeat.size()))) return Finish(RelayEnd::kClientGone);
+      ++metrics_.heartbeats_sent;
+      clock_.Activity();
+      if (!unsent_.empty()) return WaitForClient();
+    }
+    return Step();
+  }
+  // Otherwise the backend socket was closed under the wait: by the clock's cut or because the
+  // client went away. The caller tells which.
+  if (error) return Finish(RelayEnd::kBackendFailed);
+  readable_ = true;
+  Step();
+}
+
+void BodyRelay::WaitForClient() {
+  // To the bare socket, with no timer: a client that stops reading stalls only its own relay,
+  // and the stream clock's idle timeout ends it.
+  asio::async_write(client_, asio::buffer(unsent_), [this](const beast::error_code& error, size_t) {
+    unsent_ = std::string();
+    if (error) return Finish(RelayEnd::kClientGone);
+    clock_.Activity();
+    Step();
+  });
+}
+
+void BodyRelay::Finish(RelayEnd end) {
+  // Posted, not called: the caller's frame (which holds this relay) must not resume inside it.
+  asio::post(client_.get_executor(),
+             [done = std::move(*done_), end]() mutable { std::move(done)(end); });
 }
 
 std::optional<std::string_view> BodyRelay::Decode(size_t read) {
@@ -175,18 +204,14 @@ std::string_view BodyRelay::Frame(char* piece, size_t size) const {
   return std::string_view(start, static_cast<size_t>(length) + size + kChunkTailroom);
 }
 
-std::optional<std::string> BodyRelay::WriteNow(std::string_view bytes) {
+bool BodyRelay::Write(std::string_view bytes) {
+  if (bytes.empty()) return true;
   beast::error_code error;
   const size_t written = client_.write_some(asio::buffer(bytes), error);
-  if (error && error != asio::error::would_block) return std::nullopt;
-  return std::string(bytes.substr(error ? 0 : written));
-}
-
-awaitable<bool> BodyRelay::WriteRest(std::string rest) {
-  // To the bare socket, with no timer: a client that stops reading stalls only its own relay,
-  // and the stream clock's idle timeout ends it.
-  auto [error, written] = co_await asio::async_write(client_, asio::buffer(rest), kNoThrow);
-  co_return !error;
+  if (error && error != asio::error::would_block) return false;
+  // The thread's buffer is reused once the relay waits: keep what the client did not take.
+  unsent_.assign(bytes.substr(error ? 0 : written));
+  return true;
 }
 
 }  // namespace apim::dataplane

@@ -3,10 +3,14 @@
 // arrives, and holds no buffer while it waits. An open event stream spends nearly all its life
 // waiting, so its memory is what limits how many streams a worker can hold: the relay waits for
 // the backend socket to become readable, then reads, decodes and writes through a buffer that
-// belongs to the thread and is free again before the relay suspends. Only what the client does
-// not take at once is copied aside (and nothing more is read from the backend until it has
-// taken it, so backpressure reaches the backend).
+// belongs to the thread and is free again before the relay waits. Only what the client does not
+// take at once is copied aside (and nothing more is read from the backend until it has taken
+// it, so backpressure reaches the backend).
+//
+// Every event passes through here, so the relay is a plain handler-driven state machine: per
+// piece one wait, one read and one write, with no coroutine frames made and resumed.
 
+#include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/http/buffer_body.hpp>
@@ -47,6 +51,7 @@ class BodyRelay {
     capture_limit_ = limit;
   }
 
+  // Relays until the body ends, the backend fails, the client goes away or the clock ends it.
   boost::asio::awaitable<RelayEnd> Run();
 
   uint64_t body_bytes() const { return body_bytes_; }
@@ -55,22 +60,31 @@ class BodyRelay {
   bool ended_cleanly() const { return response_.is_done() && unparsed_.empty(); }
 
  private:
+  // Reads, decodes and writes until the backend has nothing more for now, the client cannot take
+  // more for now, or the relay ends.
+  void Step();
+  void WaitForBackend();
+  void OnBackendWake(const boost::system::error_code& error);
+  void WaitForClient();
+  void Finish(RelayEnd end);
   // Feeds unparsed_ and the `read` bytes after it (in the thread's buffer) to the parser.
   // Returns the decoded body bytes framed for the client (in the thread's buffer; empty when
   // there were none), or nothing when the backend's framing is broken.
   std::optional<std::string_view> Decode(size_t read);
   // Frames a piece of body that has room around it in the thread's buffer.
   std::string_view Frame(char* piece, size_t size) const;
-  // Writes what the client takes now and returns the rest, copied out of the thread's buffer
-  // (empty when all was taken); nothing when the client is gone.
-  std::optional<std::string> WriteNow(std::string_view bytes);
-  // Waits until the client has taken `rest`. False when it is gone.
-  boost::asio::awaitable<bool> WriteRest(std::string rest);
+  // Writes what the client takes now and keeps the rest in unsent_. False when it is gone.
+  bool Write(std::string_view bytes);
 
   boost::asio::ip::tcp::socket& upstream_;
   boost::asio::ip::tcp::socket& client_;
   ResponseParser& response_;
-  std::string unparsed_;  // Bytes read but not parsed yet (a split chunk header): usually none.
+  std::string unparsed_;   // Bytes read but not parsed yet (a split chunk header): usually none.
+  std::string unsent_;     // What the client has not taken yet: usually nothing.
+  bool readable_ = false;  // The backend socket may have bytes: read before waiting.
+  bool backend_closed_ = false;  // The backend sent its FIN.
+  // Emplaced, never assigned: Boost 1.81's move assignment wraps the handler in itself endlessly.
+  std::optional<boost::asio::any_completion_handler<void(RelayEnd)>> done_;
   const Framing framing_;
   const bool event_stream_;
   StreamClock& clock_;
