@@ -23,8 +23,8 @@ constexpr size_t kReadBytes = 16 * 1024;
 constexpr size_t kChunkHeadroom = 18;
 constexpr size_t kChunkTailroom = 2;
 
-// The thread's relay buffers. A relay uses them only between two suspensions, so every relay of
-// the thread can share them. Decoding never grows the body, so a whole read decodes into
+// The thread's relay buffers. A relay uses them only between two waits, so every relay of the
+// thread can share them. Decoding never grows the body, so a whole read decodes into
 // `decoded` in one go.
 struct ThreadBuffers {
   char read[kReadBytes];
