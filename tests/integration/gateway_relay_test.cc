@@ -9,7 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <regex>
+#include <thread>
 
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
@@ -39,6 +41,16 @@ uint64_t JsonNumber(const std::string& json, const std::string& key) {
   std::smatch match;
   if (!std::regex_search(json, match, std::regex("\"" + key + "\":(\\d+)"))) return 0;
   return std::stoull(match[1]);
+}
+
+// Resident memory of a process, in KiB.
+uint64_t ResidentKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6));
+  }
+  return 0;
 }
 
 class GatewayRelayTest : public ::testing::Test {
@@ -113,6 +125,43 @@ TEST_F(GatewayRelayTest, ABackendDyingMidStreamCutsTheClientWithoutTheChunkedTer
   ASSERT_TRUE(client.WaitForClose(3s)) << "the client must see the stream end promptly";
   EXPECT_THAT(client.received(), HasSubstr("\"seq\":2"));
   EXPECT_THAT(client.received(), Not(HasSubstr("\r\n0\r\n\r\n")));
+}
+
+TEST_F(GatewayRelayTest, AClientThatStopsReadingHoldsBackTheBackendAndLosesNothing) {
+  // 24 MiB of events, sent as fast as the backend can: more than the socket buffers on the way
+  // hold, so while the client reads nothing the gateway must stop reading the backend rather
+  // than buffer the stream; once the client reads again, every event must arrive, in order.
+  constexpr uint64_t kEvents = 1500;
+  const uint64_t resident_before = ResidentKib(gateway_.process().pid());
+  RawConnection client(gateway_.port());
+  client.Send(StreamRequest("count=1500&interval_ms=0&size=16384", "Connection: close\r\n"));
+  auto events_sent = [&] {
+    return JsonNumber(HttpRequest(backend_.port(), "GET", "/stats").body, "events_sent");
+  };
+  // Held back: the backend's count stops moving (polled, for at most 10 s).
+  uint64_t sent = events_sent();
+  for (int i = 0; i < 200; ++i) {
+    std::this_thread::sleep_for(50ms);
+    const uint64_t now = events_sent();
+    if (now == sent && now > 0) break;
+    sent = now;
+  }
+  EXPECT_LT(sent, kEvents) << "the backend was never held back";
+  EXPECT_LT(ResidentKib(gateway_.process().pid()), resident_before + 4096)
+      << "the gateway buffered the stream instead of holding back the backend";
+
+  ASSERT_TRUE(client.WaitForClose(30s));
+  const std::string& received = client.received();
+  const size_t body = received.find("\r\n\r\n");
+  ASSERT_NE(body, std::string::npos);
+  const std::string stream = apim::testing::Dechunk(std::string_view(received).substr(body + 4));
+  uint64_t expected = 1;
+  for (size_t at = stream.find("\"seq\":"); at != std::string::npos;
+       at = stream.find("\"seq\":", at + 1)) {
+    ASSERT_EQ(std::stoull(stream.substr(at + 6, 12)), expected) << "an event lost or reordered";
+    ++expected;
+  }
+  EXPECT_EQ(expected - 1, kEvents);
 }
 
 TEST_F(GatewayRelayTest, ACompleteStreamEndsWithTheChunkedTerminator) {
