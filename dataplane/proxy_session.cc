@@ -46,7 +46,8 @@ std::chrono::microseconds Since(Clock::time_point start) {
 
 // While a response is relayed, waits for the client socket to become readable: if the client
 // has closed or reset its connection, the backend connection is closed at once, which ends the
-// relay's pending read. A plain handler rather than a second coroutine keeps an open stream small.
+// relay's wait for the backend. A plain handler rather than a second coroutine keeps an open stream
+// small.
 class ClientCloseWatch {
  public:
   ClientCloseWatch(tcp::socket& client, tcp::socket& upstream)
