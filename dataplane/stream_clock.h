@@ -1,8 +1,8 @@
 #pragma once
 // Keeps time for one response while its body is relayed, with a single timer that is re-armed
 // only when it fires (relaying a piece just notes the time):
-//  - heartbeat due: the stream has been quiet for the heartbeat interval. The pending backend read
-//    is cancelled so the relay can write a comment, if it is between events.
+//  - heartbeat due: the stream has been quiet for the heartbeat interval. The relay's wait for
+//    the backend is cancelled so the relay can write a comment, if it is between events.
 //  - cut: the response ran past its tier's max duration, or nothing moved in either direction for
 //    the idle timeout. Both sockets are shut down and the reason recorded.
 //  - drain: the worker is shutting down; the relay ends the stream at the next event boundary.
@@ -35,9 +35,10 @@ class StreamClock {
 
   // Bytes moved (either way): the heartbeat and idle clocks start again.
   void Activity() { state_->last_activity = Clock::now(); }
-  // True once per wake-up for a heartbeat (the backend read was cancelled for it).
+  // True once per wake-up for a heartbeat (the wait for the backend was cancelled for it).
   bool TakeHeartbeatDue();
-  // Asks the relay to end the stream at its next event boundary (the backend read is cancelled).
+  // Asks the relay to end the stream at its next event boundary (the wait for the backend is
+  // cancelled).
   void Drain();
   bool draining() const { return state_->draining; }
   // Why the response was cut, or empty.

@@ -64,9 +64,10 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
   // Asio keeps a socket registered for EPOLLOUT once it has waited to connect, and every later
   // wait to read re-arms it (EPOLL_CTL_MOD), which then reports it writable at once: a spurious
   // wake-up for every event of a stream. The connected descriptor is registered afresh.
-  const tcp::endpoint::protocol_type protocol = socket->local_endpoint(connect_error).protocol();
-  const int descriptor = connect_error ? -1 : socket->release(connect_error);
-  if (connect_error) co_return std::pair{connect_error, Lease{}};
+  beast::error_code reregister_error;
+  const tcp::endpoint::protocol_type protocol = socket->local_endpoint(reregister_error).protocol();
+  const int descriptor = reregister_error ? -1 : socket->release(reregister_error);
+  if (reregister_error) co_return std::pair{reregister_error, Lease{}};
   socket = std::make_unique<tcp::socket>(executor_, protocol, descriptor);
   beast::error_code ignored;
   socket->set_option(tcp::no_delay(true), ignored);
