@@ -16,6 +16,7 @@
 namespace apim {
 namespace {
 
+using apim::testing::ApiJson;
 using apim::testing::BackendProcess;
 using apim::testing::GatewayProcess;
 using apim::testing::HeaderValue;
@@ -30,11 +31,6 @@ using namespace std::chrono_literals;
 constexpr char kStandard[] =
     R"({"name":"standard","longLivedConnections":true,"idleTimeoutSeconds":240,)"
     R"("heartbeatIntervalSeconds":30})";
-
-std::string Api(const std::string& name, uint16_t port, const std::string& extra = "") {
-  return R"({"name":")" + name + R"(","pathPrefix":"/)" + name +
-         R"(","backendUrl":"http://127.0.0.1:)" + std::to_string(port) + "\"" + extra + "}";
-}
 
 // A policy entry of the snapshot, with the XML escaped as a JSON string.
 std::string PolicyJson(const std::string& scope, const std::string& xml) {
@@ -65,7 +61,7 @@ TEST_F(GatewayPolicyTest, SetHeaderAndCheckHeaderShapeTheRequestWithBaseInherita
       <set-header name="X-Plain" exists-action="override"><value>p</value></set-header>
     </inbound></policies>)";  // No <base/>: the global inbound does not apply.
   auto gateway =
-      Start({Api("orders", backend_.port()), Api("plain", backend_.port())},
+      Start({ApiJson("orders", backend_.port()), ApiJson("plain", backend_.port())},
             R"("policies":[)" + PolicyJson("global", global) + "," +
                 PolicyJson("api:orders", orders) + "," + PolicyJson("api:plain", plain) + "]");
   auto refused = HttpRequest(gateway.port(), "GET", "/orders/echo");
@@ -84,7 +80,7 @@ TEST_F(GatewayPolicyTest, SetHeaderAndCheckHeaderShapeTheRequestWithBaseInherita
 TEST_F(GatewayPolicyTest, RateLimitAnswers429WithRetryAfter) {
   const std::string limited = R"(<policies><inbound>
       <rate-limit calls="2" renewal-period="60"/></inbound></policies>)";
-  auto gateway = Start({Api("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", limited) + "]");
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
@@ -98,7 +94,7 @@ TEST_F(GatewayPolicyTest, RateLimitByKeyCountsEachKeyApart) {
       <rate-limit-by-key calls="1" renewal-period="60"
         counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Tenant&quot;,&quot;&quot;))"/>
     </inbound></policies>)xml";
-  auto gateway = Start({Api("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", limited) + "]");
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: a\r\n").status, 200);
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: a\r\n").status, 429);
@@ -110,7 +106,7 @@ TEST_F(GatewayPolicyTest, ReturnResponseAnswersWithoutTheBackend) {
       <set-status code="418" reason="Teapot"/>
       <set-header name="X-Mock" exists-action="override"><value>yes</value></set-header>
       <set-body>short and stout</set-body></return-response></inbound></policies>)";
-  auto gateway = Start({Api("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", mock) + "]");
   auto response = HttpRequest(gateway.port(), "GET", "/orders/anything");
   EXPECT_EQ(response.status, 418);
@@ -130,7 +126,7 @@ TEST_F(GatewayPolicyTest, ForwardRequestTimeoutOverridesTheApi) {
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
   const std::string fast =
       R"(<policies><backend><forward-request timeout-ms="300"/></backend></policies>)";
-  auto gateway = Start({Api("slow", ntohs(address.sin_port))},
+  auto gateway = Start({ApiJson("slow", ntohs(address.sin_port))},
                        R"("policies":[)" + PolicyJson("api:slow", fast) + "]");
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/slow/x").status, 504);
@@ -142,7 +138,7 @@ TEST_F(GatewayPolicyTest, ValidateContentRefusesTooLargeBodies) {
   const std::string validate = R"(<policies><inbound>
       <validate-content unspecified-content-type-action="prevent" max-size="10"
                         size-exceeded-action="prevent"/></inbound></policies>)";
-  auto gateway = Start({Api("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", validate) + "]");
   apim::testing::RawConnection big(gateway.port());
   big.Send(
@@ -162,10 +158,10 @@ TEST_F(GatewayPolicyTest, CachedResponsesHitMissAndExpireAndStreamsAreNeverCache
   const std::string cache = R"(<policies><inbound><base/><cache-lookup>
       <vary-by-query-parameter>size</vary-by-query-parameter></cache-lookup></inbound>
       <outbound><base/><cache-store duration="1"/></outbound></policies>)";
-  auto gateway =
-      Start({Api("orders", backend_.port()), Api("feed", backend_.port(), R"(,"sse":true)")},
-            R"("caches":[{"scope":"global","enabled":true}],"policies":[)" +
-                PolicyJson("global", cache) + "]");
+  auto gateway = Start(
+      {ApiJson("orders", backend_.port()), ApiJson("feed", backend_.port(), R"(,"sse":true)")},
+      R"("caches":[{"scope":"global","enabled":true}],"policies":[)" + PolicyJson("global", cache) +
+          "]");
   auto first = HttpRequest(gateway.port(), "GET", "/orders/json?size=100");
   EXPECT_EQ(first.status, 200);
   EXPECT_EQ(HeaderValue(first.head, "x-cache"), "");
@@ -187,10 +183,10 @@ TEST_F(GatewayPolicyTest, CachedResponsesHitMissAndExpireAndStreamsAreNeverCache
 }
 
 TEST_F(GatewayPolicyTest, GlobalBodyLoggingLogsOrdinaryBodiesButNeverAnEventStream) {
-  auto gateway =
-      Start({Api("orders", backend_.port()), Api("feed", backend_.port(), R"(,"sse":true)")},
-            R"("diagnostics":[{"scope":"global","requestBodyBytes":64,"responseBodyBytes":64,)"
-            R"("headers":["X-Trace"]}])");
+  auto gateway = Start(
+      {ApiJson("orders", backend_.port()), ApiJson("feed", backend_.port(), R"(,"sse":true)")},
+      R"("diagnostics":[{"scope":"global","requestBodyBytes":64,"responseBodyBytes":64,)"
+      R"("headers":["X-Trace"]}])");
   HttpRequest(gateway.port(), "GET", "/orders/json?size=10", "X-Trace: t1\r\n");
   HttpRequest(gateway.port(), "GET", "/feed/events?count=2&interval_ms=1", "X-Trace: t2\r\n");
   ASSERT_TRUE(WaitForFileContent(gateway.process().stdout_path(), "\"events\":2", 5s));

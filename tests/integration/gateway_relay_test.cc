@@ -19,6 +19,7 @@
 namespace apim {
 namespace {
 
+using apim::testing::ApiJson;
 using apim::testing::BackendProcess;
 using apim::testing::GatewayProcess;
 using apim::testing::HeaderValue;
@@ -29,13 +30,6 @@ using apim::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
-
-std::string Api(const std::string& name, const std::string& prefix, uint16_t backend_port,
-                const std::string& extra = "") {
-  return "{\"name\":\"" + name + "\",\"pathPrefix\":\"" + prefix +
-         "\",\"backendUrl\":\"http://127.0.0.1:" + std::to_string(backend_port) + "/base\"" +
-         extra + "}";
-}
 
 uint64_t JsonNumber(const std::string& json, const std::string& key) {
   std::smatch match;
@@ -69,8 +63,8 @@ class GatewayRelayTest : public ::testing::Test {
   TempDir dir_;
   BackendProcess backend_{dir_.path()};
   GatewayProcess gateway_{dir_.path(),
-                          SnapshotJson({Api("feed", "/feed", backend_.port(), ",\"sse\":true"),
-                                        Api("orders", "/orders", backend_.port())})};
+                          SnapshotJson({ApiJson("feed", backend_.port(), ",\"sse\":true", "/base"),
+                                        ApiJson("orders", backend_.port(), "", "/base")})};
 };
 
 TEST_F(GatewayRelayTest, AnEventReachesTheClientWhileTheBackendKeepsTheStreamOpen) {
@@ -227,7 +221,7 @@ TEST(GatewayBufferingTest, BufferRequestBodySendsTheWholeBodyWithAContentLength)
   BackendProcess backend(dir.path());
   GatewayProcess gateway(
       dir.path(),
-      SnapshotJson({Api("orders", "/orders", backend.port(), ",\"bufferRequestBody\":true")}));
+      SnapshotJson({ApiJson("orders", backend.port(), ",\"bufferRequestBody\":true", "/base")}));
   RawConnection client(gateway.port());
   client.Send(
       "POST /orders/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
@@ -243,8 +237,8 @@ TEST(GatewayBufferingTest, FailOnErrorStatusCodeTurnsABackendErrorInto502) {
   BackendProcess backend(dir.path());
   GatewayProcess gateway(
       dir.path(),
-      SnapshotJson({Api("strict", "/strict", backend.port(), ",\"failOnErrorStatusCode\":true"),
-                    Api("lenient", "/lenient", backend.port())}));
+      SnapshotJson({ApiJson("strict", backend.port(), ",\"failOnErrorStatusCode\":true", "/base"),
+                    ApiJson("lenient", backend.port(), "", "/base")}));
   auto strict = HttpRequest(gateway.port(), "GET", "/strict/status/503");
   EXPECT_EQ(strict.status, 502);
   EXPECT_THAT(strict.body, HasSubstr("backend-error-status"));
@@ -288,7 +282,7 @@ TEST_F(GatewayRelayTest, AReloadKeepsOpenStreamsAndServesTheNewRoutes) {
   ASSERT_TRUE(stream.ReadUntil("\"seq\":1", 5s));
 
   gateway_.Reload(
-      SnapshotJson({Api("feed2", "/feed2", backend_.port(), ",\"sse\":true")}, true, 2));
+      SnapshotJson({ApiJson("feed2", backend_.port(), ",\"sse\":true", "/base")}, true, 2));
   ASSERT_TRUE(apim::testing::WaitForFileContent(gateway_.process().stderr_path(),
                                                 "serving config version 2", 5s));
   EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 404);
@@ -352,7 +346,7 @@ TEST_F(GatewayFailureTest, AnUnreachableBackendIs502) {
     probe.process().Signal(SIGKILL);
     probe.process().WaitForExit(5s);
   }
-  GatewayProcess gateway(dir_.path(), SnapshotJson({Api("gone", "/gone", dead_port)}));
+  GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("gone", dead_port, "", "/base")}));
   auto response = HttpRequest(gateway.port(), "GET", "/gone/x");
   EXPECT_EQ(response.status, 502);
   EXPECT_THAT(response.body, HasSubstr("backend-unreachable"));
@@ -370,7 +364,7 @@ TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
   ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
   GatewayProcess gateway(
       dir_.path(),
-      SnapshotJson({Api("slow", "/slow", ntohs(address.sin_port), ",\"timeoutSeconds\":1")}));
+      SnapshotJson({ApiJson("slow", ntohs(address.sin_port), ",\"timeoutSeconds\":1", "/base")}));
   const auto start = std::chrono::steady_clock::now();
   auto response = HttpRequest(gateway.port(), "GET", "/slow/x");
   EXPECT_EQ(response.status, 504);
@@ -381,7 +375,8 @@ TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
 
 TEST_F(GatewayFailureTest, SlowRequestHeadersAreCutAtTheHeaderTimeout) {
   BackendProcess backend(dir_.path());
-  GatewayProcess gateway(dir_.path(), SnapshotJson({Api("orders", "/orders", backend.port())}),
+  GatewayProcess gateway(dir_.path(),
+                         SnapshotJson({ApiJson("orders", backend.port(), "", "/base")}),
                          {"--request-header-timeout", "1"});
   RawConnection slow(gateway.port());
   slow.Send("GET /orders/json HTTP/1.1\r\nHost: x\r\n");  // and never the blank line

@@ -13,6 +13,7 @@
 namespace apim {
 namespace {
 
+using apim::testing::ApiJson;
 using apim::testing::BackendProcess;
 using apim::testing::Dechunk;
 using apim::testing::GatewayProcess;
@@ -28,11 +29,6 @@ using namespace std::chrono_literals;
 constexpr char kConsumption[] =
     R"({"name":"consumption","longLivedConnections":false,"maxResponseDurationSeconds":30,)"
     R"("idleTimeoutSeconds":240})";
-
-std::string Api(const std::string& name, uint16_t port, const std::string& extra = "") {
-  return R"({"name":")" + name + R"(","pathPrefix":"/)" + name +
-         R"(","backendUrl":"http://127.0.0.1:)" + std::to_string(port) + "\"" + extra + "}";
-}
 
 std::string Standard(const std::string& extra) {
   return R"({"name":"standard","longLivedConnections":true,"idleTimeoutSeconds":240)" + extra + "}";
@@ -58,7 +54,7 @@ class TierLimitsTest : public ::testing::Test {
 
 TEST_F(TierLimitsTest, ConsumptionRefusesStreamsBeforeContactingTheBackend) {
   GatewayProcess gateway(dir_.path(),
-                         SnapshotJsonWithTier(kConsumption, {Api("plain", backend_.port())}));
+                         SnapshotJsonWithTier(kConsumption, {ApiJson("plain", backend_.port())}));
   const uint64_t before = BackendConnections(backend_);
   auto sse = HttpRequest(gateway.port(), "GET", "/plain/events", "Accept: text/event-stream\r\n");
   EXPECT_EQ(sse.status, 501);
@@ -77,7 +73,7 @@ TEST_F(TierLimitsTest, ConsumptionRefusesStreamsBeforeContactingTheBackend) {
 
 TEST_F(TierLimitsTest, ConsumptionAnswers502WhenTheBackendStreamsAnyway) {
   GatewayProcess gateway(dir_.path(),
-                         SnapshotJsonWithTier(kConsumption, {Api("plain", backend_.port())}));
+                         SnapshotJsonWithTier(kConsumption, {ApiJson("plain", backend_.port())}));
   auto response = HttpRequest(gateway.port(), "GET", "/plain/events?count=1&interval_ms=1");
   EXPECT_EQ(response.status, 502);
   EXPECT_THAT(response.body, HasSubstr("unexpected-event-stream"));
@@ -86,8 +82,8 @@ TEST_F(TierLimitsTest, ConsumptionAnswers502WhenTheBackendStreamsAnyway) {
 TEST_F(TierLimitsTest, AHeartbeatArrivesDuringAQuietStream) {
   GatewayProcess gateway(
       dir_.path(),
-      SnapshotJsonWithTier(Standard(""), {Api("feed", backend_.port(),
-                                              R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
+      SnapshotJsonWithTier(Standard(""), {ApiJson("feed", backend_.port(),
+                                                  R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
   RawConnection client(gateway.port());
   client.Send("GET /feed/events?idle_after=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(client.ReadUntil("\"seq\":1,", 5s));
@@ -98,8 +94,8 @@ TEST_F(TierLimitsTest, AHeartbeatArrivesDuringAQuietStream) {
 TEST_F(TierLimitsTest, NoHeartbeatIsInjectedInsideAnEventTheBackendPausesIn) {
   GatewayProcess gateway(
       dir_.path(),
-      SnapshotJsonWithTier(Standard(""), {Api("feed", backend_.port(),
-                                              R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
+      SnapshotJsonWithTier(Standard(""), {ApiJson("feed", backend_.port(),
+                                                  R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
   RawConnection client(gateway.port());
   // Event 2 stops halfway for 3 s (three heartbeat intervals), then the stream goes quiet.
   client.Send(
@@ -118,9 +114,9 @@ TEST_F(TierLimitsTest, NoHeartbeatIsInjectedInsideAnEventTheBackendPausesIn) {
 }
 
 TEST_F(TierLimitsTest, ResponsesAreCutAtTheTiersMaxDuration) {
-  GatewayProcess gateway(dir_.path(),
-                         SnapshotJsonWithTier(Standard(R"(,"maxResponseDurationSeconds":1)"),
-                                              {Api("feed", backend_.port(), R"(,"sse":true)")}));
+  GatewayProcess gateway(
+      dir_.path(), SnapshotJsonWithTier(Standard(R"(,"maxResponseDurationSeconds":1)"),
+                                        {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
   RawConnection client(gateway.port());
   const auto start = std::chrono::steady_clock::now();
   client.Send("GET /feed/events?interval_ms=100 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -136,7 +132,7 @@ TEST_F(TierLimitsTest, TheIdleTimeoutClosesATrulyIdleConnection) {
   GatewayProcess gateway(
       dir_.path(),
       SnapshotJsonWithTier(R"({"name":"quick","longLivedConnections":true,"idleTimeoutSeconds":1})",
-                           {Api("feed", backend_.port(), R"(,"sse":true)")}));
+                           {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
   RawConnection stream(gateway.port());
   stream.Send("GET /feed/events?idle_after=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(stream.ReadUntil("\"seq\":1,", 5s));
@@ -147,9 +143,9 @@ TEST_F(TierLimitsTest, TheIdleTimeoutClosesATrulyIdleConnection) {
 }
 
 TEST_F(TierLimitsTest, StreamsPastTheTiersLimitGet503) {
-  GatewayProcess gateway(dir_.path(),
-                         SnapshotJsonWithTier(Standard(R"(,"maxConcurrentStreams":2)"),
-                                              {Api("feed", backend_.port(), R"(,"sse":true)")}));
+  GatewayProcess gateway(
+      dir_.path(), SnapshotJsonWithTier(Standard(R"(,"maxConcurrentStreams":2)"),
+                                        {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
   RawConnection first(gateway.port());
   RawConnection second(gateway.port());
   for (RawConnection* stream : {&first, &second}) {
@@ -166,7 +162,7 @@ TEST_F(TierLimitsTest, StreamsPastTheTiersLimitGet503) {
 TEST_F(TierLimitsTest, SigtermDrainsStreamsAtAnEventBoundaryAndExits) {
   GatewayProcess gateway(
       dir_.path(),
-      SnapshotJsonWithTier(Standard(""), {Api("feed", backend_.port(), R"(,"sse":true)")}),
+      SnapshotJsonWithTier(Standard(""), {ApiJson("feed", backend_.port(), R"(,"sse":true)")}),
       {"--drain-timeout", "1"});
   RawConnection stream(gateway.port());
   stream.Send("GET /feed/events?interval_ms=100 HTTP/1.1\r\nHost: x\r\n\r\n");

@@ -25,6 +25,7 @@
 namespace apim {
 namespace {
 
+using apim::testing::ApiJson;
 using apim::testing::AuthorizedContext;
 using apim::testing::BackendProcess;
 using apim::testing::ControlPlane;
@@ -175,13 +176,9 @@ TEST(ControlPlaneFaultTest, ControlPlaneKilledDuringABurstOfWritesLosesNoAcknowl
 // ---------------------------------------------------------------------------------------------
 // Gateway worker: shared pieces.
 
-std::string Api(const std::string& name, uint16_t backend_port, const std::string& extra = "") {
-  return StrCat(R"({"name":")", name, R"(","pathPrefix":"/)", name,
-                R"(","backendUrl":"http://127.0.0.1:)", backend_port, R"(/base")", extra, "}");
-}
-
 std::string Snapshot(uint16_t backend_port) {
-  return SnapshotJson({Api("orders", backend_port), Api("feed", backend_port, R"(,"sse":true)")});
+  return SnapshotJson({ApiJson("orders", backend_port, "", "/base"),
+                       ApiJson("feed", backend_port, R"(,"sse":true)", "/base")});
 }
 
 uint64_t JsonNumber(const std::string& json, const std::string& key) {

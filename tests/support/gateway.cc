@@ -76,6 +76,13 @@ void GatewayProcess::Reload(const std::string& snapshot_json) {
   process_->Signal(SIGHUP);
 }
 
+std::string ApiJson(const std::string& name, uint16_t backend_port, const std::string& extra,
+                    const std::string& backend_path) {
+  return R"({"name":")" + name + R"(","pathPrefix":"/)" + name +
+         R"(","backendUrl":"http://127.0.0.1:)" + std::to_string(backend_port) + backend_path +
+         "\"" + extra + "}";
+}
+
 std::string SnapshotJsonWithTier(const std::string& tier_json, const std::vector<std::string>& apis,
                                  const std::string& extra_fields) {
   std::string json =

@@ -51,6 +51,10 @@ class GatewayProcess {
   uint16_t admin_port_ = 0;
 };
 
+// An API (a JSON object of apim.v1.Api) published at /NAME, its backend at
+// http://127.0.0.1:PORT followed by `backend_path`; `extra` adds fields, e.g. `,"sse":true`.
+std::string ApiJson(const std::string& name, uint16_t backend_port, const std::string& extra = "",
+                    const std::string& backend_path = "");
 // A snapshot with one tier and the given APIs (each a JSON object of apim.v1.Api).
 std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived = true,
                          int version = 1);
