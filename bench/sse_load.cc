@@ -32,7 +32,8 @@ using namespace std::chrono_literals;
 
 // A stream failing is a measurement, not an exception.
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
-constexpr auto kGrace = 5s;  // past the deadline, a thread stops waiting for its streams
+constexpr auto kGrace = 5s;   // past the deadline, a thread stops waiting for its streams
+constexpr auto kSettle = 1s;  // after the last stream is opened, before steady state begins
 constexpr size_t kMaxLatencySamplesPerThread = 20'000'000;  // 160 MB; counted beyond, not kept
 constexpr int kMaxStreams = 200'000;
 constexpr uint64_t kMaxReadsPerStream = uint64_t{1} << 40;
@@ -49,6 +50,7 @@ struct ThreadResults {
   std::vector<int64_t> connect_ns;
   std::vector<int64_t> ttfe_ns;
   std::vector<int64_t> latency_ns;
+  std::vector<int64_t> steady_latency_ns;  // the part of latency_ns received in steady state
   uint64_t connected = 0;
   uint64_t streams_with_events = 0;
   uint64_t finished = 0;
@@ -87,7 +89,8 @@ bool IsEventStream(std::string_view content_type) {
 // Reads the body of an event stream until it ends or the run does, recording every event.
 asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                  http::response_parser<http::buffer_body>& parser,
-                                 Clock::time_point connect_start, ThreadResults& out) {
+                                 Clock::time_point connect_start, Clock::time_point steady_from,
+                                 ThreadResults& out) {
   SseEventParser events;
   bool first_event = true;
   int64_t received_at_ns = 0;
@@ -103,7 +106,9 @@ asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& 
     if (!sent_at_ns) {
       ++out.events_without_ts;
     } else if (out.latency_ns.size() < kMaxLatencySamplesPerThread) {
-      out.latency_ns.push_back(std::max<int64_t>(0, received_at_ns - *sent_at_ns));
+      const int64_t latency_ns = std::max<int64_t>(0, received_at_ns - *sent_at_ns);
+      out.latency_ns.push_back(latency_ns);
+      if (received_at >= steady_from) out.steady_latency_ns.push_back(latency_ns);
     }
   };
 
@@ -141,8 +146,8 @@ asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& 
 // One stream from connect to the end of the run. Every operation is bounded by `deadline`
 // through the tcp_stream's timeout, which also closes the connection when the run ends.
 asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
-                                Clock::time_point start_at, Clock::time_point deadline,
-                                ThreadResults& out) {
+                                Clock::time_point start_at, Clock::time_point steady_from,
+                                Clock::time_point deadline, ThreadResults& out) {
   auto executor = co_await asio::this_coro::executor;
   if (start_at >= deadline) {
     ++out.not_started;
@@ -209,7 +214,7 @@ asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
     co_return;
   }
 
-  co_await ReadEvents(stream, buffer, parser, connect_start, out);
+  co_await ReadEvents(stream, buffer, parser, connect_start, steady_from, out);
 }
 
 Distribution Summarize(std::vector<int64_t>& samples_ns) {
@@ -311,6 +316,12 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(options.duration_s));
+  // Steady state: every stream has been opened (the ramp-up is over) and had a second to settle.
+  Clock::time_point steady_from = start + kSettle;
+  if (options.connect_rate > 0) {
+    steady_from += std::chrono::duration_cast<Clock::duration>(
+        std::chrono::duration<double>((options.streams - 1) / options.connect_rate));
+  }
   std::vector<std::thread> threads;
   for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
@@ -321,7 +332,8 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
           start_at += std::chrono::duration_cast<Clock::duration>(
               std::chrono::duration<double>(i / options.connect_rate));
         }
-        asio::co_spawn(context, RunStream(*url, endpoint, start_at, deadline, results[t]),
+        asio::co_spawn(context,
+                       RunStream(*url, endpoint, start_at, steady_from, deadline, results[t]),
                        asio::detached);
       }
       context.run_until(deadline + kGrace);
@@ -333,12 +345,15 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   LoadReport report;
   report.options = options;
   report.elapsed_s = elapsed_s;
-  std::vector<int64_t> connect_ns, ttfe_ns, latency_ns;
+  std::vector<int64_t> connect_ns, ttfe_ns, latency_ns, steady_latency_ns;
   for (ThreadResults& r : results) {
     connect_ns.insert(connect_ns.end(), r.connect_ns.begin(), r.connect_ns.end());
     ttfe_ns.insert(ttfe_ns.end(), r.ttfe_ns.begin(), r.ttfe_ns.end());
     latency_ns.insert(latency_ns.end(), r.latency_ns.begin(), r.latency_ns.end());
     std::vector<int64_t>().swap(r.latency_ns);
+    steady_latency_ns.insert(steady_latency_ns.end(), r.steady_latency_ns.begin(),
+                             r.steady_latency_ns.end());
+    std::vector<int64_t>().swap(r.steady_latency_ns);
     report.connected += r.connected;
     report.streams_with_events += r.streams_with_events;
     report.finished += r.finished;
@@ -358,6 +373,7 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   report.connect_us = Summarize(connect_ns);
   report.ttfe_us = Summarize(ttfe_ns);
   report.latency_us = Summarize(latency_ns);
+  report.steady_latency_us = Summarize(steady_latency_ns);
   return report;
 }
 
@@ -385,7 +401,8 @@ std::string FormatReportText(const LoadReport& r) {
                      "p50", "p90", "p99", "p99.9", "max");
   for (const auto& [name, d] :
        {std::pair{"connect", &r.connect_us}, std::pair{"first event", &r.ttfe_us},
-        std::pair{"event latency", &r.latency_us}}) {
+        std::pair{"event latency", &r.latency_us},
+        std::pair{"  steady state", &r.steady_latency_us}}) {
     out += fmt::format("  {:<16}{:>10}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}{:>10.1f}\n", name,
                        d->count, d->p50, d->p90, d->p99, d->p999, d->max);
   }
@@ -401,13 +418,14 @@ std::string FormatReportJson(const LoadReport& r) {
       "\"events_without_ts\":{},\"events_per_s\":{:.1f},"
       "\"errors\":{{\"total\":{},\"connect\":{},\"http_status\":{},\"content_type\":{},"
       "\"early_close\":{},\"no_response\":{},\"other\":{},\"first\":{}}},"
-      "\"connect_us\":{},\"ttfe_us\":{},\"latency_us\":{}}}\n",
+      "\"connect_us\":{},\"ttfe_us\":{},\"latency_us\":{},\"steady_latency_us\":{}}}\n",
       JsonString(o.label), JsonString(o.url), o.streams, o.threads, o.duration_s, o.connect_rate,
       r.elapsed_s, r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started,
       r.events, r.events_without_ts, r.events_per_s, r.errors.total(), r.errors.connect,
       r.errors.http_status, r.errors.content_type, r.errors.early_close, r.errors.no_response,
       r.errors.other, JsonString(r.errors.first), DistributionJson(r.connect_us),
-      DistributionJson(r.ttfe_us), DistributionJson(r.latency_us));
+      DistributionJson(r.ttfe_us), DistributionJson(r.latency_us),
+      DistributionJson(r.steady_latency_us));
 }
 
 }  // namespace apim::bench

@@ -69,6 +69,9 @@ struct LoadReport {
   Distribution connect_us;
   Distribution ttfe_us;  // connect start to first event
   Distribution latency_us;
+  // Only events received once every stream was open (a second after the ramp-up ended): the
+  // relay alone, without the cost of accepting and connecting new streams at the same time.
+  Distribution steady_latency_us;
   LoadErrors errors;
 };
 
