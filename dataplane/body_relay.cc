@@ -1,8 +1,11 @@
 #include "dataplane/body_relay.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -57,10 +60,6 @@ awaitable<RelayEnd> BodyRelay::Run() {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(RelayEnd)>(
       [this](auto handler) {
         done_.emplace(std::move(handler));
-        beast::error_code ignored;
-        // Synchronous reads and writes that would block return would_block instead.
-        upstream_.non_blocking(true, ignored);
-        client_.non_blocking(true, ignored);
         readable_ = !unparsed_.empty();  // What came with the head is relayed first.
         Step();
       },
@@ -85,19 +84,22 @@ void BodyRelay::Step() {
     ThreadBuffers& buffers = Buffers();
     std::memcpy(buffers.read, unparsed_.data(), unparsed_.size());
     const size_t room = kReadBytes - unparsed_.size();
-    beast::error_code error;
-    size_t read = upstream_.read_some(asio::buffer(buffers.read + unparsed_.size(), room), error);
+    // MSG_DONTWAIT: a read that would block returns EAGAIN, whatever the socket's mode.
+    const ssize_t got =
+        ::recv(upstream_.native_handle(), buffers.read + unparsed_.size(), room, MSG_DONTWAIT);
+    size_t read = got > 0 ? static_cast<size_t>(got) : 0;
     readable_ = false;
-    if (error == asio::error::would_block) {
-      read = 0;  // Nothing new: only what was left unparsed, then the relay waits again.
-    } else if (error == asio::error::eof) {
-      read = 0;
-      backend_closed_ = true;
-    } else if (error) {
-      return Finish(RelayEnd::kBackendFailed);
-    } else {
-      readable_ = read == room;  // A full read may have left more behind.
+    if (got < 0 && errno == EINTR) {
+      readable_ = true;
+      continue;
     }
+    if (got == 0) {
+      backend_closed_ = true;
+    } else if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+      return Finish(RelayEnd::kBackendFailed);
+    } else if (got > 0) {
+      readable_ = read == room;  // A full read may have left more behind.
+    }  // Otherwise nothing new: only what was left unparsed, then the relay waits again.
     if (read == 0 && unparsed_.empty()) continue;
     std::optional<std::string_view> out = Decode(read);
     if (!out) return Finish(RelayEnd::kBackendFailed);
@@ -206,11 +208,12 @@ std::string_view BodyRelay::Frame(char* piece, size_t size) const {
 
 bool BodyRelay::Write(std::string_view bytes) {
   if (bytes.empty()) return true;
-  beast::error_code error;
-  const size_t written = client_.write_some(asio::buffer(bytes), error);
-  if (error && error != asio::error::would_block) return false;
+  // MSG_NOSIGNAL: a client that went away is an error here, not a SIGPIPE.
+  const ssize_t written =
+      ::send(client_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
   // The thread's buffer is reused once the relay waits: keep what the client did not take.
-  unsent_.assign(bytes.substr(error ? 0 : written));
+  unsent_.assign(bytes.substr(written > 0 ? static_cast<size_t>(written) : 0));
   return true;
 }
 

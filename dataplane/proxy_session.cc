@@ -607,7 +607,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
                  "\": ", connect_error.message()));
     }
     upstream_ = std::move(lease.stream);
-    if (!lease.reused) SetTcpKeepalive(*upstream_, context_.limits);
+    if (!lease.reused) SetTcpKeepalive(upstream_->native_handle(), context_.limits);
     upstream_buffer_.clear();
     NewResponseParser();
 
@@ -797,12 +797,6 @@ awaitable<bool> Exchange::WriteBuffered(const std::string& body) {
   co_return !error;
 }
 
-std::string ClientAddress(const tcp::socket& socket) {
-  beast::error_code error;
-  auto endpoint = socket.remote_endpoint(error);
-  return error ? std::string("unknown") : endpoint.address().to_string();
-}
-
 // Writes a problem for a request that could not even be parsed, then the connection closes.
 awaitable<void> RejectUnparsable(beast::tcp_stream& client, SessionContext& context,
                                  http::status status, std::string_view type, std::string_view title,
@@ -888,23 +882,22 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
 
 }  // namespace
 
-void SetTcpKeepalive(tcp::socket& socket, const ProxyLimits& limits) {
-  beast::error_code ignored;
-  socket.set_option(asio::socket_base::keep_alive(true), ignored);
-  const int fd = socket.native_handle();
+beast::error_code SetTcpKeepalive(int descriptor, const ProxyLimits& limits) {
+  const int on = 1;
   const int idle = static_cast<int>(limits.tcp_keepalive_idle.count());
   const int interval = static_cast<int>(limits.tcp_keepalive_interval.count());
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval);
-  ::setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &limits.tcp_keepalive_count,
-               sizeof limits.tcp_keepalive_count);
+  const int count = limits.tcp_keepalive_count;
+  if (::setsockopt(descriptor, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof on) != 0 ||
+      ::setsockopt(descriptor, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle) != 0 ||
+      ::setsockopt(descriptor, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof interval) != 0 ||
+      ::setsockopt(descriptor, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof count) != 0) {
+    return beast::error_code(errno, boost::system::system_category());
+  }
+  return {};
 }
 
-awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
-  beast::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  SetTcpKeepalive(socket, context.limits);
-  const std::string client_ip = ClientAddress(socket);
+awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionContext& context) {
+  const std::string client_ip = peer.address().to_string();
   beast::tcp_stream client(std::move(socket));
   beast::flat_buffer buffer;
   ++context.metrics.active_connections;
@@ -917,6 +910,7 @@ awaitable<void> ServeConnection(tcp::socket socket, SessionContext& context) {
     if (!co_await exchange.Run() || context.draining.load()) break;
   }
   --context.metrics.active_connections;
+  beast::error_code ignored;
   client.socket().shutdown(tcp::socket::shutdown_both, ignored);
   client.close();
 }

@@ -35,8 +35,9 @@ struct ProxyLimits {
   int tcp_keepalive_count = 6;
 };
 
-// Turns TCP keepalive on with the given timings.
-void SetTcpKeepalive(boost::asio::ip::tcp::socket& socket, const ProxyLimits& limits);
+// Turns TCP keepalive on with the given timings. On a listening socket, Linux copies the setting
+// to every connection it accepts.
+boost::system::error_code SetTcpKeepalive(int descriptor, const ProxyLimits& limits);
 
 // What a session needs from its worker thread. Everything here outlives the sessions.
 struct SessionContext {
@@ -54,7 +55,10 @@ struct SessionContext {
   SubscriptionStreams& subscription_streams;
 };
 
+// Serves one accepted client connection; `peer` is the client's address as accept returned it.
+// The socket comes with TCP_NODELAY and keepalive already on, inherited from the listener.
 boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,
+                                             boost::asio::ip::tcp::endpoint peer,
                                              SessionContext& context);
 
 }  // namespace apim::dataplane

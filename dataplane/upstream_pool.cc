@@ -42,20 +42,21 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
 
   auto socket = std::make_unique<tcp::socket>(executor_);
   beast::error_code connect_error;
+  tcp::endpoint connected_to;
   {
     SocketDeadline deadline(*socket, connect_timeout);
     // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
     beast::error_code not_an_address;
     const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
     if (!not_an_address) {
-      const tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
-      std::tie(connect_error) = co_await socket->async_connect(endpoint, kNoThrow);
+      connected_to = tcp::endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
+      std::tie(connect_error) = co_await socket->async_connect(connected_to, kNoThrow);
     } else {
       tcp::resolver resolver(executor_);
       auto [resolve_error, endpoints] =
           co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
       if (resolve_error) co_return std::pair{resolve_error, Lease{}};
-      std::tie(connect_error, std::ignore) =
+      std::tie(connect_error, connected_to) =
           co_await asio::async_connect(*socket, endpoints, kNoThrow);
     }
     if (deadline.expired()) connect_error = beast::error::timeout;
@@ -65,10 +66,9 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
   // wait to read re-arms it (EPOLL_CTL_MOD), which then reports it writable at once: a spurious
   // wake-up for every event of a stream. The connected descriptor is registered afresh.
   beast::error_code reregister_error;
-  const tcp::endpoint::protocol_type protocol = socket->local_endpoint(reregister_error).protocol();
-  const int descriptor = reregister_error ? -1 : socket->release(reregister_error);
+  const int descriptor = socket->release(reregister_error);
   if (reregister_error) co_return std::pair{reregister_error, Lease{}};
-  socket = std::make_unique<tcp::socket>(executor_, protocol, descriptor);
+  socket = std::make_unique<tcp::socket>(executor_, connected_to.protocol(), descriptor);
   beast::error_code ignored;
   socket->set_option(tcp::no_delay(true), ignored);
   co_return std::pair{beast::error_code{}, Lease{std::move(socket), false}};

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "tests/support/gateway.h"
@@ -47,6 +49,34 @@ uint64_t ResidentKib(pid_t pid) {
   return 0;
 }
 
+// The TCP timer of a loopback socket, as /proc/net/tcp shows it.
+struct TcpTimer {
+  int kind = 0;  // 0 none, 1 retransmit, 2 keepalive, 3 TIME_WAIT, 4 zero-window probe
+  std::chrono::milliseconds due_in{0};
+};
+
+// The timer of the established socket from `local_port` (0: any) to `remote_port`, if one is open.
+std::optional<TcpTimer> EstablishedSocketTimer(uint16_t local_port, uint16_t remote_port) {
+  std::ifstream table("/proc/net/tcp");
+  std::string line;
+  std::getline(table, line);  // The column names.
+  while (std::getline(table, line)) {
+    // "sl local rem st tx:rx tr:when ...", addresses and numbers in hex.
+    std::istringstream fields(line);
+    std::string slot, local, remote, state, queues, timer;
+    fields >> slot >> local >> remote >> state >> queues >> timer;
+    const auto port = [](const std::string& address) {
+      return static_cast<uint16_t>(std::stoul(address.substr(address.find(':') + 1), nullptr, 16));
+    };
+    if (state != "01" || port(remote) != remote_port) continue;
+    if (local_port != 0 && port(local) != local_port) continue;
+    const long ticks = std::stol(timer.substr(timer.find(':') + 1), nullptr, 16);
+    return TcpTimer{std::stoi(timer.substr(0, timer.find(':')), nullptr, 16),
+                    std::chrono::milliseconds(ticks * 1000 / ::sysconf(_SC_CLK_TCK))};
+  }
+  return std::nullopt;
+}
+
 class GatewayRelayTest : public ::testing::Test {
  protected:
   std::string StreamRequest(const std::string& query, const std::string& headers = "") {
@@ -78,6 +108,35 @@ TEST_F(GatewayRelayTest, AnEventReachesTheClientWhileTheBackendKeepsTheStreamOpe
   // The whole event, with its terminating blank line, is here although the stream goes on.
   EXPECT_TRUE(client.ReadUntil("}\n\n", 2s)) << client.received();
   EXPECT_FALSE(client.WaitForClose(200ms)) << "the stream must stay open";
+}
+
+TEST(GatewayKeepaliveTest, BothSocketsOfASilentStreamProbeTheirPeerWithTcpKeepalive) {
+  // The client socket takes its options from the listener (Linux copies them on accept); the
+  // backend socket gets them after connect. Both must carry --tcp-keepalive-idle.
+  TempDir dir;
+  BackendProcess backend(dir.path());
+  GatewayProcess gateway(dir.path(),
+                         SnapshotJson({ApiJson("feed", backend.port(), ",\"sse\":true")}),
+                         {"--tcp-keepalive-idle", "37"});
+  RawConnection client(gateway.port());
+  client.Send("GET /feed/events?idle_after=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  ASSERT_TRUE(client.ReadUntil("text/event-stream", 5s)) << client.received();
+  for (auto [name, local_port, remote_port] :
+       {std::tuple{"client socket", gateway.port(), client.local_port()},
+        std::tuple{"backend socket", uint16_t{0}, backend.port()}}) {
+    SCOPED_TRACE(name);
+    // Until what was just sent is acknowledged, the socket shows its retransmit timer instead.
+    std::optional<TcpTimer> timer;
+    for (const auto give_up = std::chrono::steady_clock::now() + 2s;
+         std::chrono::steady_clock::now() < give_up; std::this_thread::sleep_for(10ms)) {
+      timer = EstablishedSocketTimer(local_port, remote_port);
+      if (timer && timer->kind == 2) break;
+    }
+    ASSERT_TRUE(timer) << "no established socket found";
+    EXPECT_EQ(timer->kind, 2) << "keepalive timer expected";
+    EXPECT_GT(timer->due_in, 30s);
+    EXPECT_LE(timer->due_in, 37s);
+  }
 }
 
 TEST_F(GatewayRelayTest, AnEventTheBackendPausesInTheMiddleOfArrivesIntact) {

@@ -25,6 +25,13 @@ RawConnection::RawConnection(uint16_t port) {
 
 RawConnection::~RawConnection() { Close(); }
 
+uint16_t RawConnection::local_port() const {
+  sockaddr_in address{};
+  socklen_t size = sizeof address;
+  if (::getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &size) != 0) return 0;
+  return ntohs(address.sin_port);
+}
+
 void RawConnection::Send(std::string_view bytes) {
   while (!bytes.empty()) {
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);

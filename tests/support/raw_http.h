@@ -27,6 +27,8 @@ class RawConnection {
   bool WaitForClose(std::chrono::milliseconds timeout);
   // Everything read so far.
   const std::string& received() const { return received_; }
+  // This end's port (the server sees the connection coming from it).
+  uint16_t local_port() const;
   // Closes the socket abruptly (RST) when `reset`, else with a FIN.
   void Close(bool reset = false);
 
