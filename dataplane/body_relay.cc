@@ -1,6 +1,7 @@
 #include "dataplane/body_relay.h"
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
@@ -45,11 +46,12 @@ constexpr std::string_view kBom = "\xEF\xBB\xBF";
 }  // namespace
 
 BodyRelay::BodyRelay(tcp::socket& upstream, tcp::socket& client, ResponseParser& response,
-                     std::string_view already_read, Framing framing, bool event_stream,
-                     StreamClock& clock, Metrics& metrics)
+                     std::string head, std::string_view already_read, Framing framing,
+                     bool event_stream, StreamClock& clock, Metrics& metrics)
     : upstream_(upstream),
       client_(client),
       response_(response),
+      head_(std::move(head)),
       unparsed_(already_read),
       framing_(framing),
       event_stream_(event_stream),
@@ -60,7 +62,9 @@ awaitable<RelayEnd> BodyRelay::Run() {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(RelayEnd)>(
       [this](auto handler) {
         done_.emplace(std::move(handler));
-        readable_ = !unparsed_.empty();  // What came with the head is relayed first.
+        // What came with the head is relayed first. With the head still to send, the backend
+        // is read once before waiting: whatever it has sent already goes in the same write.
+        readable_ = !unparsed_.empty() || !head_.empty();
         Step();
       },
       asio::use_awaitable);
@@ -68,6 +72,12 @@ awaitable<RelayEnd> BodyRelay::Run() {
 
 void BodyRelay::Step() {
   for (;;) {
+    // The head goes alone once nothing is to be read now, or the relay ends.
+    if (!head_.empty() &&
+        (!readable_ || response_.is_done() || backend_closed_ || clock_.draining())) {
+      if (!Write({})) return Finish(RelayEnd::kClientGone);
+      if (!unsent_.empty()) return WaitForClient();
+    }
     if (response_.is_done()) return Finish(RelayEnd::kComplete);
     if (backend_closed_) {
       // The end of a close-delimited body; any other body was cut short.
@@ -147,6 +157,9 @@ void BodyRelay::WaitForClient() {
 }
 
 void BodyRelay::Finish(RelayEnd end) {
+  // A backend that failed before the first piece: the client still gets the head (best effort,
+  // the connection is closed next), then sees the cut.
+  if (!head_.empty() && end != RelayEnd::kClientGone) Write({});
   // Posted, not called: the caller's frame (which holds this relay) must not resume inside it.
   asio::post(client_.get_executor(),
              [done = std::move(*done_), end]() mutable { std::move(done)(end); });
@@ -207,13 +220,29 @@ std::string_view BodyRelay::Frame(char* piece, size_t size) const {
 }
 
 bool BodyRelay::Write(std::string_view bytes) {
-  if (bytes.empty()) return true;
+  if (bytes.empty() && head_.empty()) return true;
   // MSG_NOSIGNAL: a client that went away is an error here, not a SIGPIPE.
-  const ssize_t written =
-      ::send(client_.native_handle(), bytes.data(), bytes.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  constexpr int kFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
+  ssize_t written;
+  if (head_.empty()) {
+    written = ::send(client_.native_handle(), bytes.data(), bytes.size(), kFlags);
+  } else {
+    iovec parts[] = {{head_.data(), head_.size()}, {const_cast<char*>(bytes.data()), bytes.size()}};
+    msghdr message{};
+    message.msg_iov = parts;
+    message.msg_iovlen = bytes.empty() ? 1 : 2;
+    written = ::sendmsg(client_.native_handle(), &message, kFlags);
+  }
   if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
   // The thread's buffer is reused once the relay waits: keep what the client did not take.
-  unsent_.assign(bytes.substr(written > 0 ? static_cast<size_t>(written) : 0));
+  size_t taken = written > 0 ? static_cast<size_t>(written) : 0;
+  if (taken < head_.size()) {
+    unsent_.assign(head_, taken);
+    unsent_.append(bytes);
+  } else {
+    unsent_.assign(bytes.substr(taken - head_.size()));
+  }
+  std::string().swap(head_);
   return true;
 }
 

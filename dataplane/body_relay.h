@@ -39,11 +39,13 @@ class BodyRelay {
   using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
 
   // `response` has parsed the head; `already_read` are the bytes read past it with the head.
+  // `head` is the response head for the client, sent with the first piece of the body if one
+  // can be read at once, and alone otherwise (before the relay first waits or ends).
   // For an event stream, heartbeats are written between events when the clock asks, and a drain
   // ends the stream at an event boundary.
   BodyRelay(boost::asio::ip::tcp::socket& upstream, boost::asio::ip::tcp::socket& client,
-            ResponseParser& response, std::string_view already_read, Framing framing,
-            bool event_stream, StreamClock& clock, Metrics& metrics);
+            ResponseParser& response, std::string head, std::string_view already_read,
+            Framing framing, bool event_stream, StreamClock& clock, Metrics& metrics);
 
   // Keeps the first `limit` bytes of the body in `into` (diagnostics; never for event streams).
   void CaptureBody(std::string* into, size_t limit) {
@@ -73,12 +75,14 @@ class BodyRelay {
   std::optional<std::string_view> Decode(size_t read);
   // Frames a piece of body that has room around it in the thread's buffer.
   std::string_view Frame(char* piece, size_t size) const;
-  // Writes what the client takes now and keeps the rest in unsent_. False when it is gone.
+  // Writes head_ (if not sent yet) and `bytes`, as much as the client takes now, and keeps the
+  // rest in unsent_. False when the client is gone.
   bool Write(std::string_view bytes);
 
   boost::asio::ip::tcp::socket& upstream_;
   boost::asio::ip::tcp::socket& client_;
   ResponseParser& response_;
+  std::string head_;       // The response head until it is written.
   std::string unparsed_;   // Bytes read but not parsed yet (a split chunk header): usually none.
   std::string unsent_;     // What the client has not taken yet: usually nothing.
   bool readable_ = false;  // The backend socket may have bytes: read before waiting.

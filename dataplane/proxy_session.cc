@@ -83,6 +83,25 @@ class ClientCloseWatch {
 
 // One request and its response through the gateway. Lives in the session's coroutine frame for
 // the duration of the exchange.
+// A response head as the bytes that go on the wire.
+std::string SerializedHead(http::response<http::empty_body>& head) {
+  http::response_serializer<http::empty_body> serializer(head);
+  serializer.split(true);
+  std::string bytes;
+  beast::error_code error;
+  while (!error && !serializer.is_header_done()) {
+    size_t size = 0;
+    serializer.next(error, [&](beast::error_code&, const auto& buffers) {
+      for (const auto buffer : beast::buffers_range_ref(buffers)) {
+        bytes.append(static_cast<const char*>(buffer.data()), buffer.size());
+      }
+      size = beast::buffer_bytes(buffers);
+    });
+    serializer.consume(size);
+  }
+  return bytes;
+}
+
 class Exchange {
  public:
   Exchange(SessionContext& context, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
@@ -111,6 +130,7 @@ class Exchange {
     bool event_stream = false;
     bool keep_alive = false;
     std::string buffered;  // The whole body, when buffer-response applied.
+    std::string head;      // The head, serialized, when the relay is to send it.
   };
 
   // Routing, subscription key, tier rules and the inbound policy. Nothing when the request is
@@ -131,7 +151,7 @@ class Exchange {
   void StoreInCache(const Route& route, const http::response<http::empty_body>& head,
                     const std::string& body);
   // Decides the framing towards the client, buffers the body if buffer-response applies, and
-  // writes the response head.
+  // writes the response head (or, for a relayed body, leaves it to the relay).
   awaitable<ResponseStart> StartResponse(const Route& route, const TierLimits& tier);
   awaitable<bool> SendProblem(http::status status, std::string_view type, std::string_view title,
                               std::string detail);
@@ -500,7 +520,7 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
                         context_.open_relays);
       const auto already_read = upstream_buffer_.data();
       BodyRelay relay(
-          *upstream_, client_.socket(), *response_,
+          *upstream_, client_.socket(), *response_, std::move(start.head),
           std::string_view(static_cast<const char*>(already_read.data()), already_read.size()),
           start.framing, start.event_stream, clock, context_.metrics);
       upstream_buffer_ = beast::flat_buffer();  // The relay holds what was in it.
@@ -773,6 +793,12 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     StoreInCache(route, head, start.buffered);
   }
 
+  if (start.buffered.empty() && start.framing != Framing::kNone) {
+    // A relayed body: the relay sends the head with the first piece of the body if that has
+    // come already (one write, one wake-up of the client), and alone otherwise.
+    start.head = SerializedHead(head);
+    co_return start;
+  }
   http::response_serializer<http::empty_body> serializer(head);
   client_.expires_after(context_.limits.idle_timeout);
   auto [error, written] = co_await http::async_write_header(client_, serializer, kNoThrow);
