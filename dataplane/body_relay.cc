@@ -7,7 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <cerrno>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 #include <optional>
 #include <utility>
@@ -211,12 +211,15 @@ std::string_view BodyRelay::Frame(char* piece, size_t size) const {
   // The piece has room before it for its size line and after it for the CRLF, so the whole
   // chunk is one contiguous write.
   char size_line[kChunkHeadroom];
-  const int length = std::snprintf(size_line, sizeof size_line, "%zx\r\n", size);
+  char* end = std::to_chars(size_line, size_line + sizeof size_line - 2, size, 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  const size_t length = static_cast<size_t>(end - size_line);
   char* start = piece - length;
-  std::memcpy(start, size_line, static_cast<size_t>(length));
+  std::memcpy(start, size_line, length);
   piece[size] = '\r';
   piece[size + 1] = '\n';
-  return std::string_view(start, static_cast<size_t>(length) + size + kChunkTailroom);
+  return std::string_view(start, length + size + kChunkTailroom);
 }
 
 bool BodyRelay::Write(std::string_view bytes) {
