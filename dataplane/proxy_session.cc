@@ -81,8 +81,6 @@ class ClientCloseWatch {
   std::shared_ptr<State> state_;
 };
 
-// One request and its response through the gateway. Lives in the session's coroutine frame for
-// the duration of the exchange.
 // A response head as the bytes that go on the wire.
 std::string SerializedHead(http::response<http::empty_body>& head) {
   http::response_serializer<http::empty_body> serializer(head);
@@ -102,6 +100,8 @@ std::string SerializedHead(http::response<http::empty_body>& head) {
   return bytes;
 }
 
+// One request and its response through the gateway. Lives in the session's coroutine frame for
+// the duration of the exchange.
 class Exchange {
  public:
   Exchange(SessionContext& context, beast::tcp_stream& client, beast::flat_buffer& client_buffer,
