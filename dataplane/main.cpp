@@ -135,6 +135,11 @@ int main(int argc, char** argv) {
                  "Seconds a request's headers may take once its first byte arrives")
       ->check(CLI::Range(1, 300))
       ->capture_default_str();
+  int connect_timeout = static_cast<int>(options.limits.connect_timeout.count());
+  app.add_option("--connect-timeout", connect_timeout,
+                 "Seconds a backend's TCP handshake may take (then 504)")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
   double drain_seconds = 10;
   app.add_option("--drain-timeout", drain_seconds,
                  "On SIGTERM: seconds before open streams are ended at an event boundary")
@@ -161,6 +166,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   options.limits.request_header_timeout = std::chrono::seconds(header_timeout);
+  options.limits.connect_timeout = std::chrono::seconds(connect_timeout);
   options.limits.tcp_keepalive_idle = std::chrono::seconds(keepalive_idle);
   options.limits.tcp_keepalive_interval = std::chrono::seconds(keepalive_interval);
   drain_timeout = std::chrono::milliseconds(static_cast<int64_t>(drain_seconds * 1000));

@@ -3,11 +3,10 @@
 #include <sys/socket.h>
 
 #include <boost/asio/as_tuple.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 
-#include "dataplane/socket_deadline.h"
+#include "dataplane/backend_connect.h"
 
 namespace apim::dataplane {
 namespace {
@@ -42,35 +41,24 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
 
   auto socket = std::make_unique<tcp::socket>(executor_);
   beast::error_code connect_error;
-  tcp::endpoint connected_to;
-  {
-    SocketDeadline deadline(*socket, connect_timeout);
-    // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
-    beast::error_code not_an_address;
-    const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
-    if (!not_an_address) {
-      connected_to = tcp::endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
-      std::tie(connect_error) = co_await socket->async_connect(connected_to, kNoThrow);
-    } else {
-      tcp::resolver resolver(executor_);
-      auto [resolve_error, endpoints] =
-          co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
-      if (resolve_error) co_return std::pair{resolve_error, Lease{}};
-      std::tie(connect_error, connected_to) =
-          co_await asio::async_connect(*socket, endpoints, kNoThrow);
+  // An address needs no resolver (whose lookups run on a helper thread and cost milliseconds).
+  beast::error_code not_an_address;
+  const asio::ip::address address = asio::ip::make_address(backend.host, not_an_address);
+  if (!not_an_address) {
+    const tcp::endpoint endpoint(address, static_cast<uint16_t>(std::stoi(backend.port)));
+    connect_error = co_await ConnectToBackend(*socket, endpoint, connect_timeout);
+  } else {
+    tcp::resolver resolver(executor_);
+    auto [resolve_error, endpoints] =
+        co_await resolver.async_resolve(backend.host, backend.port, kNoThrow);
+    if (resolve_error) co_return std::pair{resolve_error, Lease{}};
+    connect_error = asio::error::host_not_found;
+    for (const auto& entry : endpoints) {
+      connect_error = co_await ConnectToBackend(*socket, entry.endpoint(), connect_timeout);
+      if (!connect_error || connect_error == beast::error::timeout) break;
     }
-    if (deadline.expired()) connect_error = beast::error::timeout;
   }
   if (connect_error) co_return std::pair{connect_error, Lease{}};
-  // Asio keeps a socket registered for EPOLLOUT once it has waited to connect, and every later
-  // wait to read re-arms it (EPOLL_CTL_MOD), which then reports it writable at once: a spurious
-  // wake-up for every event of a stream. The connected descriptor is registered afresh.
-  beast::error_code reregister_error;
-  const int descriptor = socket->release(reregister_error);
-  if (reregister_error) co_return std::pair{reregister_error, Lease{}};
-  socket = std::make_unique<tcp::socket>(executor_, connected_to.protocol(), descriptor);
-  beast::error_code ignored;
-  socket->set_option(tcp::no_delay(true), ignored);
   co_return std::pair{beast::error_code{}, Lease{std::move(socket), false}};
 }
 

@@ -5,15 +5,19 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
+#include <memory>
 #include <optional>
 #include <regex>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
@@ -55,8 +59,14 @@ struct TcpTimer {
   std::chrono::milliseconds due_in{0};
 };
 
-// The timer of the established socket from `local_port` (0: any) to `remote_port`, if one is open.
-std::optional<TcpTimer> EstablishedSocketTimer(uint16_t local_port, uint16_t remote_port) {
+// TCP states as /proc/net/tcp shows them.
+constexpr std::string_view kEstablished = "01";
+constexpr std::string_view kSynSent = "02";
+
+// The timer of a loopback socket in `state` from `local_port` (0: any) to `remote_port`, if there
+// is one.
+std::optional<TcpTimer> SocketTimer(std::string_view state_wanted, uint16_t local_port,
+                                    uint16_t remote_port) {
   std::ifstream table("/proc/net/tcp");
   std::string line;
   std::getline(table, line);  // The column names.
@@ -68,7 +78,7 @@ std::optional<TcpTimer> EstablishedSocketTimer(uint16_t local_port, uint16_t rem
     const auto port = [](const std::string& address) {
       return static_cast<uint16_t>(std::stoul(address.substr(address.find(':') + 1), nullptr, 16));
     };
-    if (state != "01" || port(remote) != remote_port) continue;
+    if (state != state_wanted || port(remote) != remote_port) continue;
     if (local_port != 0 && port(local) != local_port) continue;
     const long ticks = std::stol(timer.substr(timer.find(':') + 1), nullptr, 16);
     return TcpTimer{std::stoi(timer.substr(0, timer.find(':')), nullptr, 16),
@@ -129,7 +139,7 @@ TEST(GatewayKeepaliveTest, BothSocketsOfASilentStreamProbeTheirPeerWithTcpKeepal
     std::optional<TcpTimer> timer;
     for (const auto give_up = std::chrono::steady_clock::now() + 2s;
          std::chrono::steady_clock::now() < give_up; std::this_thread::sleep_for(10ms)) {
-      timer = EstablishedSocketTimer(local_port, remote_port);
+      timer = SocketTimer(kEstablished, local_port, remote_port);
       if (timer && timer->kind == 2) break;
     }
     ASSERT_TRUE(timer) << "no established socket found";
@@ -430,6 +440,92 @@ TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
   EXPECT_THAT(response.body, HasSubstr("backend-timeout"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
   ::close(listener);
+}
+
+// A loopback listener whose accept queue is full, so the kernel drops every SYN that comes: a
+// connect stays in its handshake until a SYN, retransmitted after a second, finds room.
+class ListenerWithFullQueue {
+ public:
+  ListenerWithFullQueue() {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, 0) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(address.sin_port);
+    filler_ = std::make_unique<RawConnection>(port_);  // A backlog of 0 holds one connection.
+  }
+  ~ListenerWithFullQueue() {
+    for (int descriptor : accepted_) ::close(descriptor);
+    ::close(listener_);
+  }
+  uint16_t port() const { return port_; }
+  // Accepts the next queued connection within `timeout` (-1 if none came). The first one
+  // accepted is the filler, which makes room for the next SYN.
+  int Accept(std::chrono::milliseconds timeout) {
+    pollfd readable{listener_, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(timeout.count())) != 1) return -1;
+    const int accepted = ::accept(listener_, nullptr, nullptr);
+    if (accepted >= 0) accepted_.push_back(accepted);
+    return accepted;
+  }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::unique_ptr<RawConnection> filler_;
+  std::vector<int> accepted_;
+};
+
+TEST_F(GatewayFailureTest, ABackendWhoseHandshakeDoesNotFinishInTimeIs504) {
+  ListenerWithFullQueue backend;
+  GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("stuck", backend.port(), "", "/base")}),
+                         {"--connect-timeout", "1"});
+  const auto start = std::chrono::steady_clock::now();
+  auto response = HttpRequest(gateway.port(), "GET", "/stuck/x");
+  const auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(response.status, 504);
+  EXPECT_THAT(response.body, HasSubstr("backend-timeout"));
+  EXPECT_THAT(response.body, HasSubstr("cannot connect to the backend of api \\\"stuck\\\""));
+  EXPECT_GE(took, 900ms);
+  EXPECT_LT(took, 3s);
+}
+
+TEST_F(GatewayFailureTest, ABackendReachedOnlyByARetransmittedSynServesTheRequest) {
+  ListenerWithFullQueue backend;
+  GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("late", backend.port(), "", "/base")}));
+  RawConnection client(gateway.port());
+  client.Send("GET /late/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+  // The gateway's first SYN has been dropped once its socket waits in SYN_SENT.
+  bool waiting = false;
+  for (const auto give_up = std::chrono::steady_clock::now() + 3s;
+       !waiting && std::chrono::steady_clock::now() < give_up; std::this_thread::sleep_for(10ms)) {
+    waiting = SocketTimer(kSynSent, 0, backend.port()).has_value();
+  }
+  ASSERT_TRUE(waiting) << "the gateway's connect never waited in its handshake";
+  ASSERT_GE(backend.Accept(1s), 0);  // The filler: now the retransmitted SYN finds room.
+  const int connection = backend.Accept(5s);
+  ASSERT_GE(connection, 0) << "the gateway did not connect after its SYN was retransmitted";
+  std::string request;
+  char buffer[4096];
+  pollfd readable{connection, POLLIN, 0};
+  while (request.find("\r\n\r\n") == std::string::npos && ::poll(&readable, 1, 5000) == 1) {
+    const ssize_t got = ::recv(connection, buffer, sizeof buffer, 0);
+    if (got <= 0) break;
+    request.append(buffer, static_cast<size_t>(got));
+  }
+  EXPECT_THAT(request, HasSubstr("GET /base/x HTTP/1.1\r\n"));
+  constexpr std::string_view kResponse = "HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nreached";
+  ASSERT_EQ(::send(connection, kResponse.data(), kResponse.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(kResponse.size()));
+  auto received = client.ReadUntil("reached", 5s);
+  ASSERT_TRUE(received) << client.received();
+  EXPECT_THAT(*received, HasSubstr("HTTP/1.1 200"));
 }
 
 TEST_F(GatewayFailureTest, SlowRequestHeadersAreCutAtTheHeaderTimeout) {
