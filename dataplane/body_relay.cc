@@ -24,7 +24,8 @@ using tcp = asio::ip::tcp;
 // At most this much is read from a backend at once.
 constexpr size_t kReadBytes = 16 * 1024;
 // Room around a decoded piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
-constexpr size_t kChunkHeadroom = 18;
+// Before it there is also room for the bytes of a BOM held back from earlier pieces.
+constexpr size_t kChunkHeadroom = 18 + 2;
 constexpr size_t kChunkTailroom = 2;
 
 // The thread's relay buffers. A relay uses them only between two waits, so every relay of the
@@ -193,11 +194,26 @@ std::optional<std::string_view> BodyRelay::Decode(size_t read) {
     tracker_.Feed(std::string_view(piece, size));
     metrics_.events_relayed += tracker_.events_completed() - before;
     // A leading BOM carries nothing, and after a heartbeat written before the first byte it
-    // would no longer open the stream: drop it when it arrives whole in the first piece.
-    if (std::exchange(first_piece_, false) && std::string_view(piece, size).starts_with(kBom)) {
-      piece += kBom.size();
-      size -= kBom.size();
-      if (size == 0) return std::string_view();
+    // would no longer open the stream but start the first field's name. Its bytes are held
+    // back until it is whole, then dropped; bytes that turn out not to be one go on.
+    if (!body_started_) {
+      size_t matched = 0;
+      while (matched < size && bom_held_ < kBom.size() && piece[matched] == kBom[bom_held_]) {
+        ++matched;
+        ++bom_held_;
+      }
+      if (matched == size && bom_held_ < kBom.size()) return std::string_view();
+      body_started_ = true;
+      if (bom_held_ == kBom.size()) {
+        piece += matched;
+        size -= matched;
+        if (size == 0) return std::string_view();
+      } else {
+        const size_t held_earlier = bom_held_ - matched;
+        piece -= held_earlier;
+        std::memcpy(piece, kBom.data(), held_earlier);
+        size += held_earlier;
+      }
     }
   } else if (capture_ != nullptr && capture_->size() < capture_limit_) {
     capture_->append(piece, std::min(size, capture_limit_ - capture_->size()));

@@ -95,7 +95,8 @@ class BodyRelay {
   Metrics& metrics_;
   sse::EventBoundaryTracker tracker_;
   uint64_t body_bytes_ = 0;
-  bool first_piece_ = true;  // Where a leading BOM would be.
+  bool body_started_ = false;  // Past where a leading BOM would be.
+  size_t bom_held_ = 0;        // Bytes of a leading BOM held back so far.
   std::string* capture_ = nullptr;
   size_t capture_limit_ = 0;
 };

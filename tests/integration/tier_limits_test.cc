@@ -48,6 +48,13 @@ std::string StreamBody(const std::string& raw) {
 
 class TierLimitsTest : public ::testing::Test {
  protected:
+  // An SSE API at /feed on the standard tier, with a heartbeat after 1 s of quiet.
+  std::string FeedWithHeartbeatEverySecond() {
+    return SnapshotJsonWithTier(
+        Standard(""),
+        {ApiJson("feed", backend_.port(), R"(,"sse":true,"heartbeatIntervalSeconds":1)")});
+  }
+
   TempDir dir_;
   BackendProcess backend_{dir_.path()};
 };
@@ -80,10 +87,7 @@ TEST_F(TierLimitsTest, ConsumptionAnswers502WhenTheBackendStreamsAnyway) {
 }
 
 TEST_F(TierLimitsTest, AHeartbeatArrivesDuringAQuietStream) {
-  GatewayProcess gateway(
-      dir_.path(),
-      SnapshotJsonWithTier(Standard(""), {ApiJson("feed", backend_.port(),
-                                                  R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
+  GatewayProcess gateway(dir_.path(), FeedWithHeartbeatEverySecond());
   RawConnection client(gateway.port());
   client.Send("GET /feed/events?idle_after=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(client.ReadUntil("\"seq\":1,", 5s));
@@ -91,11 +95,21 @@ TEST_F(TierLimitsTest, AHeartbeatArrivesDuringAQuietStream) {
   EXPECT_THAT(StreamBody(client.received()), HasSubstr("}\n\n:\n\n"));
 }
 
+TEST_F(TierLimitsTest, ABomSplitAcrossReadsAfterAHeartbeatIsDroppedWhole) {
+  GatewayProcess gateway(dir_.path(), FeedWithHeartbeatEverySecond());
+  RawConnection client(gateway.port());
+  // Silence for 1.5 s (a heartbeat goes out), the BOM's first byte, 1.5 s more, the rest of it.
+  client.Send("GET /feed/events?bom_split_ms=1500&count=1 HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_TRUE(client.ReadUntil("\r\n0\r\n\r\n", 8s)) << client.received();
+  const std::string body = StreamBody(client.received());
+  // After a heartbeat the BOM would no longer open the stream but start the first field's name.
+  EXPECT_TRUE(body.starts_with(":\n\n")) << body;
+  EXPECT_EQ(body.find_first_of("\xEF\xBB\xBF"), std::string::npos) << body;
+  EXPECT_THAT(body, HasSubstr("\nid: 1\ndata: {\"seq\":1,"));
+}
+
 TEST_F(TierLimitsTest, NoHeartbeatIsInjectedInsideAnEventTheBackendPausesIn) {
-  GatewayProcess gateway(
-      dir_.path(),
-      SnapshotJsonWithTier(Standard(""), {ApiJson("feed", backend_.port(),
-                                                  R"(,"sse":true,"heartbeatIntervalSeconds":1)")}));
+  GatewayProcess gateway(dir_.path(), FeedWithHeartbeatEverySecond());
   RawConnection client(gateway.port());
   // Event 2 stops halfway for 3 s (three heartbeat intervals), then the stream goes quiet.
   client.Send(

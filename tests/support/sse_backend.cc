@@ -186,6 +186,7 @@ struct EventsPlan {
   std::optional<uint64_t> idle_after;
   std::optional<uint64_t> die_after;
   bool die_rst = false;
+  std::optional<uint64_t> bom_split_ms;
 };
 
 absl::StatusOr<EventsPlan> PlanEvents(const http::request<http::buffer_body>& req,
@@ -206,6 +207,7 @@ absl::StatusOr<EventsPlan> PlanEvents(const http::request<http::buffer_body>& re
   plan.pause_ms = pause_ms.value_or(0);
   plan.idle_after = number("idle_after", kMaxSequence);
   plan.die_after = number("die_after", kMaxSequence);
+  plan.bom_split_ms = number("bom_split_ms", kMaxIntervalMs);
   if (!status.ok()) return status;
   if (plan.pause_after.has_value() != pause_ms.has_value()) {
     return absl::InvalidArgumentError("pause_after and pause_mid_event_ms go together");
@@ -387,6 +389,19 @@ asio::awaitable<void> WriteEvents(ServerState& state, beast::tcp_stream& stream,
                              ": last-event-id " + *plan.last_event_id + "\n\n")) {
       end = StreamEnd::kWriteFailed;
       co_return;
+    }
+  }
+
+  if (plan.bom_split_ms) {
+    // A BOM in two pieces, a pause before each: whoever relays it must not split it further.
+    for (std::string_view part : {std::string_view("\xEF"), std::string_view("\xBB\xBF")}) {
+      timer.expires_after(milliseconds(*plan.bom_split_ms));
+      auto [ec] = co_await timer.async_wait(kNoThrow);
+      if (ec) co_return;
+      if (!co_await WritePiece(stream, plan.close_framing, part)) {
+        end = StreamEnd::kWriteFailed;
+        co_return;
+      }
     }
   }
 

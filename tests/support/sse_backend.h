@@ -9,7 +9,9 @@
 // its backend URL path in front):
 //   GET  …/events         text/event-stream. Query: count, interval_ms (1000), size,
 //                         framing=chunked|close, pause_after + pause_mid_event_ms, idle_after,
-//                         die_after [+ die=rst], last_event_id (or the Last-Event-ID header).
+//                         die_after [+ die=rst], last_event_id (or the Last-Event-ID header),
+//                         bom_split_ms (a UTF-8 BOM opens the body: its first byte after that
+//                         long, the other two as long again later, then the events).
 //                         Event n: `id: n\ndata: {"seq":n,"ts_ns":<CLOCK_REALTIME>,"pad":"…"}\n\n`
 //   GET  …/json?size=B    application/json with Content-Length
 //   *    …/echo           {"method","target","headers":{…},"body_bytes":N}
