@@ -40,6 +40,25 @@ constexpr size_t kBodyBufferBytes = 16 * 1024;
 
 using Clock = std::chrono::steady_clock;
 
+// Beast reads a body through the connection's read buffer, each read at most what that buffer
+// has room for: 512 bytes once it has been given back after a head, so a megabyte took two
+// thousand reads. While a body is read the buffer has a body buffer's worth of room; it is given
+// back afterwards, so that an open stream which follows does not keep it.
+class RoomToReadBody {
+ public:
+  explicit RoomToReadBody(beast::flat_buffer& buffer) : buffer_(buffer) {
+    buffer_.reserve(kBodyBufferBytes);
+  }
+  ~RoomToReadBody() {
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  }
+  RoomToReadBody(const RoomToReadBody&) = delete;
+  RoomToReadBody& operator=(const RoomToReadBody&) = delete;
+
+ private:
+  beast::flat_buffer& buffer_;
+};
+
 std::chrono::microseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
 }
@@ -400,6 +419,7 @@ void Exchange::CaptureRequestBody(std::string_view bytes) {
 // retried on another connection).
 awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body) {
   std::span<char> buffer = BodyBuffer();
+  RoomToReadBody room(client_buffer_);
   while (!request_.is_done()) {
     request_.get().body().data = buffer.data();
     request_.get().body().size = buffer.size();
@@ -451,6 +471,8 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
     co_return std::pair{error, false};
   }
   std::span<char> buffer = request_.is_done() ? std::span<char>() : BodyBuffer();
+  std::optional<RoomToReadBody> room;
+  if (!request_.is_done()) room.emplace(client_buffer_);
   for (;;) {
     if (!request_.is_done()) {
       request_.get().body().data = buffer.data();
@@ -757,6 +779,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
   // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
   if (route.buffer_response && !start.event_stream && start.framing != Framing::kNone) {
     std::span<char> buffer = BodyBuffer();
+    RoomToReadBody room(upstream_buffer_);
     while (!response_->is_done()) {
       response_->get().body().data = buffer.data();
       response_->get().body().size = buffer.size();

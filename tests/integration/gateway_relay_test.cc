@@ -285,6 +285,30 @@ TEST_F(GatewayRelayTest, RequestBodiesStreamToTheBackend) {
   EXPECT_THAT(client.received(), HasSubstr("\"body_bytes\":11"));
 }
 
+TEST_F(GatewayRelayTest, MegabyteBodiesPassWholeBothWays) {
+  auto direct = HttpRequest(backend_.port(), "GET", "/base/json?size=1000000");
+  auto proxied = HttpRequest(gateway_.port(), "GET", "/orders/json?size=1000000");
+  EXPECT_EQ(proxied.status, 200);
+  EXPECT_EQ(proxied.body.size(), 1000000u);
+  EXPECT_TRUE(proxied.body == direct.body) << "the buffered response differs from the backend's";
+
+  const std::string body(1 << 20, 'x');
+  RawConnection upload(gateway_.port());
+  upload.Send("POST /orders/echo HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: " +
+              std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body);
+  ASSERT_TRUE(upload.WaitForClose(10s));
+  EXPECT_THAT(upload.received(), HasSubstr("\"body_bytes\":1048576"));
+
+  // A stream that answers a large POST (a prompt, say) relays its events after the body.
+  RawConnection stream(gateway_.port());
+  stream.Send(
+      "POST /feed/events?count=3&interval_ms=10 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+      "Content-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body);
+  ASSERT_TRUE(stream.ReadUntil("\r\n0\r\n\r\n", 10s)) << stream.received();
+  EXPECT_THAT(stream.received(), HasSubstr("id: 3\n"));
+}
+
 TEST(GatewayBufferingTest, BufferRequestBodySendsTheWholeBodyWithAContentLength) {
   TempDir dir;
   BackendProcess backend(dir.path());

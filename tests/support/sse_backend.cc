@@ -557,8 +557,10 @@ asio::awaitable<bool> Respond(ServerState& state, beast::tcp_stream& stream,
   const http::verb method = req.method();
 
   if (last == "events") {
-    if (method != http::verb::get) {
-      co_return co_await ReplyError(stream, req, http::status::method_not_allowed, "GET only");
+    // POST as well: a stream may answer a request with a body (a prompt, a subscription).
+    if (method != http::verb::get && method != http::verb::post) {
+      co_return co_await ReplyError(stream, req, http::status::method_not_allowed,
+                                    "GET or POST only");
     }
     absl::StatusOr<EventsPlan> plan = PlanEvents(req, query);
     if (!plan.ok()) {
