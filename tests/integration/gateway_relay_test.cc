@@ -466,6 +466,17 @@ TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
   ::close(listener);
 }
 
+TEST_F(GatewayFailureTest, ABackendNamedByHostNameIsResolvedAndReached) {
+  BackendProcess backend(dir_.path());
+  const std::string api =
+      R"({"name":"named","pathPrefix":"/named","backendUrl":"http://localhost:)" +
+      std::to_string(backend.port()) + R"(/base"})";
+  GatewayProcess gateway(dir_.path(), SnapshotJson({api}));
+  auto response = HttpRequest(gateway.port(), "GET", "/named/echo");
+  EXPECT_EQ(response.status, 200) << response.body;
+  EXPECT_THAT(response.body, HasSubstr("\"target\":\"/base/echo\""));
+}
+
 // A loopback listener whose accept queue is full, so the kernel drops every SYN that comes: a
 // connect stays in its handshake until a SYN, retransmitted after a second, finds room.
 class ListenerWithFullQueue {
