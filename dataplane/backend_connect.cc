@@ -81,19 +81,16 @@ asio::awaitable<beast::error_code> ConnectToBackend(tcp::socket& socket,
     if (deadline.expired()) error = beast::error::timeout;
   }
   if (!error) error = PendingError(descriptor);
-  if (error) {
-    beast::error_code ignored;
-    socket.close(ignored);
-    co_return error;
+  if (!error) {
+    const int connected = socket.release(error);
+    if (!error) {
+      socket.assign(endpoint.protocol(), connected, error);
+      if (error) ::close(connected);
+      co_return error;
+    }
   }
-  const int connected = socket.release(error);
-  if (error) {
-    beast::error_code ignored;
-    socket.close(ignored);
-    co_return error;
-  }
-  socket.assign(endpoint.protocol(), connected, error);
-  if (error) ::close(connected);
+  beast::error_code ignored;
+  socket.close(ignored);
   co_return error;
 }
 

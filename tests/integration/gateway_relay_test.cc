@@ -425,6 +425,45 @@ TEST_F(GatewayRelayTest, AThousandConcurrentStreamsEachReceiveEveryEvent) {
   EXPECT_EQ(JsonNumber(load.out, "total"), 0u) << "errors: " << load.out;
 }
 
+// A listener on 127.0.0.1 that accepts only when asked. The kernel completes handshakes for it
+// while its accept queue has room: a backlog of 0 holds one connection, and once that is queued
+// every SYN that comes is dropped, so a connect stays in its handshake until a SYN, retransmitted
+// after a second, finds room.
+class LoopbackListener {
+ public:
+  explicit LoopbackListener(int backlog) {
+    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof address;
+    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
+        ::listen(listener_, backlog) != 0 ||
+        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
+      throw std::runtime_error("cannot listen on 127.0.0.1");
+    }
+    port_ = ntohs(address.sin_port);
+  }
+  ~LoopbackListener() {
+    for (int descriptor : accepted_) ::close(descriptor);
+    ::close(listener_);
+  }
+  uint16_t port() const { return port_; }
+  // Accepts the next queued connection within `timeout` (-1 if none came).
+  int Accept(std::chrono::milliseconds timeout) {
+    pollfd readable{listener_, POLLIN, 0};
+    if (::poll(&readable, 1, static_cast<int>(timeout.count())) != 1) return -1;
+    const int accepted = ::accept(listener_, nullptr, nullptr);
+    if (accepted >= 0) accepted_.push_back(accepted);
+    return accepted;
+  }
+
+ private:
+  int listener_ = -1;
+  uint16_t port_ = 0;
+  std::vector<int> accepted_;
+};
+
 class GatewayFailureTest : public ::testing::Test {
  protected:
   TempDir dir_;
@@ -447,23 +486,15 @@ TEST_F(GatewayFailureTest, AnUnreachableBackendIs502) {
 
 TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
   // A listener that never accepts: the kernel completes the handshake, nobody answers.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener, 16), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  LoopbackListener backend(16);
   GatewayProcess gateway(
       dir_.path(),
-      SnapshotJson({ApiJson("slow", ntohs(address.sin_port), ",\"timeoutSeconds\":1", "/base")}));
+      SnapshotJson({ApiJson("slow", backend.port(), ",\"timeoutSeconds\":1", "/base")}));
   const auto start = std::chrono::steady_clock::now();
   auto response = HttpRequest(gateway.port(), "GET", "/slow/x");
   EXPECT_EQ(response.status, 504);
   EXPECT_THAT(response.body, HasSubstr("backend-timeout"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
-  ::close(listener);
 }
 
 TEST_F(GatewayFailureTest, ABackendNamedByHostNameIsResolvedAndReached) {
@@ -477,48 +508,9 @@ TEST_F(GatewayFailureTest, ABackendNamedByHostNameIsResolvedAndReached) {
   EXPECT_THAT(response.body, HasSubstr("\"target\":\"/base/echo\""));
 }
 
-// A loopback listener whose accept queue is full, so the kernel drops every SYN that comes: a
-// connect stays in its handshake until a SYN, retransmitted after a second, finds room.
-class ListenerWithFullQueue {
- public:
-  ListenerWithFullQueue() {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-        ::listen(listener_, 0) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on 127.0.0.1");
-    }
-    port_ = ntohs(address.sin_port);
-    filler_ = std::make_unique<RawConnection>(port_);  // A backlog of 0 holds one connection.
-  }
-  ~ListenerWithFullQueue() {
-    for (int descriptor : accepted_) ::close(descriptor);
-    ::close(listener_);
-  }
-  uint16_t port() const { return port_; }
-  // Accepts the next queued connection within `timeout` (-1 if none came). The first one
-  // accepted is the filler, which makes room for the next SYN.
-  int Accept(std::chrono::milliseconds timeout) {
-    pollfd readable{listener_, POLLIN, 0};
-    if (::poll(&readable, 1, static_cast<int>(timeout.count())) != 1) return -1;
-    const int accepted = ::accept(listener_, nullptr, nullptr);
-    if (accepted >= 0) accepted_.push_back(accepted);
-    return accepted;
-  }
-
- private:
-  int listener_ = -1;
-  uint16_t port_ = 0;
-  std::unique_ptr<RawConnection> filler_;
-  std::vector<int> accepted_;
-};
-
 TEST_F(GatewayFailureTest, ABackendWhoseHandshakeDoesNotFinishInTimeIs504) {
-  ListenerWithFullQueue backend;
+  LoopbackListener backend(0);
+  RawConnection filler(backend.port());  // Fills the accept queue: later SYNs are dropped.
   GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("stuck", backend.port(), "", "/base")}),
                          {"--connect-timeout", "1"});
   const auto start = std::chrono::steady_clock::now();
@@ -532,7 +524,8 @@ TEST_F(GatewayFailureTest, ABackendWhoseHandshakeDoesNotFinishInTimeIs504) {
 }
 
 TEST_F(GatewayFailureTest, ABackendReachedOnlyByARetransmittedSynServesTheRequest) {
-  ListenerWithFullQueue backend;
+  LoopbackListener backend(0);
+  RawConnection filler(backend.port());  // Fills the accept queue: later SYNs are dropped.
   GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("late", backend.port(), "", "/base")}));
   RawConnection client(gateway.port());
   client.Send("GET /late/x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");

@@ -7,7 +7,8 @@
 //
 // Routes (the last path segment decides, so `/base/events` works like `/events`: a gateway joins
 // its backend URL path in front):
-//   GET|POST …/events     text/event-stream (a POST body is read and dropped). Query: count, interval_ms (1000), size,
+//   GET|POST …/events     text/event-stream (a POST body is read and dropped). Query: count,
+//                         interval_ms (1000), size,
 //                         framing=chunked|close, pause_after + pause_mid_event_ms, idle_after,
 //                         die_after [+ die=rst], last_event_id (or the Last-Event-ID header),
 //                         bom_split_ms (a UTF-8 BOM opens the body: its first byte after that
