@@ -239,19 +239,16 @@ std::string_view BodyRelay::Frame(char* piece, size_t size) const {
 }
 
 bool BodyRelay::Write(std::string_view bytes) {
-  if (bytes.empty() && head_.empty()) return true;
+  iovec parts[2];
+  size_t count = 0;
+  if (!head_.empty()) parts[count++] = {head_.data(), head_.size()};
+  if (!bytes.empty()) parts[count++] = {const_cast<char*>(bytes.data()), bytes.size()};
+  if (count == 0) return true;
+  msghdr message{};
+  message.msg_iov = parts;
+  message.msg_iovlen = count;
   // MSG_NOSIGNAL: a client that went away is an error here, not a SIGPIPE.
-  constexpr int kFlags = MSG_DONTWAIT | MSG_NOSIGNAL;
-  ssize_t written;
-  if (head_.empty()) {
-    written = ::send(client_.native_handle(), bytes.data(), bytes.size(), kFlags);
-  } else {
-    iovec parts[] = {{head_.data(), head_.size()}, {const_cast<char*>(bytes.data()), bytes.size()}};
-    msghdr message{};
-    message.msg_iov = parts;
-    message.msg_iovlen = bytes.empty() ? 1 : 2;
-    written = ::sendmsg(client_.native_handle(), &message, kFlags);
-  }
+  const ssize_t written = ::sendmsg(client_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
   if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
   // The thread's buffer is reused once the relay waits: keep what the client did not take.
   size_t taken = written > 0 ? static_cast<size_t>(written) : 0;
