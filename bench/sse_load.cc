@@ -316,24 +316,21 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
                                                  std::chrono::duration<double>(options.duration_s));
+  // When stream `i` is opened: all at once, or spread at connect_rate per second.
+  const auto opens_at = [&](int i) {
+    if (options.connect_rate <= 0) return start;
+    return start + std::chrono::duration_cast<Clock::duration>(
+                       std::chrono::duration<double>(i / options.connect_rate));
+  };
   // Steady state: every stream has been opened (the ramp-up is over) and had a second to settle.
-  Clock::time_point steady_from = start + kSettle;
-  if (options.connect_rate > 0) {
-    steady_from += std::chrono::duration_cast<Clock::duration>(
-        std::chrono::duration<double>((options.streams - 1) / options.connect_rate));
-  }
+  const Clock::time_point steady_from = opens_at(options.streams - 1) + kSettle;
   std::vector<std::thread> threads;
   for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
       asio::io_context context(1);
       for (int i = t; i < options.streams; i += thread_count) {
-        Clock::time_point start_at = start;
-        if (options.connect_rate > 0) {
-          start_at += std::chrono::duration_cast<Clock::duration>(
-              std::chrono::duration<double>(i / options.connect_rate));
-        }
         asio::co_spawn(context,
-                       RunStream(*url, endpoint, start_at, steady_from, deadline, results[t]),
+                       RunStream(*url, endpoint, opens_at(i), steady_from, deadline, results[t]),
                        asio::detached);
       }
       context.run_until(deadline + kGrace);
