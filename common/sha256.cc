@@ -18,9 +18,15 @@ std::string HexEncode(std::string_view bytes) {
   return hex;
 }
 
-std::string Sha256Hex(std::string_view bytes) {
-  std::array<unsigned char, SHA256_DIGEST_LENGTH> digest;
+std::array<unsigned char, 32> Sha256(std::string_view bytes) {
+  static_assert(SHA256_DIGEST_LENGTH == 32);
+  std::array<unsigned char, 32> digest;
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest.data());
+  return digest;
+}
+
+std::string Sha256Hex(std::string_view bytes) {
+  const std::array<unsigned char, 32> digest = Sha256(bytes);
   return HexEncode(std::string_view(reinterpret_cast<const char*>(digest.data()), digest.size()));
 }
 

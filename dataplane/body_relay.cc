@@ -81,10 +81,12 @@ void BodyRelay::Step() {
     }
     if (response_.is_done()) return Finish(RelayEnd::kComplete);
     if (backend_closed_) {
-      // The end of a close-delimited body; any other body was cut short.
+      // The end of a close-delimited body; any other body was cut short, and so was an event
+      // stream closed inside an event (the client must see a cut, not a clean end).
       beast::error_code error;
       response_.put_eof(error);
-      return Finish(error ? RelayEnd::kBackendFailed : RelayEnd::kComplete);
+      const bool cut = error || (event_stream_ && !tracker_.AtEventBoundary());
+      return Finish(cut ? RelayEnd::kBackendFailed : RelayEnd::kComplete);
     }
     // A drain ends an event stream as soon as no event is half sent.
     if (event_stream_ && clock_.draining() && tracker_.AtEventBoundary()) {

@@ -46,20 +46,39 @@ bool IsHopByHop(http::field field) {
   }
 }
 
+// The fields named by every Connection header, as one comma-separated list.
+std::string ConnectionTokens(const http::fields& fields) {
+  std::string tokens;
+  for (auto range = fields.equal_range(http::field::connection); range.first != range.second;
+       ++range.first) {
+    tokens.append(range.first->value()).push_back(',');
+  }
+  return tokens;
+}
+
 }  // namespace
 
 void CopyEndToEndHeaders(const http::fields& from, http::fields& to) {
-  std::string connection_tokens;
-  for (auto range = from.equal_range(http::field::connection); range.first != range.second;
-       ++range.first) {
-    connection_tokens.append(range.first->value()).push_back(',');
-  }
+  const std::string connection_tokens = ConnectionTokens(from);
   for (const auto& header : from) {
     if (IsHopByHop(header.name())) continue;
     if (!connection_tokens.empty() && ListContains(connection_tokens, header.name_string())) {
       continue;
     }
     to.insert(header.name_string(), header.value());
+  }
+}
+
+void RemoveHopByHopHeaders(http::fields& fields) {
+  const std::string connection_tokens = ConnectionTokens(fields);
+  for (auto it = fields.begin(); it != fields.end();) {
+    const http::field name = it->name();
+    const bool framing = name == http::field::content_length ||
+                         name == http::field::transfer_encoding || name == http::field::host;
+    const bool hop_by_hop =
+        IsHopByHop(name) ||
+        (!connection_tokens.empty() && ListContains(connection_tokens, it->name_string()));
+    it = hop_by_hop && !framing ? fields.erase(it) : std::next(it);
   }
 }
 
@@ -72,23 +91,6 @@ void AddForwardedHeaders(const http::fields& original, std::string_view client_i
   if (auto host = original[http::field::host]; !host.empty()) {
     upstream.set("X-Forwarded-Host", host);
   }
-}
-
-bool HasDotSegments(std::string_view target) {
-  std::string path(target.substr(0, target.find('?')));
-  // Decode only the dots: "%2e%2E" and "." are the same segment to most servers.
-  std::string decoded;
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] == '%' && i + 2 < path.size() + 0 && path[i + 1] == '2' &&
-        (path[i + 2] == 'e' || path[i + 2] == 'E')) {
-      decoded.push_back('.');
-      i += 2;
-    } else {
-      decoded.push_back(path[i]);
-    }
-  }
-  decoded.push_back('/');
-  return decoded.find("/./") != std::string::npos || decoded.find("/../") != std::string::npos;
 }
 
 bool IsEventStream(const http::fields& fields) {

@@ -1,7 +1,6 @@
 #pragma once
 // How a message changes as it crosses the gateway (RFC 9110 section 7.6): hop-by-hop headers,
-// including those named in Connection, stay behind; X-Forwarded-For/-Proto/-Host are added; and
-// request paths that could escape an API's prefix are refused.
+// including those named in Connection, stay behind; X-Forwarded-For/-Proto/-Host are added.
 
 #include <boost/beast/http.hpp>
 #include <string_view>
@@ -18,9 +17,11 @@ void CopyEndToEndHeaders(const http::fields& from, http::fields& to);
 void AddForwardedHeaders(const http::fields& original, std::string_view client_ip,
                          http::fields& upstream);
 
-// True for a path with "." or ".." segments (also percent-encoded), which a backend could
-// resolve to a resource outside the API's base path.
-bool HasDotSegments(std::string_view target);
+// Removes a client's hop-by-hop headers: Connection, the fields it names and the standard ones,
+// except the framing (Content-Length, Transfer-Encoding: the parser has read them, the forwarding
+// sets them anew) and Host. Done before any policy runs, so that a client cannot name a header a
+// policy adds (`Connection: close, X-Gateway-Secret`).
+void RemoveHopByHopHeaders(http::fields& fields);
 
 // True when the Content-Type is text/event-stream.
 bool IsEventStream(const http::fields& fields);

@@ -161,6 +161,19 @@ int main(int argc, char** argv) {
   app.add_option("--cache-max-bytes", options.cache_max_bytes,
                  "Response cache size for cache-lookup/cache-store policies")
       ->capture_default_str();
+  app.add_option("--max-buffered-body-bytes", options.limits.max_buffered_body_bytes,
+                 "Largest body buffer-response or buffer-request-body holds (then 502 or 413)")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--buffer-budget-bytes", options.buffer_budget_bytes,
+                 "Bytes all buffered bodies may hold together; past it responses are streamed "
+                 "and requests that need buffering get 503")
+      ->check(CLI::Range(size_t{1}, size_t{1} << 40))
+      ->capture_default_str();
+  app.add_option("--rate-limit-max-keys", options.rate_limit_max_keys,
+                 "Counter keys rate-limit-by-key tracks; past it new keys share one window")
+      ->check(CLI::Range(size_t{1}, size_t{100'000'000}))
+      ->capture_default_str();
   app.add_option("--port-file", port_file, "Write \"PROXY_PORT ADMIN_PORT\" here once serving");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();

@@ -72,6 +72,27 @@ std::string Metrics::RenderPrometheus() const {
         config_from_cache.load());
   gauge("apim_control_plane_connected", "1 while the config stream is up.", "gauge",
         control_plane_connected.load());
+  gauge("apim_rate_limit_keys", "Counter-key windows held by rate-limit-by-key.", "gauge",
+        rate_limit_keys.load());
+  gauge("apim_rate_limit_overflow_total",
+        "Calls counted in a shared overflow window because the key table was full.", "counter",
+        rate_limit_overflow.load());
+  gauge("apim_rate_limit_evictions_total", "Expired rate-limit windows dropped.", "counter",
+        rate_limit_evictions.load());
+  gauge("apim_buffered_bytes", "Bytes held by buffered request and response bodies.", "gauge",
+        buffered_bytes.load());
+  out << "# HELP apim_buffer_budget_exhausted_total Bodies the buffer budget had no room for: "
+         "requests refused (503), responses streamed instead.\n"
+         "# TYPE apim_buffer_budget_exhausted_total counter\n"
+         "apim_buffer_budget_exhausted_total{direction=\"request\"} "
+      << buffer_budget_exhausted_requests.load()
+      << "\napim_buffer_budget_exhausted_total{direction=\"response\"} "
+      << buffer_budget_exhausted_responses.load() << '\n';
+  gauge("apim_client_overruns_total",
+        "Responses ended because the client sent too much while they were relayed.", "counter",
+        client_overruns.load());
+  gauge("apim_session_failures_total", "Exchanges ended by an unexpected internal error.",
+        "counter", session_failures.load());
   return out.str();
 }
 

@@ -29,6 +29,15 @@ class Metrics {
   std::atomic<uint64_t> config_version{0};
   std::atomic<int> config_from_cache{0};  // Serving the on-disk snapshot, not a pushed one.
   std::atomic<int> control_plane_connected{0};
+  // Bounds that act on what clients send (each also logs when it starts and stops acting).
+  std::atomic<int64_t> rate_limit_keys{0};        // Counter-key windows held.
+  std::atomic<uint64_t> rate_limit_overflow{0};   // Calls counted in a shared overflow window.
+  std::atomic<uint64_t> rate_limit_evictions{0};  // Expired windows dropped.
+  std::atomic<int64_t> buffered_bytes{0};         // Held by buffered bodies, worker-wide.
+  std::atomic<uint64_t> buffer_budget_exhausted_requests{0};   // Refused with 503.
+  std::atomic<uint64_t> buffer_budget_exhausted_responses{0};  // Streamed instead.
+  std::atomic<uint64_t> client_overruns{0};   // Relays ended: the client sent too much meanwhile.
+  std::atomic<uint64_t> session_failures{0};  // Exchanges ended by an unexpected error.
 
  private:
   mutable std::mutex mu_;

@@ -65,23 +65,6 @@ void SetHeader(const policy::SetHeader& step, http::fields& fields) {
 
 }  // namespace
 
-std::optional<std::chrono::seconds> RateLimiter::Acquire(const std::string& key, uint32_t calls,
-                                                         std::chrono::seconds period) {
-  const auto now = std::chrono::steady_clock::now();
-  std::lock_guard lock(mu_);
-  Window& window = windows_[key];
-  if (window.count == 0 || now - window.start >= period) {
-    window.start = now;
-    window.count = 0;
-  }
-  if (window.count >= calls) {
-    auto left = std::chrono::ceil<std::chrono::seconds>(window.start + period - now);
-    return std::max(left, std::chrono::seconds(1));
-  }
-  ++window.count;
-  return std::nullopt;
-}
-
 bool SubscriptionStreams::TryOpen(const std::string& subscription, uint32_t limit) {
   std::lock_guard lock(mu_);
   uint32_t& open = open_[subscription];
@@ -125,14 +108,14 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
         return outcome;
       }
     } else if (const auto* limit = std::get_if<policy::RateLimit>(&step)) {
-      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), limit->calls,
+      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), "", limit->calls,
                                        limit->renewal_period)) {
         outcome.answer = TooManyRequests(*retry, api, version);
         return outcome;
       }
     } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
       const std::string key = CounterKeyValue(by_key->key, request, target, client_ip);
-      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription, "#", key),
+      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), key,
                                        by_key->calls, by_key->renewal_period)) {
         outcome.answer = TooManyRequests(*retry, api, version);
         return outcome;
@@ -142,7 +125,7 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
       if (!respond->reason.empty()) answer.reason(respond->reason);
       for (const auto& [name, value] : respond->headers) answer.insert(name, value);
       answer.body() = respond->body;
-      answer.prepare_payload();
+      PreparePayload(answer);
       outcome.answer = std::move(answer);
       return outcome;
     } else if (const auto* lookup = std::get_if<policy::CacheLookup>(&step)) {

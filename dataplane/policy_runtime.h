@@ -12,29 +12,12 @@
 #include <unordered_map>
 
 #include "common/policy.h"
+#include "dataplane/rate_limiter.h"
 #include "dataplane/route_table.h"
 
 namespace apim::dataplane {
 
 namespace http = boost::beast::http;
-
-// Fixed-window counters for rate-limit and rate-limit-by-key, shared by the worker's threads.
-// Limits are per worker: N workers allow up to N times the calls.
-class RateLimiter {
- public:
-  // Counts a call against `key`; nothing if it is allowed, else the seconds until the window
-  // renews (for Retry-After).
-  std::optional<std::chrono::seconds> Acquire(const std::string& key, uint32_t calls,
-                                              std::chrono::seconds period);
-
- private:
-  struct Window {
-    std::chrono::steady_clock::time_point start;
-    uint32_t count = 0;
-  };
-  std::mutex mu_;
-  std::unordered_map<std::string, Window> windows_;
-};
 
 // Open streams per subscription, shared by the worker's threads (limits are per worker).
 class SubscriptionStreams {

@@ -11,8 +11,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/url/parse.hpp>
-#include <boost/url/url.hpp>
+#include <charconv>
 #include <random>
 #include <span>
 #include <vector>
@@ -23,6 +22,7 @@
 #include "dataplane/body_relay.h"
 #include "dataplane/http_forwarding.h"
 #include "dataplane/problem.h"
+#include "dataplane/request_target.h"
 #include "dataplane/socket_deadline.h"
 #include "dataplane/sse/event_boundary_tracker.h"
 
@@ -63,25 +63,17 @@ std::chrono::microseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
 }
 
-// While a response is relayed, waits for the client socket to become readable: if the client
-// has closed or reset its connection, the backend connection is closed at once, which ends the
-// relay's wait for the backend. A plain handler rather than a second coroutine keeps an open stream
-// small.
+// While a response is relayed, watches the client socket: if the client closes or resets its
+// connection, the backend connection is closed at once, which ends the relay's wait for the
+// backend. What the client sends meanwhile (a pipelined request) is kept for after the response,
+// up to `limit` bytes; a client that sends more has the relay ended, so that no stream lives on
+// unwatched. A plain handler rather than a second coroutine keeps an open stream small.
 class ClientCloseWatch {
  public:
-  ClientCloseWatch(tcp::socket& client, tcp::socket& upstream)
-      : client_(client), state_(std::make_shared<State>()) {
-    client.async_wait(tcp::socket::wait_read, [state = state_, &client,
-                                               &upstream](const beast::error_code& error) {
-      if (error || !state->active) return;
-      char byte;
-      const ssize_t n = ::recv(client.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-      if (n > 0) return;  // A pipelined request: not a close.
-      if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
-      state->client_gone = true;
-      beast::error_code ignored;
-      upstream.close(ignored);
-    });
+  ClientCloseWatch(tcp::socket& client, tcp::socket& upstream, beast::flat_buffer& pipelined,
+                   size_t limit)
+      : client_(client), state_(std::make_shared<State>(client, upstream, pipelined, limit)) {
+    Watch(state_);
   }
   // Stops watching; the handler may still run later, and then does nothing.
   ~ClientCloseWatch() {
@@ -90,14 +82,62 @@ class ClientCloseWatch {
     client_.cancel(ignored);
   }
   bool client_gone() const { return state_->client_gone; }
+  bool overrun() const { return state_->overrun; }
 
  private:
   struct State {
+    State(tcp::socket& client, tcp::socket& upstream, beast::flat_buffer& pipelined, size_t limit)
+        : client(client), upstream(upstream), pipelined(pipelined), limit(limit) {}
+    tcp::socket& client;
+    tcp::socket& upstream;
+    beast::flat_buffer& pipelined;
+    const size_t limit;
     bool active = true;
     bool client_gone = false;
+    bool overrun = false;
   };
+
+  static void Watch(const std::shared_ptr<State>& state) {
+    state->client.async_wait(tcp::socket::wait_read,
+                             [state](const beast::error_code& error) { OnReadable(state, error); });
+  }
+
+  static void OnReadable(const std::shared_ptr<State>& state, const beast::error_code& error) {
+    if (error || !state->active) return;
+    const size_t room = state->limit - std::min(state->limit, state->pipelined.size());
+    // Read into the stack so that the kept bytes cost only their size; one byte more than the
+    // room tells a client that sends too much from one that fills it.
+    char bytes[4096];
+    const ssize_t n = ::recv(state->client.native_handle(), bytes, std::min(room + 1, sizeof bytes),
+                             MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return Watch(state);
+    if (n > 0 && static_cast<size_t>(n) <= room) {
+      const size_t got = static_cast<size_t>(n);
+      asio::buffer_copy(state->pipelined.prepare(got), asio::buffer(bytes, got));
+      state->pipelined.commit(got);
+      return Watch(state);
+    }
+    state->overrun = n > 0;
+    state->client_gone = n <= 0;
+    beast::error_code ignored;
+    state->upstream.close(ignored);
+  }
+
   tcp::socket& client_;
   std::shared_ptr<State> state_;
+};
+
+// Counts one in a gauge (open connections, open streams) for as long as it lives, however the
+// scope is left.
+class GaugeHold {
+ public:
+  explicit GaugeHold(std::atomic<int64_t>& gauge) : gauge_(gauge) { ++gauge_; }
+  ~GaugeHold() { --gauge_; }
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+
+ private:
+  std::atomic<int64_t>& gauge_;
 };
 
 // A response head as the bytes that go on the wire.
@@ -128,7 +168,7 @@ class Exchange {
       : context_(context), client_(client), client_buffer_(client_buffer), request_(request) {
     record_.client_ip = std::move(client_ip);
     record_.method = std::string(request.get().method_string());
-    record_.target = std::string(request.get().target());
+    record_.target = RedactedTarget(request.get().target());
     version_ = request.get().version();
     keep_alive_ = request.get().keep_alive();
     is_head_ = request.get().method() == http::verb::head;
@@ -140,6 +180,9 @@ class Exchange {
 
   // Serves the exchange; true when the client connection can carry another request.
   awaitable<bool> Run();
+  // Ends an exchange that Run left by an exception: answers 500 if nothing was sent yet, and
+  // logs and counts it like any other.
+  awaitable<void> Fail(std::string reason);
 
  private:
   // What StartResponse settled about the response before its body is relayed.
@@ -148,8 +191,9 @@ class Exchange {
     Framing framing = Framing::kNone;
     bool event_stream = false;
     bool keep_alive = false;
-    std::string buffered;  // The whole body, when buffer-response applied.
-    std::string head;      // The head, serialized, when the relay is to send it.
+    std::string buffered;                          // The whole body, when buffer-response applied.
+    std::optional<BufferReservation> reservation;  // What `buffered` holds of the budget.
+    std::string head;  // The head, serialized, when the relay is to send it.
   };
 
   // Routing, subscription key, tier rules and the inbound policy. Nothing when the request is
@@ -158,9 +202,10 @@ class Exchange {
   // The inbound policy, which may answer or serve from cache; sets effective_route_.
   awaitable<std::optional<bool>> ApplyPolicy(const Route& route);
   awaitable<bool> Answer(http::response<http::string_body> response);
-  // For an API that requires one: finds the request's subscription key (and takes it out of the
-  // request). Nothing if it is valid; otherwise the 401 was answered.
-  awaitable<std::optional<bool>> CheckSubscription(const Route& route, const RouteTable& routes);
+  // For an API that requires one: checks the subscription key the request presented. Nothing if
+  // it is valid; otherwise the 401 was answered.
+  awaitable<std::optional<bool>> CheckSubscription(const Route& route, const RouteTable& routes,
+                                                   const std::string& key);
   awaitable<bool> ServeCached(const CachedResponse& cached);
   awaitable<bool> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head. Returns
@@ -179,9 +224,15 @@ class Exchange {
   awaitable<std::pair<beast::error_code, bool>> SendRequest(tcp::socket& upstream,
                                                             http::request<http::buffer_body>& head,
                                                             std::string& buffered_body);
-  // buffer-request-body: reads the whole request body. False when it failed or was too large
-  // (then the exchange is answered and over).
-  awaitable<std::optional<bool>> ReadWholeRequestBody(std::string& body);
+  // buffer-request-body: reads the whole request body, holding its size in `reservation`. Nothing
+  // when it was read; otherwise it failed, was too large or did not fit in the buffer budget,
+  // and the exchange was answered (keep-alive or not).
+  awaitable<std::optional<bool>> ReadWholeRequestBody(std::string& body,
+                                                      BufferReservation& reservation);
+  // 503: the worker's buffer budget has no room for a body that must be buffered.
+  awaitable<bool> RefuseForBudget();
+  // 502: the response is larger than buffer-response may hold.
+  awaitable<bool> RefuseLargeResponse(const Route& route);
   // Writes a body that buffer-response read whole.
   awaitable<bool> WriteBuffered(const std::string& body);
   void Finish(unsigned status);
@@ -194,6 +245,8 @@ class Exchange {
   http::request_parser<http::buffer_body>& request_;
   AccessRecord record_;
   Clock::time_point start_ = Clock::now();
+  bool response_started_ = false;  // Something was written to the client.
+  bool finished_ = false;          // The access record was written.
   // For request bodies and buffered responses, allocated when one is first carried.
   std::span<char> BodyBuffer() {
     if (buffer_.empty()) buffer_.resize(kBodyBufferBytes);
@@ -225,11 +278,21 @@ awaitable<bool> Exchange::Run() {
 }
 
 awaitable<std::optional<bool>> Exchange::Admit() {
-  const auto& request = request_.get();
-  if (HasDotSegments(request.target())) {
-    co_return co_await SendProblem(http::status::bad_request, "dot-segments", "Bad request path",
-                                   "the request path contains '.' or '..' segments");
+  auto& request = request_.get();
+  if (std::string_view refused = RefusedTargetReason(request.target()); !refused.empty()) {
+    co_return co_await SendProblem(http::status::bad_request, "bad-request-target",
+                                   "Bad request target", std::string(refused));
   }
+  // A subscription key, in the header or the query, reaches neither the backend nor a log,
+  // whether the API asks for one or not. The header wins over the query.
+  static constexpr std::string_view kKeyHeader = "Ocp-Apim-Subscription-Key";
+  std::string target(WithoutFragment(request.target()));
+  std::string subscription_key = TakeSubscriptionKey(target);
+  if (auto header = request.find(kKeyHeader); header != request.end()) {
+    subscription_key = std::string(header->value());
+    request.erase(kKeyHeader);
+  }
+  request.target(target);
   snapshot_ = context_.snapshots.Current();
   const std::shared_ptr<const RuntimeSnapshot>& snapshot = snapshot_;
   const Route* route =
@@ -242,7 +305,8 @@ awaitable<std::optional<bool>> Exchange::Admit() {
   }
   record_.api = route->api;
   if (route->subscription_required) {
-    if (std::optional<bool> refused = co_await CheckSubscription(*route, snapshot->routes)) {
+    if (std::optional<bool> refused =
+            co_await CheckSubscription(*route, snapshot->routes, subscription_key)) {
       co_return refused;
     }
   }
@@ -287,6 +351,7 @@ awaitable<std::optional<bool>> Exchange::Admit() {
 
 awaitable<std::optional<bool>> Exchange::ApplyPolicy(const Route& route) {
   auto& request = request_.get();
+  RemoveHopByHopHeaders(request);
   diagnostics_ = &route.diagnostics;
   for (const std::string& name : route.diagnostics.headers) {
     if (auto found = request.find(name); found != request.end()) {
@@ -318,30 +383,14 @@ awaitable<std::optional<bool>> Exchange::ApplyPolicy(const Route& route) {
 }
 
 awaitable<std::optional<bool>> Exchange::CheckSubscription(const Route& route,
-                                                           const RouteTable& routes) {
-  auto& request = request_.get();
-  static constexpr std::string_view kHeader = "Ocp-Apim-Subscription-Key";
-  std::string key(request[kHeader]);
-  std::string target(request.target());
-  if (key.empty()) {
-    // The query parameter form; it is taken out of what the backend sees, like the header.
-    auto url = boost::urls::parse_origin_form(target);
-    if (url) {
-      boost::urls::url rewritten(*url);
-      auto params = rewritten.params();
-      if (auto found = params.find("subscription-key"); found != params.end()) {
-        key = std::string((*found).value);
-        params.erase(found);
-        request.target(rewritten.buffer());
-      }
-    }
-  }
-  request.erase(kHeader);
+                                                           const RouteTable& routes,
+                                                           const std::string& key) {
   if (key.empty()) {
     co_return co_await SendProblem(
         http::status::unauthorized, "subscription-key-missing", "Subscription key required",
-        StrCat("api \"", route.api, "\" requires a subscription key: send it in the ", kHeader,
-               " header or the subscription-key query parameter"));
+        StrCat("api \"", route.api,
+               "\" requires a subscription key: send it in the Ocp-Apim-Subscription-Key header "
+               "or the subscription-key query parameter"));
   }
   const SubscriptionGrant* grant = routes.FindSubscription(Sha256Hex(key));
   if (grant == nullptr || !grant->apis.contains(route.api)) {
@@ -354,15 +403,38 @@ awaitable<std::optional<bool>> Exchange::CheckSubscription(const Route& route,
 }
 
 awaitable<bool> Exchange::Answer(http::response<http::string_body> response) {
+  if (response.result_int() < 200) {
+    // A policy's status (check-header, return-response) can only be final here.
+    const std::string detail = StrCat("a policy answers with status ", response.result_int(),
+                                      ", which cannot end a request");
+    record_.error = detail;
+    response = Problem(http::status::internal_server_error, "policy-status-invalid",
+                       "Invalid policy status", detail, version_);
+  }
   const bool keep_alive = keep_alive_ && request_.is_done();
   response.keep_alive(keep_alive);
   record_.response_bytes = response.body().size();
   const unsigned status = response.result_int();
   client_.expires_after(context_.limits.idle_timeout);
+  response_started_ = true;
   auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
   client_.expires_never();
   Finish(status);
   co_return keep_alive && !error;
+}
+
+awaitable<void> Exchange::Fail(std::string reason) {
+  ++context_.metrics.session_failures;
+  spdlog::error("{} {}: unexpected error: {}", record_.method, record_.target, reason);
+  record_.error = StrCat("unexpected error: ", reason);
+  if (!response_started_) {
+    auto problem = Problem(http::status::internal_server_error, "internal-error", "Internal error",
+                           "the gateway could not serve this request; its log says why", version_);
+    keep_alive_ = false;
+    co_await Answer(std::move(problem));
+  } else if (!finished_) {
+    Finish(500);
+  }
 }
 
 awaitable<bool> Exchange::ServeCached(const CachedResponse& cached) {
@@ -388,6 +460,7 @@ awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type
 }
 
 void Exchange::Finish(unsigned status) {
+  finished_ = true;
   record_.status = status;
   record_.duration = Since(start_);
   context_.metrics.CountRequest(record_.api, status);
@@ -406,6 +479,17 @@ void Exchange::Finish(unsigned status) {
   WriteAccessLog(record_);
 }
 
+awaitable<bool> Exchange::RefuseForBudget() {
+  ++context_.metrics.buffer_budget_exhausted_requests;
+  context_.buffer_budget.NoteRefusal();
+  auto problem =
+      Problem(http::status::service_unavailable, "buffer-budget-exhausted", "Gateway busy",
+              "the gateway holds as many buffered bodies as it may; retry later", version_);
+  problem.set(http::field::retry_after, "1");
+  record_.error = "buffer budget exhausted";
+  co_return co_await Answer(std::move(problem));
+}
+
 void Exchange::CaptureRequestBody(std::string_view bytes) {
   if (diagnostics_ == nullptr || record_.request_body.size() >= diagnostics_->request_body_bytes) {
     return;
@@ -417,10 +501,24 @@ void Exchange::CaptureRequestBody(std::string_view bytes) {
 // Writes the request head, then streams the client's body (if any) piece by piece. Returns the
 // error and whether any body byte was consumed from the client (then the request cannot be
 // retried on another connection).
-awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body) {
+awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body,
+                                                              BufferReservation& reservation) {
+  const size_t limit = context_.limits.max_buffered_body_bytes;
+  if (request_.content_length() && *request_.content_length() > limit) {
+    const std::string detail =
+        StrCat("the request body of ", *request_.content_length(), " bytes is larger than the ",
+               limit, " bytes a buffered request body may hold");
+    co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
+                                   "Request body too large", detail);
+  }
+  // A known length is taken from the budget at once; a chunked body as it grows.
+  if (!reservation.GrowTo(request_.content_length().value_or(0))) {
+    co_return co_await RefuseForBudget();
+  }
   std::span<char> buffer = BodyBuffer();
   RoomToReadBody room(client_buffer_);
   while (!request_.is_done()) {
+    if (!reservation.GrowTo(body.size() + buffer.size())) co_return co_await RefuseForBudget();
     request_.get().body().data = buffer.data();
     request_.get().body().size = buffer.size();
     client_.expires_after(context_.limits.idle_timeout);
@@ -432,11 +530,10 @@ awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body)
       co_return false;
     }
     body.append(buffer.data(), buffer.size() - request_.get().body().size);
-    if (body.size() > context_.limits.max_buffered_body_bytes) {
-      co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
-                                     "Request body too large",
-                                     StrCat("buffer-request-body holds at most ",
-                                            context_.limits.max_buffered_body_bytes, " bytes"));
+    if (body.size() > limit) {
+      co_return co_await SendProblem(
+          http::status::payload_too_large, "request-too-large", "Request body too large",
+          StrCat("a buffered request body may hold at most ", limit, " bytes"));
     }
   }
   record_.request_bytes = body.size();
@@ -521,18 +618,22 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
   response_->get().clear();
 
   RelayEnd end = RelayEnd::kComplete;
-  bool backend_reusable = response_->is_done();
+  // Bytes past the response's end, or a body sent anyway after a HEAD (whose length the head
+  // does not tell), would be read as the next response on a reused connection.
+  bool backend_reusable = response_->is_done() && upstream_buffer_.size() == 0 && !is_head_;
+  response_started_ = true;
   if (!start.buffered.empty()) {
-    end = co_await WriteBuffered(start.buffered) ? RelayEnd::kComplete : RelayEnd::kClientGone;
+    const bool written = co_await WriteBuffered(start.buffered);
+    end = written ? RelayEnd::kComplete : RelayEnd::kClientGone;
   } else if (start.framing != Framing::kNone) {
-    if (start.event_stream) {
-      record_.stream = true;
-      ++context_.metrics.active_streams;
-    }
+    record_.stream = start.event_stream;
     {
+      std::optional<GaugeHold> stream_count;
+      if (start.event_stream) stream_count.emplace(context_.metrics.active_streams);
       // A client that goes away is noticed at once, even while the backend is silent, and the
       // backend connection is closed.
-      ClientCloseWatch watch(client_.socket(), *upstream_);
+      ClientCloseWatch watch(client_.socket(), *upstream_, client_buffer_,
+                             context_.limits.max_request_header_bytes);
       StreamClock clock(*upstream_, client_.socket(),
                         {.heartbeat_interval = start.event_stream ? route.heartbeat_interval
                                                                   : std::chrono::seconds(0),
@@ -552,8 +653,17 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
       end = co_await relay.Run();
       record_.response_bytes += relay.body_bytes();
       record_.events += relay.events();
-      backend_reusable = relay.ended_cleanly();
+      backend_reusable = relay.ended_cleanly() && !is_head_;
       if (watch.client_gone()) end = RelayEnd::kClientGone;
+      if (watch.overrun()) {
+        ++context_.metrics.client_overruns;
+        record_.error =
+            StrCat("the client sent more than ", context_.limits.max_request_header_bytes,
+                   " bytes while the response was relayed");
+        spdlog::info("ended {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
+                     record_.error);
+        end = RelayEnd::kClientGone;
+      }
       if (!clock.cut_reason().empty()) {
         ++context_.metrics.responses_cut;
         record_.error = clock.cut_reason();
@@ -562,7 +672,6 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
         end = RelayEnd::kCut;
       }
     }
-    if (start.event_stream) --context_.metrics.active_streams;
   }
   if ((end == RelayEnd::kComplete || end == RelayEnd::kDrained) &&
       start.framing == Framing::kChunked) {
@@ -584,7 +693,7 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
       Finish(status);
       co_return false;
     case RelayEnd::kClientGone:
-      record_.error = "client went away";
+      if (record_.error.empty()) record_.error = "client went away";
       Finish(status);
       co_return false;
     case RelayEnd::kCut:
@@ -601,7 +710,11 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
 
 awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
   auto& request = request_.get();
-  if (request[http::field::expect] == "100-continue") {
+  const bool buffer_body = route.buffer_request_body && !request_.is_done();
+  if (request[http::field::expect] == "100-continue" &&
+      !(buffer_body && request_.content_length() &&
+        *request_.content_length() > context_.limits.max_buffered_body_bytes)) {
+    // (A body too large to buffer is refused without asking for it.)
     // Answered here: the backend never sees Expect, so it cannot stall on it.
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
@@ -623,8 +736,9 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
     head.content_length(*request_.content_length());
   }
   std::string buffered_body;
-  if (route.buffer_request_body && !request_.is_done()) {
-    if (std::optional<bool> answered = co_await ReadWholeRequestBody(buffered_body)) {
+  BufferReservation reservation(context_.buffer_budget);
+  if (buffer_body) {
+    if (std::optional<bool> answered = co_await ReadWholeRequestBody(buffered_body, reservation)) {
       co_return *answered;
     }
     head.chunked(false);
@@ -639,14 +753,17 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
     auto [connect_error, lease] = co_await context_.pool.Acquire(
         route.backend, context_.limits.connect_timeout, /*fresh_only=*/attempt > 0);
     if (connect_error) {
+      // Named locals: a conditional expression's temporary in a co_await operand is freed
+      // twice by GCC 12.
       const bool timed_out = connect_error == beast::error::timeout;
       context_.metrics.CountUpstreamError(timed_out ? "connect_timeout" : "connect");
-      co_return co_await SendProblem(
-          timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
-          timed_out ? "backend-timeout" : "backend-unreachable",
-          timed_out ? "Backend timeout" : "Backend unreachable",
-          StrCat("cannot connect to the backend of api \"", route.api,
-                 "\": ", connect_error.message()));
+      const http::status status =
+          timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+      const std::string_view type = timed_out ? "backend-timeout" : "backend-unreachable";
+      const std::string_view title = timed_out ? "Backend timeout" : "Backend unreachable";
+      std::string detail = StrCat("cannot connect to the backend of api \"", route.api,
+                                  "\": ", connect_error.message());
+      co_return co_await SendProblem(status, type, title, std::move(detail));
     }
     upstream_ = std::move(lease.stream);
     if (!lease.reused) SetTcpKeepalive(upstream_->native_handle(), context_.limits);
@@ -684,14 +801,31 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
       Finish(499);
       co_return false;
     }
-    co_return co_await SendProblem(
-        timed_out ? http::status::gateway_timeout : http::status::bad_gateway,
-        timed_out ? "backend-timeout" : "backend-failed",
-        timed_out ? "Backend timeout" : "Backend failed",
-        timed_out ? StrCat("the backend of api \"", route.api, "\" sent no response within ",
-                           route.timeout.count(), " s")
-                  : StrCat("the backend of api \"", route.api,
-                           "\" closed the connection without a response: ", error.message()));
+    // Named locals, as above: this was the double free.
+    const http::status status =
+        timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+    const std::string_view type = timed_out ? "backend-timeout" : "backend-failed";
+    const std::string_view title = timed_out ? "Backend timeout" : "Backend failed";
+    std::string detail;
+    if (timed_out) {
+      detail = StrCat("the backend of api \"", route.api, "\" sent no response within ",
+                      route.timeout.count(), " s");
+    } else {
+      detail = StrCat("the backend of api \"", route.api,
+                      "\" failed before its response head: ", error.message());
+    }
+    co_return co_await SendProblem(status, type, title, std::move(detail));
+  }
+  if (response_->get().result() == http::status::switching_protocols) {
+    // No API accepts upgrades yet, and the request's Upgrade was not forwarded: a backend that
+    // switches protocols anyway would have its next bytes parsed as HTTP ("101 smuggling").
+    context_.metrics.CountUpstreamError("unexpected_upgrade");
+    beast::error_code ignored;
+    upstream_->close(ignored);
+    std::string detail = StrCat("the backend of api \"", route.api,
+                                "\" switched protocols (101), which was not asked for");
+    co_return co_await SendProblem(http::status::bad_gateway, "backend-unexpected-upgrade",
+                                   "Backend switched protocols", std::move(detail));
   }
   record_.time_to_first_byte = Since(start_);
   // Parsing the head may have grown the buffer; an open stream should not keep that.
@@ -777,10 +911,22 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
 
   // buffer-response (not for event streams): the body is read whole before anything is sent,
   // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
+  // It is held within the worker's buffer budget: a body that does not fit is relayed instead.
   if (route.buffer_response && !start.event_stream && start.framing != Framing::kNone) {
+    const size_t max_body = context_.limits.max_buffered_body_bytes;
+    if (response_->content_length() && *response_->content_length() > max_body) {
+      start.finished = co_await RefuseLargeResponse(route);
+      co_return start;
+    }
+    BufferReservation reservation(context_.buffer_budget);
+    bool fits = reservation.GrowTo(response_->content_length().value_or(0));
     std::span<char> buffer = BodyBuffer();
     RoomToReadBody room(upstream_buffer_);
-    while (!response_->is_done()) {
+    while (fits && !response_->is_done()) {
+      if (!reservation.GrowTo(start.buffered.size() + buffer.size())) {
+        fits = false;
+        break;
+      }
       response_->get().body().data = buffer.data();
       response_->get().body().size = buffer.size();
       // The tier's max response duration bounds the whole exchange, route.timeout each read.
@@ -794,22 +940,39 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
       if (deadline.expired()) error = beast::error::timeout;
       if (error && error != http::error::need_buffer) {
         context_.metrics.CountUpstreamError("response_body");
-        start.finished =
-            co_await SendProblem(http::status::bad_gateway, "backend-failed", "Backend failed",
-                                 StrCat("the backend of api \"", route.api,
-                                        "\" failed while sending its body: ", error.message()));
+        std::string detail = StrCat("the backend of api \"", route.api,
+                                    "\" failed while sending its body: ", error.message());
+        start.finished = co_await SendProblem(http::status::bad_gateway, "backend-failed",
+                                              "Backend failed", std::move(detail));
         co_return start;
       }
       start.buffered.append(buffer.data(), buffer.size() - response_->get().body().size);
-      if (start.buffered.size() > context_.limits.max_buffered_body_bytes) {
-        start.finished = co_await SendProblem(
-            http::status::bad_gateway, "response-too-large", "Response too large",
-            StrCat("the response of api \"", route.api, "\" exceeds the ",
-                   context_.limits.max_buffered_body_bytes,
-                   " bytes buffer-response may hold; set buffer-response to false"));
+      if (start.buffered.size() > max_body) {
+        start.finished = co_await RefuseLargeResponse(route);
         co_return start;
       }
     }
+    if (!fits) {
+      // What was read so far goes out with the head; the relay carries the rest.
+      ++context_.metrics.buffer_budget_exhausted_responses;
+      context_.buffer_budget.NoteRefusal();
+      start.head = SerializedHead(head);
+      if (start.framing == Framing::kChunked && !start.buffered.empty()) {
+        char size_line[16];
+        const char* end =
+            std::to_chars(size_line, size_line + sizeof size_line, start.buffered.size(), 16).ptr;
+        StrAppendTo(start.head, std::string_view(size_line, end), "\r\n", start.buffered, "\r\n");
+      } else {
+        start.head.append(start.buffered);
+      }
+      record_.response_bytes += start.buffered.size();
+      if (diagnostics_ != nullptr) {
+        record_.response_body = start.buffered.substr(0, diagnostics_->response_body_bytes);
+      }
+      std::string().swap(start.buffered);
+      co_return start;
+    }
+    start.reservation.emplace(std::move(reservation));
     start.framing = Framing::kContentLength;
     head.chunked(false);
     head.content_length(start.buffered.size());
@@ -831,6 +994,15 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     start.finished = false;
   }
   co_return start;
+}
+
+awaitable<bool> Exchange::RefuseLargeResponse(const Route& route) {
+  context_.metrics.CountUpstreamError("response_too_large");
+  std::string detail = StrCat("the response of api \"", route.api, "\" exceeds the ",
+                              context_.limits.max_buffered_body_bytes,
+                              " bytes buffer-response may hold; set buffer-response to false");
+  co_return co_await SendProblem(http::status::bad_gateway, "response-too-large",
+                                 "Response too large", std::move(detail));
 }
 
 awaitable<bool> Exchange::WriteBuffered(const std::string& body) {
@@ -949,16 +1121,36 @@ awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionC
   const std::string client_ip = peer.address().to_string();
   beast::tcp_stream client(std::move(socket));
   beast::flat_buffer buffer;
-  ++context.metrics.active_connections;
+  GaugeHold connection_count(context.metrics.active_connections);
+  // Every exchange ends through Run, or through Fail when something threw (a bug, or input no
+  // check foresaw): either way the client is answered if it can be, and the exchange is logged
+  // and counted. (A catch handler cannot co_await, hence the message carried out of it.)
   for (;;) {
     http::request_parser<http::buffer_body> parser;
-    if (!co_await ReadRequestHead(client, buffer, parser, context, client_ip)) break;
+    bool read = false;
+    try {
+      read = co_await ReadRequestHead(client, buffer, parser, context, client_ip);
+    } catch (const std::exception& error) {
+      ++context.metrics.session_failures;
+      spdlog::error("reading a request from {}: unexpected error: {}", client_ip, error.what());
+    }
+    if (!read) break;
     // Memory held across a long stream is what limits a worker: give back what parsing took.
     if (buffer.size() == 0) buffer.shrink_to_fit();
     Exchange exchange(context, client, buffer, parser, client_ip);
-    if (!co_await exchange.Run() || context.draining.load()) break;
+    bool keep_alive = false;
+    std::string failure;
+    try {
+      keep_alive = co_await exchange.Run();
+    } catch (const std::exception& error) {
+      failure = error.what();
+    }
+    if (!failure.empty()) {
+      co_await exchange.Fail(std::move(failure));
+      break;
+    }
+    if (!keep_alive || context.draining.load()) break;
   }
-  --context.metrics.active_connections;
   beast::error_code ignored;
   client.socket().shutdown(tcp::socket::shutdown_both, ignored);
   client.close();

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <unordered_set>
 
+#include "dataplane/buffer_budget.h"
 #include "dataplane/metrics.h"
 #include "dataplane/policy_runtime.h"
 #include "dataplane/response_cache.h"
@@ -27,7 +28,8 @@ struct ProxyLimits {
   std::chrono::seconds idle_timeout{240};
   std::chrono::seconds connect_timeout{5};
   size_t max_response_header_bytes = 64 * 1024;
-  // buffer-response and buffer-request-body hold at most this much; larger bodies are refused.
+  // buffer-response and buffer-request-body hold at most this much of one body; larger bodies
+  // are refused (a request whose Content-Length says so, before its body is read).
   size_t max_buffered_body_bytes = 16 * 1024 * 1024;
   // TCP keepalive on client and backend sockets, so a peer that vanished is noticed.
   std::chrono::seconds tcp_keepalive_idle{60};
@@ -53,6 +55,7 @@ struct SessionContext {
   RateLimiter& rate_limiter;
   ResponseCache& cache;
   SubscriptionStreams& subscription_streams;
+  BufferBudget& buffer_budget;
 };
 
 // Serves one accepted client connection; `peer` is the client's address as accept returned it.

@@ -34,7 +34,17 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, SessionContext& contex
       continue;
     }
     asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), peer, context),
-                   asio::detached);
+                   [](std::exception_ptr escaped) {
+                     // The session answers and logs its own failures; this is the last resort.
+                     if (!escaped) return;
+                     try {
+                       std::rethrow_exception(escaped);
+                     } catch (const std::exception& error) {
+                       spdlog::error("a client connection ended by an error: {}", error.what());
+                     } catch (...) {
+                       spdlog::error("a client connection ended by an unknown error");
+                     }
+                   });
   }
 }
 
@@ -74,7 +84,7 @@ absl::Status SetAcceptedSocketOptions(tcp::acceptor& acceptor, const ProxyLimits
 struct Worker::Thread {
   Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
          const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache,
-         SubscriptionStreams& subscription_streams)
+         SubscriptionStreams& subscription_streams, BufferBudget& buffer_budget)
       : io(1),
         acceptor(io),
         pool(io.get_executor()),
@@ -86,7 +96,8 @@ struct Worker::Thread {
                 .draining = draining,
                 .rate_limiter = rate_limiter,
                 .cache = cache,
-                .subscription_streams = subscription_streams} {}
+                .subscription_streams = subscription_streams,
+                .buffer_budget = buffer_budget} {}
   asio::io_context io;
   tcp::acceptor acceptor;
   UpstreamPool pool;
@@ -119,10 +130,13 @@ Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics
     : options_(std::move(options)),
       snapshots_(snapshots),
       metrics_(metrics),
-      cache_(options_.cache_max_bytes) {
+      rate_limiter_(metrics, options_.rate_limit_max_keys),
+      cache_(options_.cache_max_bytes),
+      buffer_budget_(options_.buffer_budget_bytes, metrics) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
     threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_,
-                                                rate_limiter_, cache_, subscription_streams_));
+                                                rate_limiter_, cache_, subscription_streams_,
+                                                buffer_budget_));
   }
 }
 

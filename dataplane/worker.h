@@ -25,6 +25,8 @@ struct WorkerOptions {
   std::string admin_listen = "127.0.0.1:9901";
   int threads = 1;
   size_t cache_max_bytes = 64 * 1024 * 1024;
+  size_t rate_limit_max_keys = RateLimiter::kDefaultMaxKeys;
+  size_t buffer_budget_bytes = BufferBudget::kDefaultBytes;
   ProxyLimits limits;
 };
 
@@ -62,6 +64,7 @@ class Worker {
   RateLimiter rate_limiter_;
   SubscriptionStreams subscription_streams_;
   ResponseCache cache_;
+  BufferBudget buffer_budget_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
   std::atomic<bool> draining_{false};
