@@ -298,10 +298,9 @@ awaitable<std::optional<bool>> Exchange::Admit() {
   const Route* route =
       snapshot ? snapshot->routes.Match(request[http::field::host], request.target()) : nullptr;
   if (route == nullptr) {
-    co_return co_await SendProblem(
-        http::status::not_found, "no-api", "No API",
-        StrCat("no API is published at ", request.target(),
-               snapshot ? "" : " (this worker has no configuration yet)"));
+    std::string detail = StrCat("no API is published at ", request.target());
+    if (!snapshot) detail.append(" (this worker has no configuration yet)");
+    co_return co_await SendProblem(http::status::not_found, "no-api", "No API", std::move(detail));
   }
   record_.api = route->api;
   if (route->subscription_required) {
