@@ -3,7 +3,7 @@
 BUILD_DIR ?= build
 JOBS ?= 2
 
-.PHONY: all deps build test run clean format
+.PHONY: all deps build test test-sanitized run clean format
 
 all: build
 
@@ -16,6 +16,11 @@ build: deps
 
 test: build
 	@ctest --test-dir $(BUILD_DIR) --output-on-failure --timeout 300 -j $(JOBS)
+
+# The same tests in build-asan/, built with AddressSanitizer + UndefinedBehaviorSanitizer; any
+# sanitizer report, also from a child process of a passing test, fails (scripts/test-sanitized).
+test-sanitized: deps
+	@JOBS=$(JOBS) bash scripts/test-sanitized
 
 run: build
 	@bash scripts/run-demo $(BUILD_DIR)

@@ -199,8 +199,11 @@ void Worker::Drain(std::chrono::milliseconds timeout) {
   const auto give_up_at = streams_end_at + std::chrono::milliseconds(500);
   drain_timer_ = std::make_unique<asio::steady_timer>(control_context());
   // Checks every 50 ms: ends the streams once, then stops when no connection is left.
+  // The function refers to itself weakly: only a pending wait keeps it, so it is freed once the
+  // drain stops waiting.
   auto check = std::make_shared<std::function<void(bool)>>();
-  *check = [this, check, streams_end_at, give_up_at](bool streams_ended) {
+  *check = [this, weak_check = std::weak_ptr(check), streams_end_at,
+            give_up_at](bool streams_ended) {
     const auto now = std::chrono::steady_clock::now();
     if (!streams_ended && now >= streams_end_at) {
       streams_ended = true;
@@ -216,9 +219,10 @@ void Worker::Drain(std::chrono::milliseconds timeout) {
       return;
     }
     drain_timer_->expires_after(std::chrono::milliseconds(50));
-    drain_timer_->async_wait([check, streams_ended](const boost::system::error_code& error) {
-      if (!error) (*check)(streams_ended);
-    });
+    drain_timer_->async_wait(
+        [check = weak_check.lock(), streams_ended](const boost::system::error_code& error) {
+          if (!error) (*check)(streams_ended);
+        });
   };
   (*check)(false);
 }

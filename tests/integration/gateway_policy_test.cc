@@ -1,17 +1,14 @@
 // Policies, caching and diagnostics in a real worker, and the rule that none of them ever holds,
 // replays or logs the body of an event stream.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/scripted_backend.h"
+#include "tests/support/worker_health.h"
 
 namespace apim {
 namespace {
@@ -21,9 +18,12 @@ using apim::testing::BackendProcess;
 using apim::testing::GatewayProcess;
 using apim::testing::HeaderValue;
 using apim::testing::HttpRequest;
+using apim::testing::LoopbackListener;
+using apim::testing::PolicyJson;
 using apim::testing::SnapshotJsonWithTier;
 using apim::testing::TempDir;
 using apim::testing::WaitForFileContent;
+using apim::testing::WorkerHealth;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
@@ -31,11 +31,6 @@ using namespace std::chrono_literals;
 constexpr char kStandard[] =
     R"({"name":"standard","longLivedConnections":true,"idleTimeoutSeconds":240,)"
     R"("heartbeatIntervalSeconds":30})";
-
-// A policy entry of the snapshot, with the XML escaped as a JSON string.
-std::string PolicyJson(const std::string& scope, const std::string& xml) {
-  return nlohmann::json{{"scope", scope}, {"xml", xml}}.dump();
-}
 
 class GatewayPolicyTest : public ::testing::Test {
  protected:
@@ -64,9 +59,11 @@ TEST_F(GatewayPolicyTest, SetHeaderAndCheckHeaderShapeTheRequestWithBaseInherita
       Start({ApiJson("orders", backend_.port()), ApiJson("plain", backend_.port())},
             R"("policies":[)" + PolicyJson("global", global) + "," +
                 PolicyJson("api:orders", orders) + "," + PolicyJson("api:plain", plain) + "]");
+  WorkerHealth health(gateway, "/plain/echo");
   auto refused = HttpRequest(gateway.port(), "GET", "/orders/echo");
   EXPECT_EQ(refused.status, 401);
   EXPECT_THAT(refused.body, HasSubstr("key please"));
+  health.ExpectRecovered();
   auto echo = HttpRequest(gateway.port(), "GET", "/orders/echo", "X-Key: secret\r\n");
   EXPECT_EQ(echo.status, 200);
   EXPECT_THAT(echo.body, HasSubstr("\"x-from-global\":\"g\""));
@@ -80,13 +77,15 @@ TEST_F(GatewayPolicyTest, SetHeaderAndCheckHeaderShapeTheRequestWithBaseInherita
 TEST_F(GatewayPolicyTest, RateLimitAnswers429WithRetryAfter) {
   const std::string limited = R"(<policies><inbound>
       <rate-limit calls="2" renewal-period="60"/></inbound></policies>)";
-  auto gateway = Start({ApiJson("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port()), ApiJson("plain", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", limited) + "]");
+  WorkerHealth health(gateway, "/plain/json");
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
   auto third = HttpRequest(gateway.port(), "GET", "/orders/json");
   EXPECT_EQ(third.status, 429);
   EXPECT_FALSE(HeaderValue(third.head, "retry-after").empty());
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayPolicyTest, RateLimitByKeyCountsEachKeyApart) {
@@ -94,11 +93,13 @@ TEST_F(GatewayPolicyTest, RateLimitByKeyCountsEachKeyApart) {
       <rate-limit-by-key calls="1" renewal-period="60"
         counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Tenant&quot;,&quot;&quot;))"/>
     </inbound></policies>)xml";
-  auto gateway = Start({ApiJson("orders", backend_.port())},
+  auto gateway = Start({ApiJson("orders", backend_.port()), ApiJson("plain", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", limited) + "]");
+  WorkerHealth health(gateway, "/plain/json");
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: a\r\n").status, 200);
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: a\r\n").status, 429);
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: b\r\n").status, 200);
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayPolicyTest, ReturnResponseAnswersWithoutTheBackend) {
@@ -116,22 +117,16 @@ TEST_F(GatewayPolicyTest, ReturnResponseAnswersWithoutTheBackend) {
 
 TEST_F(GatewayPolicyTest, ForwardRequestTimeoutOverridesTheApi) {
   // A listener that never accepts: the backend's response head never comes.
-  int listener = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
-  ASSERT_EQ(::listen(listener, 16), 0);
-  socklen_t length = sizeof address;
-  ::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length);
+  LoopbackListener silent(16);
   const std::string fast =
       R"(<policies><backend><forward-request timeout-ms="300"/></backend></policies>)";
-  auto gateway = Start({ApiJson("slow", ntohs(address.sin_port))},
+  auto gateway = Start({ApiJson("slow", silent.port()), ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:slow", fast) + "]");
+  WorkerHealth health(gateway, "/orders/json");
   const auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/slow/x").status, 504);
   EXPECT_LT(std::chrono::steady_clock::now() - start, 2s) << "not the API's default 300 s";
-  ::close(listener);
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayPolicyTest, ValidateContentRefusesTooLargeBodies) {
@@ -140,6 +135,7 @@ TEST_F(GatewayPolicyTest, ValidateContentRefusesTooLargeBodies) {
                         size-exceeded-action="prevent"/></inbound></policies>)";
   auto gateway = Start({ApiJson("orders", backend_.port())},
                        R"("policies":[)" + PolicyJson("api:orders", validate) + "]");
+  WorkerHealth health(gateway, "/orders/json");  // A GET has no body to validate.
   apim::testing::RawConnection big(gateway.port());
   big.Send(
       "POST /orders/echo HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nContent-Length: 20\r\n"
@@ -152,6 +148,7 @@ TEST_F(GatewayPolicyTest, ValidateContentRefusesTooLargeBodies) {
       "Connection: close\r\n\r\nhello");
   ASSERT_TRUE(small.WaitForClose(5s));
   EXPECT_THAT(small.received(), HasSubstr("\"body_bytes\":5"));
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayPolicyTest, CachedResponsesHitMissAndExpireAndStreamsAreNeverCached) {

@@ -1,12 +1,9 @@
 // The real apim-gateway between real clients and the real sse-test-backend, on loopback: events
 // are relayed the moment they are written, nothing is buffered, and every way a stream can end
 // (client leaves, backend dies, config changes) is handled as a user would expect.
-#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <netinet/in.h>
 #include <poll.h>
-#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -15,12 +12,13 @@
 #include <optional>
 #include <regex>
 #include <sstream>
-#include <stdexcept>
 #include <thread>
 #include <vector>
 
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/scripted_backend.h"
+#include "tests/support/worker_health.h"
 
 namespace apim {
 namespace {
@@ -30,27 +28,23 @@ using apim::testing::BackendProcess;
 using apim::testing::GatewayProcess;
 using apim::testing::HeaderValue;
 using apim::testing::HttpRequest;
+using apim::testing::LoopbackListener;
 using apim::testing::RawConnection;
+using apim::testing::ResidentKib;
 using apim::testing::SnapshotJson;
 using apim::testing::TempDir;
+using apim::testing::WorkerHealth;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
+
+// An ordinary request the workers here serve with 200 (the recovery check's).
+constexpr char kOrdinary[] = "/orders/json?size=8";
 
 uint64_t JsonNumber(const std::string& json, const std::string& key) {
   std::smatch match;
   if (!std::regex_search(json, match, std::regex("\"" + key + "\":(\\d+)"))) return 0;
   return std::stoull(match[1]);
-}
-
-// Resident memory of a process, in KiB.
-uint64_t ResidentKib(pid_t pid) {
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6));
-  }
-  return 0;
 }
 
 // The TCP timer of a loopback socket, as /proc/net/tcp shows it.
@@ -92,19 +86,12 @@ class GatewayRelayTest : public ::testing::Test {
   std::string StreamRequest(const std::string& query, const std::string& headers = "") {
     return "GET /feed/events?" + query + " HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + "\r\n";
   }
-  // Asks the backend (directly) to answer once it has seen `n` streams closed by their client.
-  uint64_t BackendStreamsClosedByClient(uint64_t n, int timeout_ms) {
-    auto stats = HttpRequest(backend_.port(), "GET",
-                             "/stats?wait_closed_by_client=" + std::to_string(n) +
-                                 "&timeout_ms=" + std::to_string(timeout_ms));
-    return JsonNumber(stats.body, "streams_closed_by_client");
-  }
-
   TempDir dir_;
   BackendProcess backend_{dir_.path()};
   GatewayProcess gateway_{dir_.path(),
                           SnapshotJson({ApiJson("feed", backend_.port(), ",\"sse\":true", "/base"),
                                         ApiJson("orders", backend_.port(), "", "/base")})};
+  WorkerHealth health_{gateway_, kOrdinary};
 };
 
 TEST_F(GatewayRelayTest, AnEventReachesTheClientWhileTheBackendKeepsTheStreamOpen) {
@@ -171,13 +158,13 @@ TEST_F(GatewayRelayTest, AnEventTheBackendPausesInTheMiddleOfArrivesIntact) {
 TEST_F(GatewayRelayTest, ClosingTheClientClosesTheBackendStreamWithinASecond) {
   for (const char* query : {"interval_ms=50", "idle_after=0"}) {  // busy, then silent
     SCOPED_TRACE(query);
-    const uint64_t closed_before = BackendStreamsClosedByClient(0, 0);
+    const uint64_t closed_before = backend_.Stats().streams_closed_by_client;
     RawConnection client(gateway_.port());
     client.Send(StreamRequest(query));
     ASSERT_TRUE(client.ReadUntil("text/event-stream", 5s)) << client.received();
     const auto closed_at = std::chrono::steady_clock::now();
     client.Close();
-    EXPECT_EQ(BackendStreamsClosedByClient(closed_before + 1, 1000), closed_before + 1);
+    EXPECT_EQ(backend_.Stats(closed_before + 1, 1s).streams_closed_by_client, closed_before + 1);
     EXPECT_LT(std::chrono::steady_clock::now() - closed_at, 1s);
   }
 }
@@ -188,6 +175,7 @@ TEST_F(GatewayRelayTest, ABackendDyingMidStreamCutsTheClientWithoutTheChunkedTer
   ASSERT_TRUE(client.WaitForClose(3s)) << "the client must see the stream end promptly";
   EXPECT_THAT(client.received(), HasSubstr("\"seq\":2"));
   EXPECT_THAT(client.received(), Not(HasSubstr("\r\n0\r\n\r\n")));
+  health_.ExpectRecovered();
 }
 
 TEST_F(GatewayRelayTest, AClientThatStopsReadingHoldsBackTheBackendAndLosesNothing) {
@@ -198,9 +186,7 @@ TEST_F(GatewayRelayTest, AClientThatStopsReadingHoldsBackTheBackendAndLosesNothi
   const uint64_t resident_before = ResidentKib(gateway_.process().pid());
   RawConnection client(gateway_.port());
   client.Send(StreamRequest("count=1500&interval_ms=0&size=16384", "Connection: close\r\n"));
-  auto events_sent = [&] {
-    return JsonNumber(HttpRequest(backend_.port(), "GET", "/stats").body, "events_sent");
-  };
+  auto events_sent = [&] { return backend_.Stats().events_sent; };
   // Held back: the backend's count stops moving (polled, for at most 10 s).
   uint64_t sent = events_sent();
   for (int i = 0; i < 200; ++i) {
@@ -332,10 +318,12 @@ TEST(GatewayBufferingTest, FailOnErrorStatusCodeTurnsABackendErrorInto502) {
       dir.path(),
       SnapshotJson({ApiJson("strict", backend.port(), ",\"failOnErrorStatusCode\":true", "/base"),
                     ApiJson("lenient", backend.port(), "", "/base")}));
+  WorkerHealth health(gateway, "/lenient/json");
   auto strict = HttpRequest(gateway.port(), "GET", "/strict/status/503");
   EXPECT_EQ(strict.status, 502);
   EXPECT_THAT(strict.body, HasSubstr("backend-error-status"));
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/lenient/status/503").status, 503);
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayRelayTest, UnknownPathsAreNotFoundProblems) {
@@ -347,6 +335,7 @@ TEST_F(GatewayRelayTest, UnknownPathsAreNotFoundProblems) {
   // Prefixes match whole segments.
   EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/feedx/events").status, 404);
   EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/../feed/events").status, 400);
+  health_.ExpectRecovered();
 }
 
 TEST_F(GatewayRelayTest, MalformedRequestsGet400AndTheWorkerKeepsServing) {
@@ -358,15 +347,15 @@ TEST_F(GatewayRelayTest, MalformedRequestsGet400AndTheWorkerKeepsServing) {
     ASSERT_TRUE(client.WaitForClose(5s));
     EXPECT_THAT(client.received(), HasSubstr("400 Bad Request")) << garbage;
     EXPECT_THAT(client.received(), HasSubstr("application/problem+json"));
+    health_.ExpectRecovered();
   }
-  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
 }
 
 TEST_F(GatewayRelayTest, OversizedHeadersGet431) {
   auto response = HttpRequest(gateway_.port(), "GET", "/orders/json",
                               "X-Big: " + std::string(40 * 1024, 'a') + "\r\n");
   EXPECT_EQ(response.status, 431);
-  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
+  health_.ExpectRecovered();
 }
 
 TEST_F(GatewayRelayTest, AReloadKeepsOpenStreamsAndServesTheNewRoutes) {
@@ -389,7 +378,7 @@ TEST_F(GatewayRelayTest, AnInvalidReloadKeepsThePreviousConfig) {
   gateway_.Reload("{\"version\":\"3\",\"apis\":[{\"name\":\"Bad\"}]}");
   ASSERT_TRUE(
       apim::testing::WaitForFileContent(gateway_.process().stderr_path(), "reload refused", 5s));
-  EXPECT_EQ(HttpRequest(gateway_.port(), "GET", "/orders/json").status, 200);
+  health_.ExpectRecovered();
 }
 
 TEST_F(GatewayRelayTest, AdminEndpointsReportHealthReadinessAndMetrics) {
@@ -425,83 +414,45 @@ TEST_F(GatewayRelayTest, AThousandConcurrentStreamsEachReceiveEveryEvent) {
   EXPECT_EQ(JsonNumber(load.out, "total"), 0u) << "errors: " << load.out;
 }
 
-// A listener on 127.0.0.1 that accepts only when asked. The kernel completes handshakes for it
-// while its accept queue has room: a backlog of 0 holds one connection, and once that is queued
-// every SYN that comes is dropped, so a connect stays in its handshake until a SYN, retransmitted
-// after a second, finds room.
-class LoopbackListener {
- public:
-  explicit LoopbackListener(int backlog) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t length = sizeof address;
-    if (::bind(listener_, reinterpret_cast<sockaddr*>(&address), length) != 0 ||
-        ::listen(listener_, backlog) != 0 ||
-        ::getsockname(listener_, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-      throw std::runtime_error("cannot listen on 127.0.0.1");
-    }
-    port_ = ntohs(address.sin_port);
-  }
-  ~LoopbackListener() {
-    for (int descriptor : accepted_) ::close(descriptor);
-    ::close(listener_);
-  }
-  uint16_t port() const { return port_; }
-  // Accepts the next queued connection within `timeout` (-1 if none came).
-  int Accept(std::chrono::milliseconds timeout) {
-    pollfd readable{listener_, POLLIN, 0};
-    if (::poll(&readable, 1, static_cast<int>(timeout.count())) != 1) return -1;
-    const int accepted = ::accept(listener_, nullptr, nullptr);
-    if (accepted >= 0) accepted_.push_back(accepted);
-    return accepted;
-  }
-
- private:
-  int listener_ = -1;
-  uint16_t port_ = 0;
-  std::vector<int> accepted_;
-};
-
 class GatewayFailureTest : public ::testing::Test {
  protected:
+  // A snapshot with `api` and, for the recovery check, "orders" on a working backend.
+  std::string WithOrders(const std::string& api) {
+    return SnapshotJson({api, ApiJson("orders", backend_.port(), "", "/base")});
+  }
   TempDir dir_;
+  BackendProcess backend_{dir_.path()};
 };
 
 TEST_F(GatewayFailureTest, AnUnreachableBackendIs502) {
-  // A port nobody listens on: bind and close a socket to find one.
-  uint16_t dead_port;
-  {
-    BackendProcess probe(dir_.path());
-    dead_port = probe.port();
-    probe.process().Signal(SIGKILL);
-    probe.process().WaitForExit(5s);
-  }
-  GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("gone", dead_port, "", "/base")}));
+  // A port nobody listens on: one a listener had a moment ago.
+  const uint16_t dead_port = LoopbackListener(1).port();
+  GatewayProcess gateway(dir_.path(), WithOrders(ApiJson("gone", dead_port, "", "/base")));
+  WorkerHealth health(gateway, kOrdinary);
   auto response = HttpRequest(gateway.port(), "GET", "/gone/x");
   EXPECT_EQ(response.status, 502);
   EXPECT_THAT(response.body, HasSubstr("backend-unreachable"));
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayFailureTest, ABackendThatSendsNoHeadersInTimeIs504) {
   // A listener that never accepts: the kernel completes the handshake, nobody answers.
   LoopbackListener backend(16);
   GatewayProcess gateway(
-      dir_.path(),
-      SnapshotJson({ApiJson("slow", backend.port(), ",\"timeoutSeconds\":1", "/base")}));
+      dir_.path(), WithOrders(ApiJson("slow", backend.port(), ",\"timeoutSeconds\":1", "/base")));
+  WorkerHealth health(gateway, kOrdinary);
   const auto start = std::chrono::steady_clock::now();
   auto response = HttpRequest(gateway.port(), "GET", "/slow/x");
   EXPECT_EQ(response.status, 504);
   EXPECT_THAT(response.body, HasSubstr("backend-timeout"));
   EXPECT_LT(std::chrono::steady_clock::now() - start, 3s);
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayFailureTest, ABackendNamedByHostNameIsResolvedAndReached) {
-  BackendProcess backend(dir_.path());
   const std::string api =
       R"({"name":"named","pathPrefix":"/named","backendUrl":"http://localhost:)" +
-      std::to_string(backend.port()) + R"(/base"})";
+      std::to_string(backend_.port()) + R"(/base"})";
   GatewayProcess gateway(dir_.path(), SnapshotJson({api}));
   auto response = HttpRequest(gateway.port(), "GET", "/named/echo");
   EXPECT_EQ(response.status, 200) << response.body;
@@ -511,8 +462,9 @@ TEST_F(GatewayFailureTest, ABackendNamedByHostNameIsResolvedAndReached) {
 TEST_F(GatewayFailureTest, ABackendWhoseHandshakeDoesNotFinishInTimeIs504) {
   LoopbackListener backend(0);
   RawConnection filler(backend.port());  // Fills the accept queue: later SYNs are dropped.
-  GatewayProcess gateway(dir_.path(), SnapshotJson({ApiJson("stuck", backend.port(), "", "/base")}),
+  GatewayProcess gateway(dir_.path(), WithOrders(ApiJson("stuck", backend.port(), "", "/base")),
                          {"--connect-timeout", "1"});
+  WorkerHealth health(gateway, kOrdinary);
   const auto start = std::chrono::steady_clock::now();
   auto response = HttpRequest(gateway.port(), "GET", "/stuck/x");
   const auto took = std::chrono::steady_clock::now() - start;
@@ -521,6 +473,7 @@ TEST_F(GatewayFailureTest, ABackendWhoseHandshakeDoesNotFinishInTimeIs504) {
   EXPECT_THAT(response.body, HasSubstr("cannot connect to the backend of api \\\"stuck\\\""));
   EXPECT_GE(took, 900ms);
   EXPECT_LT(took, 3s);
+  health.ExpectRecovered();
 }
 
 TEST_F(GatewayFailureTest, ABackendReachedOnlyByARetransmittedSynServesTheRequest) {
@@ -557,15 +510,15 @@ TEST_F(GatewayFailureTest, ABackendReachedOnlyByARetransmittedSynServesTheReques
 }
 
 TEST_F(GatewayFailureTest, SlowRequestHeadersAreCutAtTheHeaderTimeout) {
-  BackendProcess backend(dir_.path());
   GatewayProcess gateway(dir_.path(),
-                         SnapshotJson({ApiJson("orders", backend.port(), "", "/base")}),
+                         SnapshotJson({ApiJson("orders", backend_.port(), "", "/base")}),
                          {"--request-header-timeout", "1"});
+  WorkerHealth health(gateway, kOrdinary);
   RawConnection slow(gateway.port());
   slow.Send("GET /orders/json HTTP/1.1\r\nHost: x\r\n");  // and never the blank line
   ASSERT_TRUE(slow.WaitForClose(4s));
   EXPECT_THAT(slow.received(), HasSubstr("408"));
-  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json").status, 200);
+  health.ExpectRecovered();
 }
 
 }  // namespace

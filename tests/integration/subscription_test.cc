@@ -9,6 +9,7 @@
 #include "tests/support/control_plane.h"
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/worker_health.h"
 
 namespace apim {
 namespace {
@@ -21,6 +22,7 @@ using apim::testing::HttpRequest;
 using apim::testing::RawConnection;
 using apim::testing::TempDir;
 using apim::testing::WaitForFileContent;
+using apim::testing::WorkerHealth;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
@@ -87,10 +89,12 @@ class SubscriptionTest : public ::testing::Test {
     return worker;
   }
 
+  static std::string KeyHeader(const std::string& key) {
+    return key.empty() ? "" : "Ocp-Apim-Subscription-Key: " + key + "\r\n";
+  }
+
   int Get(GatewayProcess& worker, const std::string& target, const std::string& key) {
-    return HttpRequest(worker.port(), "GET", target,
-                       key.empty() ? "" : "Ocp-Apim-Subscription-Key: " + key + "\r\n")
-        .status;
+    return HttpRequest(worker.port(), "GET", target, KeyHeader(key)).status;
   }
 
   TempDir dir_;
@@ -130,6 +134,7 @@ TEST_F(SubscriptionTest, KeysAreShownOnceAndOnlyTheirHashesAreStored) {
 TEST_F(SubscriptionTest, WorkersCheckTheKeyAndNeverForwardIt) {
   v1::Subscription acme = Subscribe("acme", "product:gold");
   auto worker = Worker();
+  WorkerHealth health(*worker, "/orders/json", KeyHeader(acme.primary_key()));
   auto missing = HttpRequest(worker->port(), "GET", "/orders/echo");
   EXPECT_EQ(missing.status, 401);
   EXPECT_THAT(missing.body, HasSubstr("Ocp-Apim-Subscription-Key"));
@@ -145,6 +150,7 @@ TEST_F(SubscriptionTest, WorkersCheckTheKeyAndNeverForwardIt) {
   EXPECT_EQ(by_query.status, 200);
   EXPECT_THAT(by_query.body, Not(HasSubstr(acme.secondary_key())));
   EXPECT_THAT(by_query.body, HasSubstr("\"target\":\"/echo?a=1\""));
+  health.ExpectRecovered();
 }
 
 TEST_F(SubscriptionTest, ARegeneratedKeyReplacesTheOldOneWhileTheOtherKeepsWorking) {
@@ -161,9 +167,11 @@ TEST_F(SubscriptionTest, ARegeneratedKeyReplacesTheOldOneWhileTheOtherKeepsWorki
   EXPECT_NE(rotated.primary_key(), acme.primary_key());
   ASSERT_TRUE(WaitForFileContent(worker->process().stderr_path(),
                                  "applied config version " + rotated.etag() + " from", 20s));
+  WorkerHealth health(*worker, "/orders/json", KeyHeader(acme.secondary_key()));
   EXPECT_EQ(Get(*worker, "/orders/json", acme.primary_key()), 401);
   EXPECT_EQ(Get(*worker, "/orders/json", rotated.primary_key()), 200);
   EXPECT_EQ(Get(*worker, "/orders/json", acme.secondary_key()), 200);
+  health.ExpectRecovered();
 }
 
 TEST_F(SubscriptionTest, RateLimitsAndStreamLimitsCountPerSubscription) {
@@ -176,6 +184,8 @@ TEST_F(SubscriptionTest, RateLimitsAndStreamLimitsCountPerSubscription) {
   v1::Subscription a = Subscribe("a", "all", 1);
   v1::Subscription b = Subscribe("b", "all", 1);
   auto worker = Worker();
+  // "other" has no rate limit, and both subscriptions (scope "all") cover it.
+  WorkerHealth health(*worker, "/other/json", KeyHeader(b.primary_key()));
   EXPECT_EQ(Get(*worker, "/orders/json", a.primary_key()), 200);
   EXPECT_EQ(Get(*worker, "/orders/json", a.primary_key()), 429);
   EXPECT_EQ(Get(*worker, "/orders/json", b.primary_key()), 200) << "b has its own count";
@@ -193,6 +203,8 @@ TEST_F(SubscriptionTest, RateLimitsAndStreamLimitsCountPerSubscription) {
                         "Ocp-Apim-Subscription-Key: " + b.primary_key() + "\r\n")
                 .status,
             200);
+  stream.Close();
+  health.ExpectRecovered();
 }
 
 }  // namespace

@@ -5,10 +5,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <regex>
-
 #include "tests/support/gateway.h"
 #include "tests/support/raw_http.h"
+#include "tests/support/worker_health.h"
 
 namespace apim {
 namespace {
@@ -22,6 +21,7 @@ using apim::testing::RawConnection;
 using apim::testing::SnapshotJsonWithTier;
 using apim::testing::TempDir;
 using apim::testing::WaitForFileContent;
+using apim::testing::WorkerHealth;
 using ::testing::HasSubstr;
 using ::testing::Not;
 using namespace std::chrono_literals;
@@ -32,13 +32,6 @@ constexpr char kConsumption[] =
 
 std::string Standard(const std::string& extra) {
   return R"({"name":"standard","longLivedConnections":true,"idleTimeoutSeconds":240)" + extra + "}";
-}
-
-uint64_t BackendConnections(BackendProcess& backend) {
-  auto stats = HttpRequest(backend.port(), "GET", "/stats");
-  std::smatch match;
-  std::regex_search(stats.body, match, std::regex("\"connections_accepted\":(\\d+)"));
-  return std::stoull(match[1]);
 }
 
 // The body of a stream read raw, without chunk framing.
@@ -62,7 +55,8 @@ class TierLimitsTest : public ::testing::Test {
 TEST_F(TierLimitsTest, ConsumptionRefusesStreamsBeforeContactingTheBackend) {
   GatewayProcess gateway(dir_.path(),
                          SnapshotJsonWithTier(kConsumption, {ApiJson("plain", backend_.port())}));
-  const uint64_t before = BackendConnections(backend_);
+  WorkerHealth health(gateway, "/plain/json");
+  const uint64_t before = backend_.Stats().connections_accepted;
   auto sse = HttpRequest(gateway.port(), "GET", "/plain/events", "Accept: text/event-stream\r\n");
   EXPECT_EQ(sse.status, 501);
   EXPECT_EQ(apim::testing::HeaderValue(sse.head, "content-type"), "application/problem+json");
@@ -73,17 +67,19 @@ TEST_F(TierLimitsTest, ConsumptionRefusesStreamsBeforeContactingTheBackend) {
   EXPECT_EQ(websocket.status, 501);
   EXPECT_THAT(websocket.body, HasSubstr("WebSocket"));
   // Only this test's own /stats calls reached the backend.
-  EXPECT_EQ(BackendConnections(backend_), before + 1);
+  EXPECT_EQ(backend_.Stats().connections_accepted, before + 1);
   // Ordinary requests are served.
-  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/plain/json").status, 200);
+  health.ExpectRecovered();
 }
 
 TEST_F(TierLimitsTest, ConsumptionAnswers502WhenTheBackendStreamsAnyway) {
   GatewayProcess gateway(dir_.path(),
                          SnapshotJsonWithTier(kConsumption, {ApiJson("plain", backend_.port())}));
+  WorkerHealth health(gateway, "/plain/json");
   auto response = HttpRequest(gateway.port(), "GET", "/plain/events?count=1&interval_ms=1");
   EXPECT_EQ(response.status, 502);
   EXPECT_THAT(response.body, HasSubstr("unexpected-event-stream"));
+  health.ExpectRecovered();
 }
 
 TEST_F(TierLimitsTest, AHeartbeatArrivesDuringAQuietStream) {
@@ -131,6 +127,7 @@ TEST_F(TierLimitsTest, ResponsesAreCutAtTheTiersMaxDuration) {
   GatewayProcess gateway(
       dir_.path(), SnapshotJsonWithTier(Standard(R"(,"maxResponseDurationSeconds":1)"),
                                         {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
+  WorkerHealth health(gateway, "/feed/json");
   RawConnection client(gateway.port());
   const auto start = std::chrono::steady_clock::now();
   client.Send("GET /feed/events?interval_ms=100 HTTP/1.1\r\nHost: x\r\n\r\n");
@@ -140,6 +137,7 @@ TEST_F(TierLimitsTest, ResponsesAreCutAtTheTiersMaxDuration) {
   EXPECT_LT(elapsed, 3s);
   EXPECT_THAT(client.received(), Not(HasSubstr("\r\n0\r\n\r\n"))) << "a cut, not an end";
   ASSERT_TRUE(WaitForFileContent(gateway.process().stdout_path(), "s limit of tier", 5s));
+  health.ExpectRecovered();
 }
 
 TEST_F(TierLimitsTest, TheIdleTimeoutClosesATrulyIdleConnection) {
@@ -147,6 +145,7 @@ TEST_F(TierLimitsTest, TheIdleTimeoutClosesATrulyIdleConnection) {
       dir_.path(),
       SnapshotJsonWithTier(R"({"name":"quick","longLivedConnections":true,"idleTimeoutSeconds":1})",
                            {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
+  WorkerHealth health(gateway, "/feed/json");
   RawConnection stream(gateway.port());
   stream.Send("GET /feed/events?idle_after=1 HTTP/1.1\r\nHost: x\r\n\r\n");
   ASSERT_TRUE(stream.ReadUntil("\"seq\":1,", 5s));
@@ -154,23 +153,27 @@ TEST_F(TierLimitsTest, TheIdleTimeoutClosesATrulyIdleConnection) {
   RawConnection keep_alive(gateway.port());
   EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/feed/json").status, 200);
   EXPECT_TRUE(keep_alive.WaitForClose(4s)) << "a connection that sends nothing is closed";
+  health.ExpectRecovered();
 }
 
 TEST_F(TierLimitsTest, StreamsPastTheTiersLimitGet503) {
-  GatewayProcess gateway(
-      dir_.path(), SnapshotJsonWithTier(Standard(R"(,"maxConcurrentStreams":2)"),
-                                        {ApiJson("feed", backend_.port(), R"(,"sse":true)")}));
+  GatewayProcess gateway(dir_.path(),
+                         SnapshotJsonWithTier(Standard(R"(,"maxConcurrentStreams":2)"),
+                                              {ApiJson("feed", backend_.port(), R"(,"sse":true)"),
+                                               ApiJson("orders", backend_.port())}));
   RawConnection first(gateway.port());
   RawConnection second(gateway.port());
   for (RawConnection* stream : {&first, &second}) {
     stream->Send("GET /feed/events?interval_ms=200 HTTP/1.1\r\nHost: x\r\n\r\n");
     ASSERT_TRUE(stream->ReadUntil("\"seq\":1,", 5s));
   }
+  WorkerHealth health(gateway, "/orders/json");  // With the two streams open.
   auto third = HttpRequest(gateway.port(), "GET", "/feed/events");
   EXPECT_EQ(third.status, 503);
   EXPECT_THAT(third.body, HasSubstr("too-many-streams"));
   EXPECT_THAT(HttpRequest(gateway.admin_port(), "GET", "/metrics").body,
               HasSubstr("apim_streams_refused_total 1"));
+  health.ExpectRecovered();
 }
 
 TEST_F(TierLimitsTest, SigtermDrainsStreamsAtAnEventBoundaryAndExits) {

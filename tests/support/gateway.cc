@@ -2,9 +2,14 @@
 
 #include <signal.h>
 
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
+
+#include "tests/support/raw_http.h"
 
 namespace apim::testing {
 namespace {
@@ -15,22 +20,56 @@ void WriteFile(const std::filesystem::path& path, const std::string& text) {
   std::filesystem::rename(temporary, path);
 }
 
+// Waits for the port file, giving up early if the process exits (a refused flag, say).
 std::string WaitForPortFile(const std::filesystem::path& path, ChildProcess& process) {
-  if (!WaitForFile(path, std::chrono::seconds(20))) {
-    throw std::runtime_error(path.filename().string() + " never appeared; stderr:\n" +
-                             process.Stderr());
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!WaitForFile(path, std::chrono::milliseconds(100))) {
+    const ExitResult exit = process.WaitForExit(std::chrono::milliseconds(0));
+    if (exit.exited || std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error(
+          path.filename().string() + " never appeared" +
+          (exit.exited ? " (the process exited with code " + std::to_string(exit.code) + ")" : "") +
+          "; stderr:\n" + process.Stderr());
+    }
   }
   return ReadFile(path);
+}
+
+uint64_t JsonCount(const std::string& json, const std::string& key) {
+  const std::string field = "\"" + key + "\":";
+  const size_t at = json.find(field);
+  return at == std::string::npos ? 0 : std::stoull(json.substr(at + field.size()));
+}
+
+std::string GatewayBinary() {
+  const char* chosen = std::getenv("APIM_TEST_GATEWAY_BIN");
+  return chosen != nullptr && *chosen != '\0' ? chosen : APIM_GATEWAY_BIN;
 }
 
 }  // namespace
 
 BackendProcess::BackendProcess(const std::filesystem::path& dir) {
-  const std::filesystem::path port_file = dir / "backend.port";
+  // A name of its own, so that a second backend in the same directory does not read this one's.
+  static std::atomic<int> started{0};
+  const std::filesystem::path port_file =
+      dir / ("backend-" + std::to_string(started.fetch_add(1)) + ".port");
   process_ = std::make_unique<ChildProcess>(
       SSE_TEST_BACKEND_BIN,
       std::vector<std::string>{"--listen", "127.0.0.1:0", "--port-file", port_file.string()}, dir);
   port_ = static_cast<uint16_t>(std::stoi(WaitForPortFile(port_file, *process_)));
+}
+
+BackendStats BackendProcess::Stats(uint64_t closed_by_client, std::chrono::milliseconds timeout) {
+  const SimpleResponse stats =
+      HttpRequest(port_, "GET",
+                  "/stats?wait_closed_by_client=" + std::to_string(closed_by_client) +
+                      "&timeout_ms=" + std::to_string(timeout.count()),
+                  "", timeout + std::chrono::seconds(5));
+  if (stats.status != 200) throw std::runtime_error("backend /stats failed: " + stats.head);
+  return BackendStats{
+      JsonCount(stats.body, "connections_accepted"), JsonCount(stats.body, "open_streams"),
+      JsonCount(stats.body, "streams_started"), JsonCount(stats.body, "streams_closed_by_client"),
+      JsonCount(stats.body, "events_sent")};
 }
 
 GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& name,
@@ -43,7 +82,7 @@ GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::stri
       "--listen",    "127.0.0.1:0",      "--admin-listen", "127.0.0.1:0",
       "--port-file", port_file.string(), "--threads",      "2"};
   args.insert(args.end(), common.begin(), common.end());
-  process_ = std::make_unique<ChildProcess>(APIM_GATEWAY_BIN, args, dir, env);
+  process_ = std::make_unique<ChildProcess>(GatewayBinary(), args, dir, env);
   std::istringstream ports(WaitForPortFile(port_file, *process_));
   ports >> port_ >> admin_port_;
 }
@@ -89,6 +128,10 @@ std::string SnapshotJsonWithTier(const std::string& tier_json, const std::vector
       "{\"version\":\"1\",\"gateway\":\"test\",\"tier\":" + tier_json + ",\"apis\":[";
   for (size_t i = 0; i < apis.size(); ++i) json += (i ? "," : "") + apis[i];
   return json + "]" + (extra_fields.empty() ? "" : "," + extra_fields) + "}";
+}
+
+std::string PolicyJson(const std::string& scope, const std::string& xml) {
+  return nlohmann::json{{"scope", scope}, {"xml", xml}}.dump();
 }
 
 std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived, int version) {

@@ -2,6 +2,8 @@
 // Runs the real apim-gateway binary with a snapshot file on ephemeral loopback ports, and the
 // real sse-test-backend binary it can proxy to.
 
+#include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -12,12 +14,26 @@
 
 namespace apim::testing {
 
+// The counters of an sse-test-backend (its GET /stats).
+struct BackendStats {
+  uint64_t connections_accepted = 0;
+  uint64_t open_streams = 0;
+  uint64_t streams_started = 0;
+  uint64_t streams_closed_by_client = 0;
+  uint64_t events_sent = 0;
+};
+
 // The sse-test-backend process on an ephemeral port.
 class BackendProcess {
  public:
   explicit BackendProcess(const std::filesystem::path& dir);
   uint16_t port() const { return port_; }
   ChildProcess& process() { return *process_; }
+  // Its counters, asked for directly (not through a gateway). With `closed_by_client` > 0 the
+  // backend answers once that many streams have been closed by their client, or after `timeout`
+  // (at most 10 s) with the counts as they are.
+  BackendStats Stats(uint64_t closed_by_client = 0,
+                     std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
 
  private:
   std::unique_ptr<ChildProcess> process_;
@@ -26,7 +42,10 @@ class BackendProcess {
 
 class GatewayProcess {
  public:
-  // Standalone: `snapshot_json` is written to dir/config.json; `extra_args` are added.
+  // Standalone: `snapshot_json` is written to dir/config.json; `extra_args` are added. Throws
+  // (with the process's stderr) if it exits or does not listen within 20 s.
+  // APIM_TEST_GATEWAY_BIN, if set, names the binary to run instead of the one built with the
+  // tests (to run a test against another build).
   GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
                  std::vector<std::string> extra_args = {});
   // Joins `gateway` on the control plane as `worker_id`, caching snapshots in
@@ -62,5 +81,9 @@ std::string SnapshotJson(const std::vector<std::string>& apis, bool long_lived =
 // `extra_fields` is added to the snapshot object, e.g. `"policies":[...]`.
 std::string SnapshotJsonWithTier(const std::string& tier_json, const std::vector<std::string>& apis,
                                  const std::string& extra_fields = "");
+
+// A policy of a snapshot (a JSON object of apim.v1.Policy): `xml` at `scope` ("global",
+// "api:NAME"), for the snapshot's "policies" array.
+std::string PolicyJson(const std::string& scope, const std::string& xml);
 
 }  // namespace apim::testing

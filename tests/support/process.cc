@@ -176,4 +176,13 @@ std::string ReadFile(const std::filesystem::path& path) {
   return text.str();
 }
 
+uint64_t ResidentKib(pid_t pid) {
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
 }  // namespace apim::testing

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -81,5 +82,8 @@ bool WaitForFileContent(const std::filesystem::path& path, std::string_view need
 bool WaitForFile(const std::filesystem::path& path, std::chrono::milliseconds timeout);
 
 std::string ReadFile(const std::filesystem::path& path);
+
+// Resident memory of a process (VmRSS), in KiB; 0 if it cannot be read.
+uint64_t ResidentKib(pid_t pid);
 
 }  // namespace apim::testing

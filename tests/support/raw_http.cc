@@ -21,6 +21,9 @@ RawConnection::RawConnection(uint16_t port) {
   if (fd_ < 0 || ::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
     throw std::runtime_error("cannot connect to 127.0.0.1:" + std::to_string(port));
   }
+  // A peer that stops reading makes Send fail after this long instead of blocking for ever.
+  timeval send_timeout{10, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_SNDTIMEO, &send_timeout, sizeof send_timeout);
 }
 
 RawConnection::~RawConnection() { Close(); }

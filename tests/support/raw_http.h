@@ -1,7 +1,7 @@
 #pragma once
 // A deliberately plain HTTP client over a blocking loopback socket, for tests that must see the
 // exact bytes a server writes and when (and also send malformed requests). Every read is bounded
-// by a deadline.
+// by a deadline, and a send the peer does not take within 10 s fails.
 
 #include <chrono>
 #include <cstdint>
@@ -19,6 +19,7 @@ class RawConnection {
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
 
+  // Throws if the peer closed, or took nothing for 10 s.
   void Send(std::string_view bytes);
   // Reads until `needle` appears in everything read so far (returned whole), the peer closes, or
   // the timeout passes; nullopt unless the needle was found.

@@ -126,7 +126,8 @@ TEST(CommandLine, BoolFlagTakesAnOptionalValue) {
 }
 
 TEST(CommandLine, OptionalFieldsAreSetOnlyWhenGiven) {
-  const v1::Api& unset = ResourceOf<v1::Api>(ParseValid({"api", "create", "o"}));
+  const Command parsed = ParseValid({"api", "create", "o"});
+  const v1::Api& unset = ResourceOf<v1::Api>(parsed);
   EXPECT_FALSE(unset.has_timeout_seconds());
   EXPECT_FALSE(unset.has_buffer_response());
 
