@@ -88,6 +88,9 @@ void AddForwardedHeaders(const http::fields& original, std::string_view client_i
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
   upstream.set("X-Forwarded-For", forwarded_for);
   upstream.set("X-Forwarded-Proto", "http");
+  // A client's own claims about where it comes from are not passed on as the gateway's.
+  upstream.erase(http::field::forwarded);
+  upstream.erase("X-Real-IP");
   if (auto host = original[http::field::host]; !host.empty()) {
     upstream.set("X-Forwarded-Host", host);
   }

@@ -90,12 +90,12 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
     if (const auto* set = std::get_if<policy::SetHeader>(&step)) {
       SetHeader(*set, request);
     } else if (const auto* check = std::get_if<policy::CheckHeader>(&step)) {
-      auto found = request.find(check->name);
-      bool ok = found != request.end();
-      if (ok && !check->values.empty()) {
+      // Every occurrence must pass: a repeat must not smuggle a value past the check.
+      auto [first, last] = request.equal_range(check->name);
+      bool ok = first != last;
+      for (auto it = first; ok && it != last && !check->values.empty(); ++it) {
         ok = std::any_of(check->values.begin(), check->values.end(), [&](const std::string& v) {
-          return check->ignore_case ? boost::beast::iequals(found->value(), v)
-                                    : found->value() == v;
+          return check->ignore_case ? boost::beast::iequals(it->value(), v) : it->value() == v;
         });
       }
       if (!ok) {

@@ -1070,6 +1070,10 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
     std::string_view problem;
     if (head.count(http::field::transfer_encoding) > 0 && !parser.chunked()) {
       problem = "Transfer-Encoding must end with chunked";
+    } else if (parser.chunked() &&
+               !beast::iequals(head[http::field::transfer_encoding], "chunked")) {
+      // A coding before chunked (gzip, identity) would be dropped on the way: refused instead.
+      problem = "Transfer-Encoding other than chunked alone is not accepted";
     } else if (head.count(http::field::host) > 1) {
       problem = "more than one Host header";
     } else if (head.version() >= 11 && head.count(http::field::host) == 0) {

@@ -64,10 +64,20 @@ TEST_F(GatewayPolicyTest, SetHeaderAndCheckHeaderShapeTheRequestWithBaseInherita
   EXPECT_EQ(refused.status, 401);
   EXPECT_THAT(refused.body, HasSubstr("key please"));
   health.ExpectRecovered();
-  auto echo = HttpRequest(gateway.port(), "GET", "/orders/echo", "X-Key: secret\r\n");
+  // Every occurrence of a checked header must pass: a repeat cannot slip another value through.
+  auto repeated =
+      HttpRequest(gateway.port(), "GET", "/orders/echo", "X-Key: secret\r\nX-Key: root\r\n");
+  EXPECT_EQ(repeated.status, 401) << repeated.body;
+  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/echo", "X-Key: secret\r\nX-Key: secret\r\n")
+                .status,
+            200);
+  health.ExpectRecovered();
+  auto echo = HttpRequest(gateway.port(), "GET", "/orders/echo",
+                          "X-Key: secret\r\nForwarded: for=10.9.9.9\r\nX-Real-IP: 10.9.9.9\r\n");
   EXPECT_EQ(echo.status, 200);
   EXPECT_THAT(echo.body, HasSubstr("\"x-from-global\":\"g\""));
   EXPECT_THAT(echo.body, HasSubstr("\"x-api\":\"orders\""));
+  EXPECT_THAT(echo.body, Not(HasSubstr("10.9.9.9"))) << "a client's Forwarded or X-Real-IP";
   EXPECT_EQ(HeaderValue(echo.head, "x-served-by"), "apim");
   auto plain_echo = HttpRequest(gateway.port(), "GET", "/plain/echo");
   EXPECT_THAT(plain_echo.body, HasSubstr("\"x-plain\":\"p\""));

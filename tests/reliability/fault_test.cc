@@ -520,6 +520,11 @@ TEST_F(AbuseTest, AmbiguousRequestFramingIsRefusedSoNothingCanBeSmuggled) {
       {"Transfer-Encoding chunked, gzip",
        post + "Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n" + smuggled},
       {"Transfer-Encoding xchunked", post + "Transfer-Encoding: xchunked\r\n\r\n" + smuggled},
+      // A coding before chunked would be silently dropped on the way to the backend.
+      {"Transfer-Encoding gzip, chunked",
+       post + "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggled},
+      {"Transfer-Encoding identity, chunked",
+       post + "Transfer-Encoding: identity, chunked\r\n\r\n0\r\n\r\n" + smuggled},
       {"Transfer-Encoding identity with Content-Length",
        post + "Transfer-Encoding: identity\r\nContent-Length: 0\r\n\r\n" + smuggled},
   };
