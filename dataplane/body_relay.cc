@@ -25,7 +25,7 @@ using tcp = asio::ip::tcp;
 constexpr size_t kReadBytes = 16 * 1024;
 // Room around a decoded piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
 // Before it there is also room for the bytes of a BOM held back from earlier pieces.
-constexpr size_t kChunkHeadroom = 18 + 2;
+constexpr size_t kChunkHeadroom = kChunkSizeLineBytes + 2;
 constexpr size_t kChunkTailroom = 2;
 
 // The thread's relay buffers. A relay uses them only between two waits, so every relay of the
@@ -224,17 +224,22 @@ std::optional<std::string_view> BodyRelay::Decode(size_t read) {
   return Frame(piece, size);
 }
 
+std::string_view ChunkSizeLine(size_t size, char (&out)[kChunkSizeLineBytes]) {
+  char* end = std::to_chars(out, out + kChunkSizeLineBytes - 2, size, 16).ptr;
+  *end++ = '\r';
+  *end++ = '\n';
+  return std::string_view(out, static_cast<size_t>(end - out));
+}
+
 std::string_view BodyRelay::Frame(char* piece, size_t size) const {
   if (framing_ != Framing::kChunked) return std::string_view(piece, size);
   // The piece has room before it for its size line and after it for the CRLF, so the whole
   // chunk is one contiguous write.
-  char size_line[kChunkHeadroom];
-  char* end = std::to_chars(size_line, size_line + sizeof size_line - 2, size, 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  const size_t length = static_cast<size_t>(end - size_line);
+  char out[kChunkSizeLineBytes];
+  const std::string_view size_line = ChunkSizeLine(size, out);
+  const size_t length = size_line.size();
   char* start = piece - length;
-  std::memcpy(start, size_line, length);
+  std::memcpy(start, size_line.data(), length);
   piece[size] = '\r';
   piece[size + 1] = '\n';
   return std::string_view(start, length + size + kChunkTailroom);

@@ -26,6 +26,10 @@
 
 namespace apim::dataplane {
 
+// The line that opens a chunk of `size` bytes ("<hex size>\r\n"), written into `out`.
+inline constexpr size_t kChunkSizeLineBytes = 16 + 2;
+std::string_view ChunkSizeLine(size_t size, char (&out)[kChunkSizeLineBytes]);
+
 // How the response body is framed towards the client.
 enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
 

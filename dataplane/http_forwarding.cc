@@ -56,16 +56,18 @@ std::string ConnectionTokens(const http::fields& fields) {
   return tokens;
 }
 
+// A standard hop-by-hop header, or one named in Connection (`connection_tokens`).
+bool StaysBehind(const http::fields::value_type& header, std::string_view connection_tokens) {
+  return IsHopByHop(header.name()) ||
+         (!connection_tokens.empty() && ListContains(connection_tokens, header.name_string()));
+}
+
 }  // namespace
 
 void CopyEndToEndHeaders(const http::fields& from, http::fields& to) {
   const std::string connection_tokens = ConnectionTokens(from);
   for (const auto& header : from) {
-    if (IsHopByHop(header.name())) continue;
-    if (!connection_tokens.empty() && ListContains(connection_tokens, header.name_string())) {
-      continue;
-    }
-    to.insert(header.name_string(), header.value());
+    if (!StaysBehind(header, connection_tokens)) to.insert(header.name_string(), header.value());
   }
 }
 
@@ -75,10 +77,7 @@ void RemoveHopByHopHeaders(http::fields& fields) {
     const http::field name = it->name();
     const bool framing = name == http::field::content_length ||
                          name == http::field::transfer_encoding || name == http::field::host;
-    const bool hop_by_hop =
-        IsHopByHop(name) ||
-        (!connection_tokens.empty() && ListContains(connection_tokens, it->name_string()));
-    it = hop_by_hop && !framing ? fields.erase(it) : std::next(it);
+    it = !framing && StaysBehind(*it, connection_tokens) ? fields.erase(it) : std::next(it);
   }
 }
 

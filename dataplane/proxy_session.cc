@@ -11,7 +11,6 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <charconv>
 #include <random>
 #include <span>
 #include <vector>
@@ -292,7 +291,8 @@ awaitable<std::optional<bool>> Exchange::Admit() {
     subscription_key = std::string(header->value());
     request.erase(kKeyHeader);
   }
-  request.target(target);
+  // Both take-outs only shorten the target: rewrite it only when one did.
+  if (target.size() != request.target().size()) request.target(target);
   snapshot_ = context_.snapshots.Current();
   const std::shared_ptr<const RuntimeSnapshot>& snapshot = snapshot_;
   const Route* route =
@@ -503,13 +503,6 @@ void Exchange::CaptureRequestBody(std::string_view bytes) {
 awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body,
                                                               BufferReservation& reservation) {
   const size_t limit = context_.limits.max_buffered_body_bytes;
-  if (request_.content_length() && *request_.content_length() > limit) {
-    const std::string detail =
-        StrCat("the request body of ", *request_.content_length(), " bytes is larger than the ",
-               limit, " bytes a buffered request body may hold");
-    co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
-                                   "Request body too large", detail);
-  }
   // A known length is taken from the budget at once; a chunked body as it grows.
   if (!reservation.GrowTo(request_.content_length().value_or(0))) {
     co_return co_await RefuseForBudget();
@@ -710,10 +703,16 @@ awaitable<bool> Exchange::Forward(const Route& route, const TierLimits& tier) {
 awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
   auto& request = request_.get();
   const bool buffer_body = route.buffer_request_body && !request_.is_done();
-  if (request[http::field::expect] == "100-continue" &&
-      !(buffer_body && request_.content_length() &&
-        *request_.content_length() > context_.limits.max_buffered_body_bytes)) {
-    // (A body too large to buffer is refused without asking for it.)
+  const size_t max_body = context_.limits.max_buffered_body_bytes;
+  if (buffer_body && request_.content_length() && *request_.content_length() > max_body) {
+    // Refused by its length, before it is read (and without a 100 Continue asking for it).
+    const std::string detail =
+        StrCat("the request body of ", *request_.content_length(), " bytes is larger than the ",
+               max_body, " bytes a buffered request body may hold");
+    co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
+                                   "Request body too large", detail);
+  }
+  if (request[http::field::expect] == "100-continue") {
     // Answered here: the backend never sees Expect, so it cannot stall on it.
     static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
     co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
@@ -957,10 +956,9 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
       context_.buffer_budget.NoteRefusal();
       start.head = SerializedHead(head);
       if (start.framing == Framing::kChunked && !start.buffered.empty()) {
-        char size_line[16];
-        const char* end =
-            std::to_chars(size_line, size_line + sizeof size_line, start.buffered.size(), 16).ptr;
-        StrAppendTo(start.head, std::string_view(size_line, end), "\r\n", start.buffered, "\r\n");
+        char size_line[kChunkSizeLineBytes];
+        StrAppendTo(start.head, ChunkSizeLine(start.buffered.size(), size_line), start.buffered,
+                    "\r\n");
       } else {
         start.head.append(start.buffered);
       }
@@ -1142,14 +1140,14 @@ awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionC
     if (buffer.size() == 0) buffer.shrink_to_fit();
     Exchange exchange(context, client, buffer, parser, client_ip);
     bool keep_alive = false;
-    std::string failure;
+    std::optional<std::string> failure;
     try {
       keep_alive = co_await exchange.Run();
     } catch (const std::exception& error) {
       failure = error.what();
     }
-    if (!failure.empty()) {
-      co_await exchange.Fail(std::move(failure));
+    if (failure) {
+      co_await exchange.Fail(std::move(*failure));
       break;
     }
     if (!keep_alive || context.draining.load()) break;
