@@ -28,6 +28,7 @@ using apim::testing::BackendProcess;
 using apim::testing::GatewayProcess;
 using apim::testing::HeaderValue;
 using apim::testing::HttpRequest;
+using apim::testing::JsonNumber;
 using apim::testing::LoopbackListener;
 using apim::testing::RawConnection;
 using apim::testing::ResidentKib;
@@ -40,12 +41,6 @@ using namespace std::chrono_literals;
 
 // An ordinary request the workers here serve with 200 (the recovery check's).
 constexpr char kOrdinary[] = "/orders/json?size=8";
-
-uint64_t JsonNumber(const std::string& json, const std::string& key) {
-  std::smatch match;
-  if (!std::regex_search(json, match, std::regex("\"" + key + "\":(\\d+)"))) return 0;
-  return std::stoull(match[1]);
-}
 
 // The TCP timer of a loopback socket, as /proc/net/tcp shows it.
 struct TcpTimer {

@@ -35,12 +35,6 @@ std::string WaitForPortFile(const std::filesystem::path& path, ChildProcess& pro
   return ReadFile(path);
 }
 
-uint64_t JsonCount(const std::string& json, const std::string& key) {
-  const std::string field = "\"" + key + "\":";
-  const size_t at = json.find(field);
-  return at == std::string::npos ? 0 : std::stoull(json.substr(at + field.size()));
-}
-
 std::string GatewayBinary() {
   const char* chosen = std::getenv("APIM_TEST_GATEWAY_BIN");
   return chosen != nullptr && *chosen != '\0' ? chosen : APIM_GATEWAY_BIN;
@@ -67,9 +61,9 @@ BackendStats BackendProcess::Stats(uint64_t closed_by_client, std::chrono::milli
                   "", timeout + std::chrono::seconds(5));
   if (stats.status != 200) throw std::runtime_error("backend /stats failed: " + stats.head);
   return BackendStats{
-      JsonCount(stats.body, "connections_accepted"), JsonCount(stats.body, "open_streams"),
-      JsonCount(stats.body, "streams_started"), JsonCount(stats.body, "streams_closed_by_client"),
-      JsonCount(stats.body, "events_sent")};
+      JsonNumber(stats.body, "connections_accepted"), JsonNumber(stats.body, "open_streams"),
+      JsonNumber(stats.body, "streams_started"), JsonNumber(stats.body, "streams_closed_by_client"),
+      JsonNumber(stats.body, "events_sent")};
 }
 
 GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& name,

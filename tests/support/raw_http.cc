@@ -99,6 +99,12 @@ std::string Dechunk(std::string_view body) {
   return out;
 }
 
+uint64_t JsonNumber(const std::string& json, const std::string& key) {
+  const std::string field = "\"" + key + "\":";
+  const size_t at = json.find(field);
+  return at == std::string::npos ? 0 : std::stoull(json.substr(at + field.size()));
+}
+
 std::string HeaderValue(std::string_view head, std::string_view name) {
   std::string lower_head(head);
   std::string lower_name(name);

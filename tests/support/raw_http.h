@@ -54,6 +54,9 @@ SimpleResponse HttpRequest(uint16_t port, std::string_view method, std::string_v
 // The payload of a chunked body.
 std::string Dechunk(std::string_view body);
 
+// The number a flat JSON object gives `key` ("key":N), or 0 if it has none.
+uint64_t JsonNumber(const std::string& json, const std::string& key);
+
 // The value of a header in a response head (case-insensitive name), or empty.
 std::string HeaderValue(std::string_view head, std::string_view name);
 
