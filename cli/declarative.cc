@@ -14,6 +14,7 @@
 #include <utility>
 
 #include "absl/status/status.h"
+#include "cli/document_shape.h"
 #include "cli/proto_flags.h"
 #include "common/str_cat.h"
 
@@ -326,6 +327,9 @@ void Importer::PrintSummary() const {
 
 absl::StatusOr<Configuration> ParseConfiguration(std::string_view json) {
   std::unique_ptr<Message> document = DocumentTypes::Get().NewImported();
+  if (absl::Status shape = CheckDocumentShape(json, *document->GetDescriptor()); !shape.ok()) {
+    return shape;
+  }
   // Unknown fields are errors: a misspelt field must not be dropped silently.
   google::protobuf::util::JsonParseOptions options;
   const google::protobuf::util::Status parsed =

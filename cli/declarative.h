@@ -33,8 +33,10 @@ struct Configuration {
 
 // Parses a document. Output-only fields are accepted and dropped, so resources copied from
 // `apimctl ... get -o json` may be pasted in. INVALID_ARGUMENT names what is wrong: malformed
-// JSON, an unknown field or bad value (with its path: "(apis[0].timeout_seconds)"), a wrong
-// apiVersion, a resource without its name or scope, or one listed twice.
+// JSON (with its line and column), a value of the wrong shape ("apis[0]: expected an object, got
+// an array", "apis: expected an array, got null"), a key given twice in one object, an unknown
+// field or bad value (with its path: "(apis[0].timeout_seconds)"), a wrong apiVersion, a resource
+// without its name or scope, or one listed twice.
 absl::StatusOr<Configuration> ParseConfiguration(std::string_view json);
 
 // The document for `configuration`: indented, keys in the order above and fields in declaration

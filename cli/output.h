@@ -24,7 +24,8 @@ struct Column {
 // Prints a header line and one line per row, each column padded to its widest cell and separated
 // by two spaces. Unset optional fields, empty strings and empty lists show "-"; enums show as
 // typed on the command line ("error"); timestamps in RFC 3339 ("2026-01-02T03:04:05Z"); repeated
-// fields are joined with commas.
+// fields are joined with commas. Control characters in cells, line breaks and tabs among them, show
+// as escapes ("\x1b", "\u009b"), so stored text cannot drive the terminal.
 void PrintTable(const std::vector<Column>& columns,
                 const std::vector<const google::protobuf::Message*>& rows, std::ostream& out);
 

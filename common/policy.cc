@@ -55,9 +55,29 @@ bool IsToken(std::string_view text) {
   });
 }
 
-// A header value that could split the header block (response splitting) is refused.
-bool IsSafeHeaderValue(std::string_view text) {
-  return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+// A header value that could split the header block (response splitting) is refused, and, since
+// it became a rule, any other control character but tab (RFC 9110 field-content): a VT or DEL
+// reaches clients and backends that may read it differently.
+bool IsSafeHeaderValue(std::string_view text, Rules rules) {
+  if (rules == Rules::kServe) {
+    return text.find_first_of(std::string_view("\r\n\0", 3)) == std::string_view::npos;
+  }
+  return std::none_of(text.begin(), text.end(), [](char c) {
+    const auto byte = static_cast<unsigned char>(c);
+    return (byte < 0x20 && byte != '\t') || byte == 0x7f;
+  });
+}
+constexpr std::string_view kUnsafeHeaderValue =
+    "must not contain line breaks, NUL or other control characters (tab is allowed)";
+
+// Statuses a response the gateway makes up can carry: a final status, and no body where HTTP
+// allows none. Rules::kServe leaves this out; the worker answers such a policy with a 500.
+std::optional<std::string> StatusProblem(uint64_t code, bool with_body) {
+  if (code < 200) return StrCat(code, " is not a final status; use 200-599");
+  if (with_body && (code == 204 || code == 304)) {
+    return StrCat(code, " responses carry no body, and this one has one");
+  }
+  return std::nullopt;
 }
 
 bool IsText(pugi::xml_node node) {
@@ -79,7 +99,9 @@ std::string Tags(const Range& names) {
 // Where errors point: the document's text, to turn pugixml offsets into line numbers.
 class Source {
  public:
-  explicit Source(std::string_view xml) : xml_(xml) {}
+  Source(std::string_view xml, Rules rules) : xml_(xml), rules_(rules) {}
+
+  Rules rules() const { return rules_; }
 
   size_t LineAt(ptrdiff_t offset) const {
     size_t end = std::min(static_cast<size_t>(std::max<ptrdiff_t>(offset, 0)), xml_.size());
@@ -108,6 +130,7 @@ class Source {
 
  private:
   std::string_view xml_;
+  Rules rules_;
 };
 
 absl::Status CheckNoText(const Source& source, pugi::xml_node node) {
@@ -396,8 +419,8 @@ absl::Status Read(const Source& source, pugi::xml_node node, SetHeader& out) {
   for (pugi::xml_node value : node.children("value")) {
     std::string text;
     APIM_RETURN_IF_ERROR(ReadText(source, value, text));
-    if (!IsSafeHeaderValue(text)) {
-      return source.Error(value, "a header value must not contain line breaks or NUL");
+    if (!IsSafeHeaderValue(text, source.rules())) {
+      return source.Error(value, StrCat("a header value ", kUnsafeHeaderValue));
     }
     out.values.emplace_back(Trim(text));
   }
@@ -419,6 +442,11 @@ absl::Status Read(const Source& source, pugi::xml_node node, CheckHeader& out) {
   std::optional<uint64_t> code;
   APIM_RETURN_IF_ERROR(ReadNumber(source, node, "failed-check-httpcode", 100, 599, "", code));
   if (code) out.failed_check_httpcode = static_cast<unsigned>(*code);
+  // The failed check's answer carries a problem body.
+  if (std::optional<std::string> problem = StatusProblem(out.failed_check_httpcode, true);
+      problem && source.rules() == Rules::kWrite) {
+    return source.Error(node, node.attribute("failed-check-httpcode"), *problem);
+  }
   out.failed_check_error_message = node.attribute("failed-check-error-message").value();
   std::optional<bool> ignore_case;
   APIM_RETURN_IF_ERROR(ReadBool(source, node, "ignore-case", ignore_case));
@@ -472,8 +500,8 @@ absl::Status Read(const Source& source, pugi::xml_node node, ReturnResponse& out
       APIM_RETURN_IF_ERROR(ReadRequiredNumber(source, child, "code", 100, 599, "", code));
       out.status = static_cast<unsigned>(code);
       out.reason = child.attribute("reason").value();
-      if (!IsSafeHeaderValue(out.reason)) {
-        return source.Error(child, "reason must not contain line breaks or NUL");
+      if (!IsSafeHeaderValue(out.reason, source.rules())) {
+        return source.Error(child, StrCat("reason ", kUnsafeHeaderValue));
       }
     } else if (name == "set-header") {
       SetHeader set;
@@ -483,6 +511,11 @@ absl::Status Read(const Source& source, pugi::xml_node node, ReturnResponse& out
       if (std::exchange(has_body, true)) return source.Error(child, "appears twice");
       APIM_RETURN_IF_ERROR(ReadText(source, child, out.body));
     }
+  }
+  if (std::optional<std::string> problem = StatusProblem(out.status, has_body);
+      problem && source.rules() == Rules::kWrite) {
+    pugi::xml_node status = node.child("set-status");
+    return source.Error(status, status.attribute("code"), *problem);
   }
   return absl::OkStatus();
 }
@@ -636,8 +669,8 @@ bool Section::has_base() const {
                      [](const Step& step) { return std::holds_alternative<Base>(step); });
 }
 
-absl::StatusOr<Document> Parse(std::string_view xml) {
-  Source source(xml);
+absl::StatusOr<Document> Parse(std::string_view xml, Rules rules) {
+  Source source(xml, rules);
   pugi::xml_document tree;
   pugi::xml_parse_result parsed =
       tree.load_buffer(xml.data(), xml.size(), kParseOptions, pugi::encoding_utf8);

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/rules.h"
 
 namespace apim::policy {
 
@@ -142,8 +143,10 @@ struct Document {
 // for malformed XML, "policy.xml: line N: " and pugixml's description. Placement follows APIM:
 // cache-lookup, check-header, rate-limit, rate-limit-by-key and validate-content in inbound;
 // forward-request in backend; cache-store in outbound; set-header and return-response in inbound,
-// outbound and on-error; <base/> anywhere, at most once per section.
-absl::StatusOr<Document> Parse(std::string_view xml);
+// outbound and on-error; <base/> anywhere, at most once per section. Rules::kServe compiles a
+// stored document written before the newer rules (control characters in header values, statuses
+// that cannot carry the response a policy makes), as the worker does.
+absl::StatusOr<Document> Parse(std::string_view xml, Rules rules = Rules::kWrite);
 
 // The effective document of a child scope (api under global, operation under api): per section,
 // the child's <base/> is replaced by the parent's steps, copied as they are; a section where the

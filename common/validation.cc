@@ -43,6 +43,44 @@ absl::Status ValidateLength(std::string_view field, std::string_view text, size_
   return absl::OkStatus();
 }
 
+// Whether UTF-8 text holds a control character: C0 (but tab and line breaks where `multi_line`),
+// DEL, or C1 (U+0080-U+009F, which some terminals read as escape sequences).
+bool HasControlCharacter(std::string_view text, bool multi_line) {
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    if (byte < 0x20 && !(multi_line && (byte == '\t' || byte == '\n' || byte == '\r'))) {
+      return true;
+    }
+    if (byte == 0x7f) return true;
+    if (byte == 0xc2 && i + 1 < text.size() && static_cast<unsigned char>(text[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(text[i + 1]) <= 0x9f) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// Text people read in a terminal (apimctl's tables, logs): bounded, and, for new writes, without
+// control characters, so a stored name cannot carry a terminal escape sequence.
+absl::Status ValidateDisplayText(std::string_view field, std::string_view text, size_t max,
+                                 bool multi_line, Rules rules) {
+  if (absl::Status s = ValidateLength(field, text, max); !s.ok()) return s;
+  if (rules == Rules::kWrite && HasControlCharacter(text, multi_line)) {
+    return Invalid(field, multi_line ? "must not contain control characters other than tab and "
+                                       "line breaks"
+                                     : "must not contain control characters");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDisplayName(std::string_view field, std::string_view text, Rules rules) {
+  return ValidateDisplayText(field, text, 200, false, rules);
+}
+
+absl::Status ValidateDescription(std::string_view field, std::string_view text, Rules rules) {
+  return ValidateDisplayText(field, text, kMaxDescriptionLength, true, rules);
+}
+
 absl::Status ValidateRange(std::string_view field, uint64_t value, uint64_t min, uint64_t max) {
   if (value < min || value > max) {
     return Invalid(field, StrCat("must be between ", min, " and ", max, " (got ", value, ")"));
@@ -145,10 +183,9 @@ bool IsHeaderNameChar(char c) {
 
 }  // namespace
 
-absl::Status Validate(const v1::Tier& tier) {
+absl::Status Validate(const v1::Tier& tier, Rules rules) {
   if (absl::Status s = ValidateName("tier.name", tier.name()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateLength("tier.description", tier.description(), kMaxDescriptionLength);
+  if (absl::Status s = ValidateDescription("tier.description", tier.description(), rules);
       !s.ok()) {
     return s;
   }
@@ -174,23 +211,22 @@ absl::Status Validate(const v1::Tier& tier) {
   return absl::OkStatus();
 }
 
-absl::Status Validate(const v1::Gateway& gateway) {
+absl::Status Validate(const v1::Gateway& gateway, Rules rules) {
   if (absl::Status s = ValidateName("gateway.name", gateway.name()); !s.ok()) return s;
-  if (absl::Status s =
-          ValidateLength("gateway.description", gateway.description(), kMaxDescriptionLength);
+  if (absl::Status s = ValidateDescription("gateway.description", gateway.description(), rules);
       !s.ok()) {
     return s;
   }
   return ValidateName("gateway.tier", gateway.tier());
 }
 
-absl::Status Validate(const v1::Api& api) {
+absl::Status Validate(const v1::Api& api, Rules rules) {
   if (absl::Status s = ValidateName("api.name", api.name()); !s.ok()) return s;
-  if (absl::Status s = ValidateLength("api.display_name", api.display_name(), 200); !s.ok()) {
+  if (absl::Status s = ValidateDisplayName("api.display_name", api.display_name(), rules);
+      !s.ok()) {
     return s;
   }
-  if (absl::Status s = ValidateLength("api.description", api.description(), kMaxDescriptionLength);
-      !s.ok()) {
+  if (absl::Status s = ValidateDescription("api.description", api.description(), rules); !s.ok()) {
     return s;
   }
   if (absl::Status s = ValidatePathPrefix(api.path_prefix()); !s.ok()) return s;
@@ -217,7 +253,7 @@ absl::Status Validate(const v1::Api& api) {
   return absl::OkStatus();
 }
 
-absl::Status Validate(const v1::DiagnosticSetting& setting) {
+absl::Status Validate(const v1::DiagnosticSetting& setting, Rules) {
   if (absl::Status s = ValidateScope("diagnostic_setting.scope", setting.scope(), false); !s.ok()) {
     return s;
   }
@@ -247,7 +283,7 @@ absl::Status Validate(const v1::DiagnosticSetting& setting) {
                        kMaxBodyLogBytes);
 }
 
-absl::Status Validate(const v1::CacheSetting& setting) {
+absl::Status Validate(const v1::CacheSetting& setting, Rules) {
   if (absl::Status s = ValidateScope("cache_setting.scope", setting.scope(), false); !s.ok()) {
     return s;
   }
@@ -265,20 +301,24 @@ absl::Status Validate(const v1::CacheSetting& setting) {
   return absl::OkStatus();
 }
 
-absl::Status Validate(const v1::Policy& policy) {
+absl::Status Validate(const v1::Policy& policy, Rules rules) {
   if (absl::Status s = ValidateScope("policy.scope", policy.scope(), true); !s.ok()) return s;
   if (policy.xml().empty()) return Invalid("policy.xml", "is required");
   if (absl::Status s = ValidateLength("policy.xml", policy.xml(), 256 * 1024); !s.ok()) return s;
   // The full compile: unknown elements, misplaced ones and bad attributes are refused here,
   // with the line, not discovered by a worker.
-  absl::StatusOr<policy::Document> document = policy::Parse(policy.xml());
+  absl::StatusOr<policy::Document> document = policy::Parse(policy.xml(), rules);
   if (!document.ok()) return document.status();
   return absl::OkStatus();
 }
 
-absl::Status Validate(const v1::Product& product) {
+absl::Status Validate(const v1::Product& product, Rules rules) {
   if (absl::Status s = ValidateName("product.name", product.name()); !s.ok()) return s;
-  if (absl::Status s = ValidateLength("product.display_name", product.display_name(), 200);
+  if (absl::Status s = ValidateDisplayName("product.display_name", product.display_name(), rules);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = ValidateDescription("product.description", product.description(), rules);
       !s.ok()) {
     return s;
   }
@@ -293,10 +333,10 @@ absl::Status Validate(const v1::Product& product) {
   return absl::OkStatus();
 }
 
-absl::Status Validate(const v1::Subscription& subscription) {
+absl::Status Validate(const v1::Subscription& subscription, Rules rules) {
   if (absl::Status s = ValidateName("subscription.name", subscription.name()); !s.ok()) return s;
   if (absl::Status s =
-          ValidateLength("subscription.display_name", subscription.display_name(), 200);
+          ValidateDisplayName("subscription.display_name", subscription.display_name(), rules);
       !s.ok()) {
     return s;
   }
@@ -313,11 +353,17 @@ absl::Status Validate(const v1::Subscription& subscription) {
 
 absl::Status Validate(const v1::Snapshot& snapshot) {
   if (!snapshot.has_tier()) return Invalid("snapshot.tier", "is required");
-  if (absl::Status s = Validate(snapshot.tier()); !s.ok()) return s;
+  if (absl::Status s = Validate(snapshot.tier(), Rules::kServe); !s.ok()) return s;
+  for (const v1::DiagnosticSetting& setting : snapshot.diagnostics()) {
+    if (absl::Status s = Validate(setting, Rules::kServe); !s.ok()) return s;
+  }
+  for (const v1::CacheSetting& setting : snapshot.caches()) {
+    if (absl::Status s = Validate(setting, Rules::kServe); !s.ok()) return s;
+  }
   std::set<std::string_view> names;
   std::set<std::pair<std::string_view, std::string_view>> routes;
   for (const v1::Api& api : snapshot.apis()) {
-    if (absl::Status s = Validate(api); !s.ok()) return s;
+    if (absl::Status s = Validate(api, Rules::kServe); !s.ok()) return s;
     if (!names.insert(api.name()).second) {
       return Invalid("api.name", StrCat("\"", api.name(), "\" appears twice"));
     }

@@ -2,23 +2,26 @@
 // Shape rules for resources, checked before anything is written: each failure is an
 // INVALID_ARGUMENT whose message starts with the offending field ("api.backend_url: ...").
 // Rules that need other resources (references, tiers of SSE APIs) live in the store.
+// Rules::kServe leaves out the rules added after documents were first stored (common/rules.h).
 
 #include "absl/status/status.h"
 #include "apim/v1/resources.pb.h"
+#include "common/rules.h"
 
 namespace apim {
 
-absl::Status Validate(const v1::Tier& tier);
-absl::Status Validate(const v1::Gateway& gateway);
-absl::Status Validate(const v1::Api& api);
-absl::Status Validate(const v1::DiagnosticSetting& setting);
-absl::Status Validate(const v1::CacheSetting& setting);
-absl::Status Validate(const v1::Policy& policy);
-absl::Status Validate(const v1::Product& product);
-absl::Status Validate(const v1::Subscription& subscription);
+absl::Status Validate(const v1::Tier& tier, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::Gateway& gateway, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::Api& api, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::DiagnosticSetting& setting, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::CacheSetting& setting, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::Policy& policy, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::Product& product, Rules rules = Rules::kWrite);
+absl::Status Validate(const v1::Subscription& subscription, Rules rules = Rules::kWrite);
 
-// A whole snapshot, as a worker receives it: its tier and every API, plus the rules across them
-// that the store enforces (unique names and routes, SSE APIs only on tiers that allow streams).
+// A whole snapshot, as a worker receives it (pushed, or from a standalone --config file): its
+// tier, APIs, diagnostic and cache settings under Rules::kServe, plus the rules across them that
+// the store enforces (unique names and routes, SSE APIs only on tiers that allow streams).
 absl::Status Validate(const v1::Snapshot& snapshot);
 
 }  // namespace apim

@@ -1,38 +1,64 @@
 #include "controlplane/config_discovery_service.h"
 
-#include <google/protobuf/util/message_differencer.h>
 #include <spdlog/spdlog.h>
 
-#include <thread>
+#include <map>
 
-#include "common/status.h"
 #include "common/str_cat.h"
-#include "controlplane/admin_token.h"
 
 namespace apim::controlplane {
 namespace {
 
-// The content of a snapshot, without its version: a commit that changed nothing this gateway
-// serves leaves it equal, and nothing is pushed.
-bool SameContent(const v1::Snapshot& a, const v1::Snapshot& b) {
-  v1::Snapshot left = a;
-  v1::Snapshot right = b;
-  left.clear_version();
-  right.clear_version();
-  return google::protobuf::util::MessageDifferencer::Equals(left, right);
-}
+using Clock = std::chrono::steady_clock;
+
+// Reads each gateway's token hash and snapshot at most once per round.
+class StoreRound final : public PushRound {
+ public:
+  explicit StoreRound(store::Store& store) : store_(store) {}
+
+  const absl::StatusOr<std::string>& TokenHash(const std::string& gateway) override {
+    auto found = token_hashes_.find(gateway);
+    if (found == token_hashes_.end()) {
+      found = token_hashes_.emplace(gateway, store_.GatewayTokenHash(gateway)).first;
+    }
+    return found->second;
+  }
+
+  const absl::StatusOr<v1::Snapshot>& Snapshot(const std::string& gateway) override {
+    auto found = snapshots_.find(gateway);
+    if (found == snapshots_.end()) {
+      found = snapshots_.emplace(gateway, store_.BuildSnapshot(gateway)).first;
+    }
+    return found->second;
+  }
+
+ private:
+  store::Store& store_;
+  std::map<std::string, absl::StatusOr<std::string>> token_hashes_;
+  std::map<std::string, absl::StatusOr<v1::Snapshot>> snapshots_;
+};
 
 }  // namespace
 
-ConfigDiscoveryService::ConfigDiscoveryService(store::Store& store, WorkerRegistry& registry)
-    : store_(store), registry_(registry) {}
+ConfigDiscoveryService::ConfigDiscoveryService(store::Store& store, WorkerRegistry& registry,
+                                               DiscoveryLimits limits)
+    : store_(store), registry_(registry), limits_(limits), pusher_([this] { Push(); }) {}
+
+ConfigDiscoveryService::~ConfigDiscoveryService() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  pusher_.join();
+}
 
 void ConfigDiscoveryService::NotifyCommitted() {
   {
     std::lock_guard lock(mu_);
     ++generation_;
   }
-  changed_.notify_all();
+  wake_.notify_all();
 }
 
 void ConfigDiscoveryService::Shutdown() {
@@ -40,96 +66,97 @@ void ConfigDiscoveryService::Shutdown() {
     std::lock_guard lock(mu_);
     shutting_down_ = true;
   }
-  changed_.notify_all();
+  wake_.notify_all();
 }
 
-grpc::Status ConfigDiscoveryService::Stream(
-    grpc::ServerContext* context,
-    grpc::ServerReaderWriter<v1::ControlPlaneMessage, v1::WorkerMessage>* stream) {
-  v1::WorkerMessage first;
-  if (!stream->Read(&first) || !first.has_hello()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "hello: the first message on a stream must be a hello");
-  }
-  const v1::Hello hello = first.hello();
-  if (hello.worker_id().empty()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "hello.worker_id: is required");
-  }
-  absl::StatusOr<std::string> token_hash = store_.GatewayTokenHash(hello.gateway());
-  if (!token_hash.ok() || !TokenMatches(*token_hash, hello.gateway_token())) {
-    spdlog::warn("worker {} from {} refused: bad token for gateway \"{}\"", hello.worker_id(),
-                 context->peer(), hello.gateway());
-    return grpc::Status(
-        grpc::StatusCode::UNAUTHENTICATED,
-        StrCat("hello.gateway_token: not a valid token for gateway \"", hello.gateway(), "\""));
-  }
-  const uint64_t serial = registry_.Connected(hello, context->peer());
-  spdlog::info("worker {} joined gateway \"{}\" holding version {}", hello.worker_id(),
-               hello.gateway(), hello.version());
+WorkerStream::Callbacks ConfigDiscoveryService::StreamCallbacks() {
+  return {
+      .attention =
+          [this](std::shared_ptr<WorkerStream> stream) {
+            {
+              std::lock_guard lock(mu_);
+              need_attention_.push_back(std::move(stream));
+            }
+            wake_.notify_all();
+          },
+      .done =
+          [this](WorkerStream* stream) {
+            std::lock_guard lock(mu_);
+            std::erase_if(streams_, [&](const auto& held) { return held.get() == stream; });
+          },
+  };
+}
 
-  // ACKs and NACKs arrive on their own thread; the stream may be read and written at once.
-  bool reader_done = false;
-  std::thread reader([&] {
-    v1::WorkerMessage message;
-    while (stream->Read(&message)) {
-      if (message.has_ack()) {
-        registry_.Acked(hello.worker_id(), message.ack().version());
-      } else if (message.has_nack()) {
-        spdlog::warn("worker {} refused version {}: {}", hello.worker_id(),
-                     message.nack().version(), message.nack().error());
-        registry_.Nacked(hello.worker_id(), message.nack().version(), message.nack().error());
-      }
-    }
-    {
-      std::lock_guard lock(mu_);
-      reader_done = true;
-    }
-    changed_.notify_all();
-  });
-
-  grpc::Status result = grpc::Status::OK;
-  std::optional<v1::Snapshot> last_sent;
-  uint64_t nonce = 0;
-  uint64_t seen_generation = 0;
-  bool first_round = true;
+grpc::ServerBidiReactor<v1::WorkerMessage, v1::ControlPlaneMessage>* ConfigDiscoveryService::Stream(
+    grpc::CallbackServerContext* context) {
   std::unique_lock lock(mu_);
-  while (!reader_done && !shutting_down_ && !context->IsCancelled()) {
-    if (first_round || generation_ != seen_generation) {
-      first_round = false;
-      seen_generation = generation_;
-      lock.unlock();
-      absl::StatusOr<v1::Snapshot> snapshot = store_.BuildSnapshot(hello.gateway());
-      if (!snapshot.ok()) {
-        result =
-            grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
-                         StrCat("gateway \"", hello.gateway(),
-                                "\" cannot be served: ", std::string(snapshot.status().message())));
-        lock.lock();
-        break;
-      }
-      const bool worker_has_it = !last_sent && snapshot->version() == hello.version();
-      if (!worker_has_it && !(last_sent && SameContent(*last_sent, *snapshot))) {
-        v1::ControlPlaneMessage message;
-        *message.mutable_snapshot() = *snapshot;
-        message.set_nonce(std::to_string(++nonce));
-        if (!stream->Write(message)) {
-          lock.lock();
-          break;
-        }
-      }
-      last_sent = *std::move(snapshot);
-      lock.lock();
-      continue;
-    }
-    // Woken by a commit, the reader ending, or shutdown; the timeout notices cancellation.
-    changed_.wait_for(lock, std::chrono::seconds(1));
+  if (shutting_down_) {
+    lock.unlock();
+    return WorkerStream::Refuse(
+        *context, StreamCallbacks(),
+        grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                     "the control plane is shutting down; try again later"));
   }
+  if (awaiting_hello_ >= limits_.max_streams_awaiting_hello) {
+    lock.unlock();
+    spdlog::warn("stream from {} refused: {} streams are already waiting to say hello",
+                 context->peer(), limits_.max_streams_awaiting_hello);
+    return WorkerStream::Refuse(
+        *context, StreamCallbacks(),
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "too many streams are waiting to say hello; send the hello at once"));
+  }
+  ++awaiting_hello_;
+  std::shared_ptr<WorkerStream> stream = WorkerStream::Create(
+      *context, registry_, StreamCallbacks(), Clock::now() + limits_.hello_timeout);
+  streams_.insert(stream);
   lock.unlock();
-  context->TryCancel();  // Unblocks the reader if the stream ended from this side.
-  reader.join();
-  registry_.Disconnected(hello.worker_id(), serial);
-  spdlog::info("worker {} left gateway \"{}\"", hello.worker_id(), hello.gateway());
-  return result;
+  // Only now that the pusher can find it: the read may complete at once.
+  stream->ReadHello();
+  return stream.get();
+}
+
+void ConfigDiscoveryService::Push() {
+  // Hello deadlines are checked this often; everything else wakes the pusher.
+  constexpr auto kSweepInterval = std::chrono::milliseconds(250);
+  uint64_t seen_generation = 0;
+  auto next_sweep = Clock::now();
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    const bool offer = generation_ != seen_generation;
+    seen_generation = generation_;
+    const bool shutting_down = shutting_down_;
+    const bool sweep = offer || shutting_down || Clock::now() >= next_sweep;
+    std::vector<std::shared_ptr<WorkerStream>> streams = std::move(need_attention_);
+    need_attention_.clear();
+    if (sweep) {
+      streams.insert(streams.end(), streams_.begin(), streams_.end());
+      next_sweep = Clock::now() + kSweepInterval;
+    }
+    lock.unlock();
+
+    StoreRound round(store_);
+    const auto now = Clock::now();
+    size_t no_longer_awaiting = 0;
+    for (const std::shared_ptr<WorkerStream>& stream : streams) {
+      const bool was_awaiting = stream->awaiting_hello();
+      if (shutting_down) {
+        stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                 "the control plane is shutting down; try again later"));
+      } else {
+        stream->Advance(round, offer, now);
+      }
+      if (was_awaiting && !stream->awaiting_hello()) ++no_longer_awaiting;
+    }
+    streams.clear();  // Released without the lock: the last reference may destroy a stream.
+
+    lock.lock();
+    awaiting_hello_ -= no_longer_awaiting;
+    wake_.wait_until(lock, next_sweep, [&] {
+      return stopping_ || generation_ != seen_generation || !need_attention_.empty() ||
+             shutting_down_ != shutting_down;
+    });
+  }
 }
 
 }  // namespace apim::controlplane

@@ -1,7 +1,7 @@
 // apim-controlplane: stores the gateway's configuration in SQLite and serves the Management API.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -13,7 +13,8 @@ int main(int argc, char** argv) {
   apim::controlplane::ServerOptions options;
   std::string token_file;
   std::string log_level = "info";
-  app.add_option("--listen", options.listen_address, "gRPC listen address (host:port; port 0 picks one)")
+  app.add_option("--listen", options.listen_address,
+                 "gRPC listen address (host:port; port 0 picks one)")
       ->capture_default_str();
   app.add_option("--db", options.database_path, "SQLite database file (created if missing)")
       ->capture_default_str();
@@ -22,10 +23,21 @@ int main(int argc, char** argv) {
                  "one, else a new one is generated and printed once)")
       ->check(CLI::ExistingFile);
   app.add_option("--port-file", options.port_file, "Write the bound port here once serving");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")->capture_default_str();
+  uint32_t hello_timeout_seconds = 5;
+  app.add_option("--hello-timeout-seconds", hello_timeout_seconds,
+                 "A worker's config stream must say hello (and so authenticate) within this")
+      ->check(CLI::Range(1, 300))
+      ->capture_default_str();
+  app.add_option("--max-unauthenticated-streams", options.discovery.max_streams_awaiting_hello,
+                 "Config streams that have not said hello yet, at most; more are refused")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  options.discovery.hello_timeout = std::chrono::seconds(hello_timeout_seconds);
   if (!token_file.empty()) {
     std::ifstream in(token_file);
     std::string token;

@@ -11,6 +11,7 @@
 #include "common/str_cat.h"
 #include "common/validation.h"
 #include "controlplane/admin_token.h"
+#include "controlplane/stricter_rules.h"
 
 namespace apim::controlplane {
 namespace {
@@ -81,15 +82,9 @@ void ClearOutputOnly(Resource& resource) {
 // Settings at global scope may ask for what SSE APIs must never get; they are accepted and apply
 // to the other APIs, and the response says what is not applied (the worker enforces it too).
 template <typename Resource>
-void AddWarnings(Resource&) {}
-// Subscription key hashes stay in the control plane.
+void AddSseWarnings(Resource&) {}
 template <>
-void AddWarnings(v1::Subscription& subscription) {
-  subscription.clear_primary_key_sha256();
-  subscription.clear_secondary_key_sha256();
-}
-template <>
-void AddWarnings(v1::DiagnosticSetting& setting) {
+void AddSseWarnings(v1::DiagnosticSetting& setting) {
   if (setting.scope() == kGlobalScope &&
       (setting.request_body_bytes() > 0 || setting.response_body_bytes() > 0)) {
     setting.add_warnings(
@@ -97,19 +92,33 @@ void AddWarnings(v1::DiagnosticSetting& setting) {
   }
 }
 template <>
-void AddWarnings(v1::CacheSetting& setting) {
+void AddSseWarnings(v1::CacheSetting& setting) {
   if (setting.scope() == kGlobalScope && setting.enabled()) {
     setting.add_warnings(
         "not applied to SSE APIs: their responses are never cached; other APIs may be");
   }
 }
 template <>
-void AddWarnings(v1::Policy& policy) {
+void AddSseWarnings(v1::Policy& policy) {
   if (policy.scope() != kGlobalScope) return;
-  absl::StatusOr<policy::Document> document = policy::Parse(policy.xml());
+  absl::StatusOr<policy::Document> document = policy::Parse(policy.xml(), Rules::kServe);
   if (!document.ok()) return;
   for (const std::string& reason : policy::SseViolations(*document)) {
     policy.add_warnings(StrCat("not applied to SSE APIs: ", reason));
+  }
+}
+
+// A resource as it is returned: without what stays in the control plane (subscription key
+// hashes), with what the caller should know (SSE warnings, a newer rule it breaks).
+template <typename Resource>
+void PrepareForReply(Resource& resource) {
+  if constexpr (std::is_same_v<Resource, v1::Subscription>) {
+    resource.clear_primary_key_sha256();
+    resource.clear_secondary_key_sha256();
+  }
+  AddSseWarnings(resource);
+  if (std::optional<std::string> warning = StricterRuleWarning(resource)) {
+    resource.add_warnings(*std::move(warning));
   }
 }
 
@@ -119,7 +128,7 @@ template <typename Resource>
 grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response) {
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *result;
-  AddWarnings(*response);
+  PrepareForReply(*response);
   return grpc::Status::OK;
 }
 
@@ -262,7 +271,7 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
       store_.List<Resource>({request.page_size(), request.page_token()});
   if (!page.ok()) return page.status();
   for (Resource& resource : page->items) {
-    AddWarnings(resource);
+    PrepareForReply(resource);
     *items.Add() = std::move(resource);
   }
   response.set_next_page_token(page->next_page_token);

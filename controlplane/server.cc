@@ -15,10 +15,14 @@
 #include "controlplane/config_discovery_service.h"
 #include "controlplane/management_service.h"
 #include "controlplane/store/store.h"
+#include "controlplane/stricter_rules.h"
 #include "controlplane/worker_registry.h"
 
 namespace apim::controlplane {
 namespace {
+
+constexpr int kMaxStreamsPerConnection = 100;
+constexpr int kMaxManagementThreads = 64;
 
 // Written to a temporary name and renamed, so a reader never sees a half-written port.
 absl::Status WritePortFile(const std::string& path, int port) {
@@ -46,6 +50,12 @@ absl::Status RunServer(const ServerOptions& options) {
 
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(options.database_path);
   if (!store.ok()) return store.status();
+  if (absl::StatusOr<std::vector<std::string>> stale = StoredDocumentsBreakingNewerRules(**store);
+      !stale.ok()) {
+    return stale.status();
+  } else {
+    for (const std::string& line : *stale) spdlog::warn("{}", line);
+  }
   absl::StatusOr<AdminToken> token = ResolveAdminToken(**store, options.admin_token);
   if (!token.ok()) return token.status();
   if (token->generated) {
@@ -58,7 +68,7 @@ absl::Status RunServer(const ServerOptions& options) {
 
   WorkerRegistry workers;
   ManagementService management(**store, workers, token->sha256_hex);
-  ConfigDiscoveryService discovery(**store, workers);
+  ConfigDiscoveryService discovery(**store, workers, options.discovery);
   (*store)->SetCommitListener([&discovery] { discovery.NotifyCommitted(); });
   grpc::ServerBuilder builder;
   // Workers keep one stream open for good: let them ping it (a dead peer is noticed within
@@ -68,6 +78,14 @@ absl::Status RunServer(const ServerOptions& options) {
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  // A worker holds one stream and apimctl makes one call at a time: a connection asking for more
+  // is not one of ours.
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  // Management calls run on gRPC's synchronous threads (ConfigDiscovery streams take none): a
+  // flood of calls is answered RESOURCE_EXHAUSTED past this many rather than growing threads.
+  grpc::ResourceQuota quota("apim-controlplane");
+  quota.SetMaxThreads(kMaxManagementThreads);
+  builder.SetResourceQuota(quota);
   int port = 0;
   // Plaintext for loopback and private networks; TLS termination is a deployment concern for now.
   builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);

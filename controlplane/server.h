@@ -6,6 +6,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "controlplane/config_discovery_service.h"
 
 namespace apim::controlplane {
 
@@ -14,6 +15,7 @@ struct ServerOptions {
   std::string database_path = "apim.db";
   std::optional<std::string> admin_token;  // From --admin-token-file or APIM_ADMIN_TOKEN.
   std::string port_file;                   // If set, the bound port is written here once serving.
+  DiscoveryLimits discovery;
 };
 
 // Blocks until a shutdown signal; returns an error if the server could not start.

@@ -13,9 +13,10 @@ void WorkerRegistry::Touch(Entry& entry) {
 
 uint64_t WorkerRegistry::Connected(const v1::Hello& hello, const std::string& peer) {
   std::lock_guard lock(mu_);
-  Entry& entry = workers_[hello.worker_id()];
+  Entry& entry = workers_[{hello.gateway(), hello.worker_id()}];
   entry.serial = next_serial_++;
   v1::GatewayWorker& worker = entry.worker;
+  worker.Clear();
   worker.set_worker_id(hello.worker_id());
   worker.set_gateway(hello.gateway());
   worker.set_address(hello.address().empty() ? peer : hello.address());
@@ -27,9 +28,9 @@ uint64_t WorkerRegistry::Connected(const v1::Hello& hello, const std::string& pe
   return entry.serial;
 }
 
-void WorkerRegistry::Acked(const std::string& worker_id, uint64_t version) {
+void WorkerRegistry::Acked(const Key& key, uint64_t version) {
   std::lock_guard lock(mu_);
-  auto found = workers_.find(worker_id);
+  auto found = workers_.find(key);
   if (found == workers_.end()) return;
   found->second.worker.set_acked_version(version);
   found->second.worker.clear_nacked_version();
@@ -37,21 +38,21 @@ void WorkerRegistry::Acked(const std::string& worker_id, uint64_t version) {
   Touch(found->second);
 }
 
-void WorkerRegistry::Nacked(const std::string& worker_id, uint64_t version,
-                            const std::string& error) {
+void WorkerRegistry::Nacked(const Key& key, uint64_t version, const std::string& error) {
   std::lock_guard lock(mu_);
-  auto found = workers_.find(worker_id);
+  auto found = workers_.find(key);
   if (found == workers_.end()) return;
   found->second.worker.set_nacked_version(version);
   found->second.worker.set_last_nack_error(error);
   Touch(found->second);
 }
 
-void WorkerRegistry::Disconnected(const std::string& worker_id, uint64_t serial) {
+void WorkerRegistry::Disconnected(const Key& key, uint64_t serial, const std::string& reason) {
   std::lock_guard lock(mu_);
-  auto found = workers_.find(worker_id);
+  auto found = workers_.find(key);
   if (found == workers_.end() || found->second.serial != serial) return;
   found->second.worker.set_connected(false);
+  found->second.worker.set_disconnect_reason(reason);
   Touch(found->second);
 }
 
@@ -64,7 +65,7 @@ std::vector<v1::GatewayWorker> WorkerRegistry::List(const std::string& gateway) 
       it = workers_.erase(it);
       continue;
     }
-    if (it->second.worker.gateway() == gateway) out.push_back(it->second.worker);
+    if (it->first.first == gateway) out.push_back(it->second.worker);
     ++it;
   }
   return out;

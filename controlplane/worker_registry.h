@@ -1,13 +1,16 @@
 #pragma once
 // The data-plane workers the control plane knows: who joined which gateway from where, which
 // snapshot version each applied (ACK) or refused (NACK, with the reason), and when each was last
-// heard from. Disconnected workers are listed until they age out. Thread-safe.
+// heard from. A worker is known by its gateway and worker id together, so workers of different
+// gateways may share an id without hiding one another. Disconnected workers are listed until they
+// age out. Thread-safe.
 
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "apim/v1/config_discovery.pb.h"
@@ -17,15 +20,19 @@ namespace apim::controlplane {
 
 class WorkerRegistry {
  public:
+  // (gateway, worker id).
+  using Key = std::pair<std::string, std::string>;
+
   explicit WorkerRegistry(std::chrono::seconds age_out = std::chrono::minutes(5))
       : age_out_(age_out) {}
 
   // Records a worker's stream; returns a serial that identifies this connection (a worker that
   // reconnects before its old stream ends gets a new one).
   uint64_t Connected(const v1::Hello& hello, const std::string& peer);
-  void Acked(const std::string& worker_id, uint64_t version);
-  void Nacked(const std::string& worker_id, uint64_t version, const std::string& error);
-  void Disconnected(const std::string& worker_id, uint64_t serial);
+  void Acked(const Key& worker, uint64_t version);
+  void Nacked(const Key& worker, uint64_t version, const std::string& error);
+  // `reason` is empty when the worker ended the stream itself.
+  void Disconnected(const Key& worker, uint64_t serial, const std::string& reason);
 
   std::vector<v1::GatewayWorker> List(const std::string& gateway);
 
@@ -40,7 +47,7 @@ class WorkerRegistry {
   std::chrono::seconds age_out_;
   std::mutex mu_;
   uint64_t next_serial_ = 1;
-  std::map<std::string, Entry> workers_;  // By worker id.
+  std::map<Key, Entry> workers_;
 };
 
 }  // namespace apim::controlplane

@@ -86,7 +86,7 @@ absl::StatusOr<policy::Document> EffectivePolicy(const v1::Snapshot& snapshot, c
   for (const v1::Policy& document : snapshot.policies()) {
     const bool is_global = document.scope() == "global";
     if (!is_global && document.scope() != StrCat("api:", api.name())) continue;
-    absl::StatusOr<policy::Document> parsed = policy::Parse(document.xml());
+    absl::StatusOr<policy::Document> parsed = policy::Parse(document.xml(), Rules::kServe);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(StrCat("policy at scope \"", document.scope(),
                                                "\": ", std::string(parsed.status().message())));

@@ -307,7 +307,8 @@ absl::Status CheckSseGuardrails(Db& db, std::string_view field) {
     absl::StatusOr<bool> next = policies->Step();
     if (!next.ok()) return next.status();
     if (!*next) return absl::OkStatus();
-    absl::StatusOr<policy::Document> document = policy::Parse(policies->ColumnText(2));
+    absl::StatusOr<policy::Document> document =
+        policy::Parse(policies->ColumnText(2), Rules::kServe);
     if (!document.ok()) continue;  // Stored documents were validated; nothing to enforce.
     std::vector<std::string> reasons = policy::SseViolations(*document);
     if (!reasons.empty()) {
@@ -596,7 +597,10 @@ absl::Status Store::PutGatewayTokenHash(std::string_view gateway, std::string_vi
       "ON CONFLICT (gateway) DO UPDATE SET sha256 = excluded.sha256, "
       "create_time_ms = excluded.create_time_ms");
   if (!upsert.ok()) return upsert.status();
-  return upsert->Bind(1, gateway).Bind(2, sha256_hex).Bind(3, NowMs()).Run();
+  APIM_RETURN_IF_ERROR(upsert->Bind(1, gateway).Bind(2, sha256_hex).Bind(3, NowMs()).Run());
+  // Not a revision (snapshots do not change), but streams joined with the old token must end.
+  Committed();
+  return absl::OkStatus();
 }
 
 absl::StatusOr<uint64_t> Store::Revision() {

@@ -62,7 +62,8 @@ class Store {
   // The revision of the last committed change.
   absl::StatusOr<uint64_t> Revision();
 
-  // Called after every committed change (with the store's lock held: keep it short).
+  // Called after every committed change, a gateway token's too (with the store's lock held:
+  // keep it short).
   void SetCommitListener(std::function<void()> listener);
 
   // Everything one gateway's workers need: its tier, the APIs it serves, and the settings and

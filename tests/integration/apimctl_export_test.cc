@@ -248,6 +248,22 @@ TEST_F(ApimctlExportTest, MalformedDocumentExitsWithDataErrorAndChangesNothing) 
   EXPECT_EQ(Export(), before);
 }
 
+TEST_F(ApimctlExportTest, MisshapenDocumentWithPruneIsRefusedAndDeletesNothing) {
+  Import(kChanged);
+  const std::string before = Export();
+
+  // A list holding a list once read as "no APIs", so --prune deleted every API.
+  CommandResult refused =
+      Apimctl({"import", "-", "--prune"}, R"({"apiVersion": "apim/v1", "apis": [[]]})");
+
+  EXPECT_EQ(refused.exit_code, 65);
+  EXPECT_EQ(refused.err, "apimctl: standard input: apis[0]: expected an object, got an array\n");
+  EXPECT_EQ(refused.out, "");
+  EXPECT_EQ(Apimctl({"api", "get", "orders"}).exit_code, 0);
+  EXPECT_EQ(Apimctl({"api", "get", "billing"}).exit_code, 0);
+  EXPECT_EQ(Export(), before);
+}
+
 TEST_F(ApimctlExportTest, RefusedChangeStopsTheImportAfterPrintingWhatWasDone) {
   CommandResult refused = Apimctl({"import", "-"}, R"({
     "apiVersion": "apim/v1",

@@ -376,6 +376,26 @@ TEST_F(GatewayRelayTest, AnInvalidReloadKeepsThePreviousConfig) {
   health_.ExpectRecovered();
 }
 
+// A standalone config's diagnostic settings get the control plane's rules: a header name that
+// would split the log line, or body logging past 8 KiB, is refused on reload like a bad API.
+TEST_F(GatewayRelayTest, AReloadWithInvalidDiagnosticSettingsIsRefused) {
+  int version = 10;
+  for (const std::string diagnostic : {R"({"scope":"global","headers":["X-Evil\r\nInjected"]})",
+                                       R"({"scope":"global","requestBodyBytes":100000000})"}) {
+    const std::string snapshot =
+        SnapshotJson({ApiJson("feed", backend_.port(), ",\"sse\":true")}, true, ++version);
+    gateway_.Reload(snapshot.substr(0, snapshot.size() - 1) + ",\"diagnostics\":[" + diagnostic +
+                    "]}");
+    ASSERT_TRUE(apim::testing::WaitForFileContent(gateway_.process().stderr_path(),
+                                                  "diagnostic_setting.", 5s))
+        << diagnostic;
+  }
+  EXPECT_THAT(gateway_.process().Stderr(), HasSubstr("reload refused"));
+  EXPECT_THAT(HttpRequest(gateway_.admin_port(), "GET", "/metrics").body,
+              HasSubstr("apim_config_version 1\n"));
+  health_.ExpectRecovered();
+}
+
 TEST_F(GatewayRelayTest, AdminEndpointsReportHealthReadinessAndMetrics) {
   EXPECT_EQ(HttpRequest(gateway_.admin_port(), "GET", "/healthz").status, 200);
   EXPECT_EQ(HttpRequest(gateway_.admin_port(), "GET", "/readyz").status, 200);

@@ -17,11 +17,11 @@ ControlPlane::~ControlPlane() {
 void ControlPlane::Start(uint16_t port) {
   const std::filesystem::path port_file = dir_ / "port";
   std::filesystem::remove(port_file);
-  process_ = std::make_unique<ChildProcess>(
-      APIM_CONTROLPLANE_BIN,
-      std::vector<std::string>{"--listen", "127.0.0.1:" + std::to_string(port), "--db",
-                               database().string(), "--port-file", port_file.string()},
-      dir_, env_);
+  std::vector<std::string> args{"--listen",    "127.0.0.1:" + std::to_string(port),
+                                "--db",        database().string(),
+                                "--port-file", port_file.string()};
+  args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+  process_ = std::make_unique<ChildProcess>(APIM_CONTROLPLANE_BIN, args, dir_, env_);
   if (!WaitForFile(port_file, std::chrono::seconds(20))) {
     throw std::runtime_error("apim-controlplane did not start; stderr:\n" + process_->Stderr());
   }

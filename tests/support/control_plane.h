@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "apim/v1/management.grpc.pb.h"
 #include "tests/support/process.h"
@@ -23,6 +24,10 @@ class ControlPlane {
                                                        {"APIM_ADMIN_TOKEN", kTestAdminToken}});
   ~ControlPlane();
 
+  // Command-line flags added to the next Start.
+  void AddArgs(std::vector<std::string> args) {
+    extra_args_.insert(extra_args_.end(), args.begin(), args.end());
+  }
   // Starts the process and waits (bounded) until it serves; throws if it does not. Port 0 picks
   // one; a restart can ask for the previous port so clients find it again.
   void Start(uint16_t port = 0);
@@ -38,6 +43,7 @@ class ControlPlane {
  private:
   std::filesystem::path dir_;
   std::map<std::string, std::string> env_;
+  std::vector<std::string> extra_args_;
   std::unique_ptr<ChildProcess> process_;
   std::string address_;
   uint16_t port_ = 0;

@@ -395,10 +395,12 @@ TEST(Declarative, KindsMissingFromTheDocumentAreEmpty) {
   EXPECT_EQ(configuration.resources[1].size(), 1u);
 }
 
-TEST(Declarative, MalformedJsonIsRejectedWithTheParsersMessage) {
+TEST(Declarative, MalformedJsonIsRejectedWithTheLineAndColumn) {
   EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": )"),
-              HasSubstr("invalid document: Unexpected end of string"));
-  EXPECT_THAT(ParseError("not json"), HasSubstr("Unexpected token"));
+              HasSubstr("invalid document: parse error at line 1, column 45: "));
+  EXPECT_THAT(ParseError("{\n  \"apiVersion\": \"apim/v1\",\n  apis: []\n}"),
+              HasSubstr("line 3, column 3: "));
+  EXPECT_THAT(ParseError("not json"), HasSubstr("invalid literal"));
 }
 
 TEST(Declarative, UnknownFieldOrBadValueIsRejectedWithItsPath) {
@@ -408,6 +410,93 @@ TEST(Declarative, UnknownFieldOrBadValueIsRejectedWithItsPath) {
       ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "timeout_seconds": -1}]})"),
       HasSubstr("apis[0].timeout_seconds"));
   EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "routes": []})"), HasSubstr("routes"));
+}
+
+TEST(Declarative, UnknownTopLevelKeyIsRejectedNotIgnored) {
+  // A misspelt kind must not read as "no resources of that kind", which --prune would delete.
+  EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "api": [{"name": "a"}]})"),
+              HasSubstr("api: Cannot find field"));
+  EXPECT_THAT(ParseError(R"({"apiVersion": "apim/v1", "apis": [], "api": []})"),
+              HasSubstr("api: Cannot find field"));
+}
+
+TEST(Declarative, ListItemThatIsNotAnObjectIsRejectedWithItsPlace) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [[]]})"),
+            "apis[0]: expected an object, got an array");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [[{"name": "a"}]]})"),
+            "apis[0]: expected an object, got an array");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [1]})"),
+            "apis[0]: expected an object, got a number");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": ["a"]})"),
+            "apis[0]: expected an object, got a string");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [null]})"),
+            "apis[0]: expected an object, got null");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "tiers": [{"name": "a"}, true]})"),
+            "tiers[1]: expected an object, got a boolean");
+}
+
+TEST(Declarative, KindThatIsNotAListIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": {}})"),
+            "apis: expected an array, got an object");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": {"name": "a"}})"),
+            "apis: expected an array, got an object");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": "x"})"),
+            "apis: expected an array, got a string");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": null})"),
+            "apis: expected an array, got null");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "policies": 0})"),
+            "policies: expected an array, got a number");
+  EXPECT_EQ(ParseError(R"({"apiVersion": ["apim/v1"]})"),
+            "apiVersion: expected a string, got an array");
+}
+
+TEST(Declarative, FieldOfAResourceWithTheWrongShapeIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "gateways": "x"}]})"),
+            "apis[0].gateways: expected an array, got a string");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "gateways": [[]]}]})"),
+            "apis[0].gateways[0]: expected a string, got an array");
+  EXPECT_EQ(
+      ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "gateways": ["e", null]}]})"),
+      "apis[0].gateways[1]: expected a string, got null");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": {}}]})"),
+            "apis[0].name: expected a string, got an object");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "sse": null}]})"),
+            "apis[0].sse: expected a boolean, got null");
+  EXPECT_EQ(
+      ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "timeout_seconds": [1]}]})"),
+      "apis[0].timeout_seconds: expected a number, got an array");
+  // Proto3 JSON names are the same fields.
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "pathPrefix": []}]})"),
+            "apis[0].pathPrefix: expected a string, got an array");
+}
+
+TEST(Declarative, KeyGivenTwiceInOneObjectIsRejected) {
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a"}], "apis": []})"),
+            "apis: given twice");
+  EXPECT_EQ(ParseError(R"({"apiVersion": "apim/v1", "apis": [{"name": "a", "name": "b"}]})"),
+            "apis[0].name: given twice");
+}
+
+TEST(Declarative, DocumentThatIsNotAnObjectIsRejected) {
+  for (const char* json : {"[]", "[{}]", "\"apim/v1\"", "1", "true", "null"}) {
+    EXPECT_THAT(ParseError(json), ::testing::StartsWith("document: expected an object, got "))
+        << json;
+  }
+  EXPECT_EQ(ParseError("[]"), "document: expected an object, got an array");
+}
+
+TEST(Declarative, EmptyOrTruncatedInputIsRejected) {
+  for (const char* json : {"", "  \n", "{", R"({"apiVersion": "apim/v1", "apis": [)",
+                           R"({"apiVersion": "apim/v1"} {})", R"({"apiVersion": "apim/v1",})"}) {
+    EXPECT_THAT(ParseError(json), ::testing::StartsWith("invalid document: ")) << json;
+  }
+}
+
+TEST(Declarative, EmptyListMeansNoResourcesOfThatKind) {
+  Configuration configuration = ParseValidConfiguration(R"({"apiVersion": "apim/v1", "apis": []})");
+
+  ASSERT_EQ(configuration.resources.size(), ResourceKinds().size());
+  for (const auto& resources : configuration.resources) EXPECT_EQ(resources.size(), 0u);
 }
 
 TEST(Declarative, WrongOrMissingApiVersionIsRejected) {
@@ -632,6 +721,18 @@ TEST(CommandLine, ImportOfAMalformedFileExitsWithDataErrorNamingTheFile) {
   std::remove(path.c_str());
 }
 
+TEST(CommandLine, ImportOfAMisshapenFileExitsWithDataErrorNamingThePlace) {
+  const std::string path =
+      WriteTempFile("cli_test_misshapen.json", R"({"apiVersion": "apim/v1", "apis": [[]]})");
+
+  ParsedCommandLine parsed = Parse({"import", path, "--prune"});
+
+  EXPECT_FALSE(parsed.command.has_value());
+  EXPECT_EQ(parsed.exit_code, kExitDataError);
+  EXPECT_EQ(parsed.err, "apimctl: " + path + ": apis[0]: expected an object, got an array\n");
+  std::remove(path.c_str());
+}
+
 TEST(CommandLine, ImportOfAMissingFileExitsWithNoInput) {
   ParsedCommandLine parsed = Parse({"import", "/nonexistent/config.json"});
 
@@ -755,11 +856,11 @@ TEST(Output, WorkerTableShowsVersionsAndContactTimeToTheSecond) {
   PrintTable(GatewayWorkerColumns(), {&acked, &nacked}, out);
 
   EXPECT_EQ(out.str(),
-            "WORKER  ADDRESS        CONNECTED  ACKED  NACKED  LAST-ERROR               "
+            "WORKER  ADDRESS        CONNECTED  ACKED  NACKED  LAST-ERROR                  "
             "LAST-CONTACT\n"
-            "w1      10.0.0.1:8080  true       42     0       -                        "
+            "w1      10.0.0.1:8080  true       42     0       -                           "
             "2026-01-02T03:04:05Z\n"
-            "w2      -              false      41     42      api orders: bad backend  -\n");
+            "w2      -              false      41     42      api orders: bad\\x0abackend  -\n");
 }
 
 TEST(Output, TableColumnsAreAligned) {
@@ -809,6 +910,30 @@ TEST(Output, UnsetOptionalFieldsShowADashAndEnumsShowTheirShortName) {
   EXPECT_EQ(lines[2], "api:orders  0         error");
 }
 
+TEST(Output, ControlCharactersInCellsShowAsEscapesSoStoredTextCannotDriveTheTerminal) {
+  v1::Api c0;
+  c0.set_name("red\x1b[31m");
+  c0.set_display_name("bell\x07");
+  v1::Api c1;
+  c1.set_name(
+      "csi\xc2\x9b"
+      "2J");
+  // Other UTF-8, U+00A0 (0xC2 0xA0) among it, is text and stays.
+  c1.set_display_name(
+      "caf\xc3\xa9 no\xc2\xa0"
+      "break\x7f\n");
+  std::vector<Column> columns = {{"NAME", "name"}, {"DISPLAY-NAME", "display_name"}};
+  std::ostringstream out;
+
+  PrintTable(columns, {&c0, &c1}, out);
+
+  EXPECT_EQ(out.str(),
+            "NAME         DISPLAY-NAME\n"
+            "red\\x1b[31m  bell\\x07\n"
+            "csi\\u009b2J  caf\xc3\xa9 no\xc2\xa0"
+            "break\\x7f\\x0a\n");
+}
+
 TEST(Output, JsonArrayHoldsEachResourceWithProtoFieldNamesAndEveryPrimitiveField) {
   v1::Gateway a;
   a.set_name("a");
@@ -825,13 +950,15 @@ TEST(Output, JsonArrayHoldsEachResourceWithProtoFieldNamesAndEveryPrimitiveField
             "   \"name\": \"a\",\n"
             "   \"description\": \"\",\n"
             "   \"tier\": \"basic\",\n"
-            "   \"etag\": \"\"\n"
+            "   \"etag\": \"\",\n"
+            "   \"warnings\": []\n"
             "  },\n"
             "  {\n"
             "   \"name\": \"b\",\n"
             "   \"description\": \"\",\n"
             "   \"tier\": \"\",\n"
-            "   \"etag\": \"\"\n"
+            "   \"etag\": \"\",\n"
+            "   \"warnings\": []\n"
             "  }\n"
             "]\n");
 }

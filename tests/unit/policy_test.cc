@@ -392,6 +392,49 @@ TEST(PolicyTest, RejectsInvalidHeaderNamesAndUnsafeValues) {
                      "must not contain line breaks");
 }
 
+// Rules made stricter after documents were stored: new writes are refused, naming the line and
+// the attribute; Rules::kServe still compiles a stored document that breaks them.
+TEST(PolicyTest, RefusesControlCharactersInHeaderValuesAndReasonsButServesStoredOnes) {
+  for (const char* value : {"a&#11;b", "a&#x7f;b", "a&#27;[31m"}) {
+    const std::string set =
+        StrCat(R"(<set-header name="X"><value>)", value, "</value></set-header>");
+    ExpectInboundError(set, "value", "must not contain line breaks, NUL or other control");
+    const std::string xml = StrCat("<policies><inbound>", set, "</inbound></policies>");
+    EXPECT_TRUE(Parse(xml, Rules::kServe).ok()) << value;
+  }
+  EXPECT_TRUE(Parse(R"(<policies><inbound><set-header name="X"><value>a&#9;b</value>)"
+                    "</set-header></inbound></policies>")
+                  .ok());
+  ExpectInboundError(R"(<return-response><set-status code="403" reason="No&#127;"/>)"
+                     "</return-response>",
+                     "set-status", "reason must not contain line breaks, NUL or other control");
+}
+
+TEST(PolicyTest, RefusesStatusesThatCannotCarryTheResponseAPolicyMakes) {
+  for (const char* code : {"100", "199", "204", "304"}) {
+    ExpectInboundError(StrCat(R"(<check-header name="X" failed-check-httpcode=")", code, R"("/>)"),
+                       "check-header", StrCat("failed-check-httpcode=\"", code, "\""));
+  }
+  ExpectInboundError(R"(<return-response><set-status code="101"/></return-response>)", "set-status",
+                     "code=\"101\" 101 is not a final status");
+  ExpectInboundError(
+      R"(<return-response><set-status code="204"/><set-body>x</set-body></return-response>)",
+      "set-status", "204 responses carry no body");
+  ExpectInboundError(
+      R"(<return-response><set-status code="304"/><set-body>x</set-body></return-response>)",
+      "set-status", "304 responses carry no body");
+  // Without a body, 204 and 304 are fine; and stored documents are still served.
+  EXPECT_EQ(
+      Inbound<ReturnResponse>(R"(<return-response><set-status code="204"/></return-response>)")
+          .status,
+      204u);
+  EXPECT_TRUE(Parse("<policies><inbound><return-response><set-status code=\"101\"/>"
+                    "</return-response><check-header name=\"X\" failed-check-httpcode=\"204\"/>"
+                    "</inbound></policies>",
+                    Rules::kServe)
+                  .ok());
+}
+
 TEST(PolicyTest, RejectsUnknownAttributesAndChildren) {
   ExpectInboundError(R"(<rate-limit calls="1" renewal-period="1" retry-after-header-name="R"/>)",
                      "rate-limit",

@@ -151,5 +151,62 @@ TEST(ValidationTest, PolicyXmlMustParseAndNamesTheLineOfTheError) {
   ExpectInvalid(Validate(policy), "policy.xml");
 }
 
+// Rules made stricter after documents were stored: refused for new writes, served when stored.
+TEST(ValidationTest, NamesAndDescriptionsMustNotCarryTerminalEscapes) {
+  v1::Api api = GoodApi();
+  for (const char* name : {"\x1b[2Jwiped", "bell\a", "del\x7f",
+                           "csi\xc2\x9b"
+                           "31m",
+                           "two\nlines"}) {
+    api.set_display_name(name);
+    ExpectInvalid(Validate(api), "api.display_name");
+    EXPECT_TRUE(Validate(api, Rules::kServe).ok()) << name;
+  }
+  api.set_display_name("Orders — ünïcode is fine");
+  EXPECT_TRUE(Validate(api).ok());
+  api.set_description("Line one\nline two\twith a tab");
+  EXPECT_TRUE(Validate(api).ok());
+  api.set_description("\x1b]0;title\a");
+  ExpectInvalid(Validate(api), "api.description");
+
+  v1::Product product;
+  product.set_name("gold");
+  product.set_display_name("\x1b[31mGold");
+  ExpectInvalid(Validate(product), "product.display_name");
+  v1::Subscription subscription;
+  subscription.set_name("alice");
+  subscription.set_scope("all");
+  subscription.set_display_name("\x1b[31mAlice");
+  ExpectInvalid(Validate(subscription), "subscription.display_name");
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  gateway.set_description("\x1b[31m");
+  ExpectInvalid(Validate(gateway), "gateway.description");
+}
+
+// A standalone worker's --config file is a snapshot: its diagnostic and cache settings are held
+// to the rules the control plane applies.
+TEST(ValidationTest, ASnapshotsDiagnosticAndCacheSettingsAreValidated) {
+  v1::Snapshot snapshot;
+  v1::Tier& tier = *snapshot.mutable_tier();
+  tier.set_name("standard");
+  tier.set_long_lived_connections(true);
+  tier.set_idle_timeout_seconds(240);
+  *snapshot.add_apis() = GoodApi();
+  ASSERT_TRUE(Validate(snapshot).ok()) << Validate(snapshot);
+  v1::DiagnosticSetting& diagnostic = *snapshot.add_diagnostics();
+  diagnostic.set_scope("global");
+  diagnostic.add_headers("X-Evil\r\nInjected");
+  ExpectInvalid(Validate(snapshot), "diagnostic_setting.headers[0]");
+  diagnostic.clear_headers();
+  diagnostic.set_request_body_bytes(100000000);
+  ExpectInvalid(Validate(snapshot), "diagnostic_setting.request_body_bytes");
+  diagnostic.set_request_body_bytes(0);
+  snapshot.add_caches()->set_scope("global");
+  snapshot.mutable_caches(0)->set_max_entry_bytes(0);
+  ExpectInvalid(Validate(snapshot), "cache_setting.max_entry_bytes");
+}
+
 }  // namespace
 }  // namespace apim
