@@ -227,10 +227,10 @@ bool IsOutputOnly(const FieldDescriptor& field) {
 
 const std::vector<Column>& GatewayWorkerColumns() {
   static const std::vector<Column> columns = {
-      {"WORKER", "worker_id"},         {"ADDRESS", "address"},
-      {"CONNECTED", "connected"},      {"ACKED", "acked_version"},
-      {"NACKED", "nacked_version"},    {"LAST-ERROR", "last_nack_error"},
-      {"LAST-CONTACT", "last_contact"}};
+      {"WORKER", "worker_id"},          {"ADDRESS", "address"},
+      {"CONNECTED", "connected"},       {"ACKED", "acked_version"},
+      {"NACKED", "nacked_version"},     {"LAST-ERROR", "last_nack_error"},
+      {"LAST-CONTACT", "last_contact"}, {"DISCONNECTED-BECAUSE", "disconnect_reason"}};
   return columns;
 }
 

@@ -851,16 +851,18 @@ TEST(Output, WorkerTableShowsVersionsAndContactTimeToTheSecond) {
   nacked.set_acked_version(41);
   nacked.set_nacked_version(42);
   nacked.set_last_nack_error("api orders: bad\nbackend");
+  nacked.set_disconnect_reason("token rotated");
   std::ostringstream out;
 
   PrintTable(GatewayWorkerColumns(), {&acked, &nacked}, out);
 
   EXPECT_EQ(out.str(),
             "WORKER  ADDRESS        CONNECTED  ACKED  NACKED  LAST-ERROR                  "
-            "LAST-CONTACT\n"
+            "LAST-CONTACT          DISCONNECTED-BECAUSE\n"
             "w1      10.0.0.1:8080  true       42     0       -                           "
-            "2026-01-02T03:04:05Z\n"
-            "w2      -              false      41     42      api orders: bad\\x0abackend  -\n");
+            "2026-01-02T03:04:05Z  -\n"
+            "w2      -              false      41     42      api orders: bad\\x0abackend  "
+            "-                     token rotated\n");
 }
 
 TEST(Output, TableColumnsAreAligned) {
