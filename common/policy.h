@@ -8,6 +8,7 @@
 // exactly what it means in API Management.
 
 #include <chrono>
+#include <concepts>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -37,6 +38,29 @@ struct SetHeader {
   std::vector<std::string> values;
   friend bool operator==(const SetHeader&, const SetHeader&) = default;
 };
+
+// A list of header lines set-header edits, seen through a small adapter that holds a reference
+// to it: the data plane's real messages, the response a return-response builds. Names compare
+// case-insensitively.
+template <typename Headers>
+concept HeaderList = requires(Headers headers, std::string_view name, std::string_view value) {
+  { headers.Contains(name) } -> std::convertible_to<bool>;
+  headers.RemoveAll(name);
+  headers.Add(name, value);
+};
+
+// Applies a set-header to `headers`. The one definition of exists-action, so the responses the
+// gateway makes up cannot drift from the messages it forwards: override and delete drop every
+// line of the name first, skip does nothing when the header is there, append adds beside it.
+template <HeaderList Headers>
+void ApplySetHeader(const SetHeader& set, Headers headers) {
+  const bool exists = headers.Contains(set.name);
+  if (set.exists_action == ExistsAction::kSkip && exists) return;
+  if (set.exists_action == ExistsAction::kOverride || set.exists_action == ExistsAction::kDelete) {
+    headers.RemoveAll(set.name);
+  }
+  for (const std::string& value : set.values) headers.Add(set.name, value);
+}
 
 // <check-header name="X" failed-check-httpcode="401" failed-check-error-message="…"
 //   ignore-case="true"><value>…</value></check-header>

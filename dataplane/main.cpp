@@ -15,11 +15,11 @@
 #include <thread>
 
 #include "common/descriptors.h"
-#include "dataplane/config_client.h"
-#include "dataplane/metrics.h"
-#include "dataplane/snapshot_cache.h"
-#include "dataplane/snapshot_store.h"
-#include "dataplane/worker.h"
+#include "dataplane/config/config_client.h"
+#include "dataplane/admin/metrics.h"
+#include "dataplane/config/snapshot_cache.h"
+#include "dataplane/config/snapshot_store.h"
+#include "dataplane/listener/worker.h"
 
 namespace {
 

@@ -17,13 +17,14 @@
 
 #include "common/sha256.h"
 #include "common/str_cat.h"
-#include "dataplane/access_log.h"
-#include "dataplane/body_relay.h"
-#include "dataplane/http_forwarding.h"
-#include "dataplane/problem.h"
-#include "dataplane/request_target.h"
-#include "dataplane/socket_deadline.h"
-#include "dataplane/sse/event_boundary_tracker.h"
+#include "dataplane/admin/access_log.h"
+#include "dataplane/exchange/admission.h"
+#include "dataplane/exchange/http_forwarding.h"
+#include "dataplane/exchange/problem.h"
+#include "dataplane/exchange/request_target.h"
+#include "dataplane/net/socket_deadline.h"
+#include "dataplane/relay/body_relay.h"
+#include "dataplane/relay/sse/event_boundary_tracker.h"
 
 namespace apim::dataplane {
 namespace {
@@ -173,10 +174,6 @@ class Exchange {
     is_head_ = request.get().method() == http::verb::head;
   }
 
-  ~Exchange() {
-    if (!counted_stream_.empty()) context_.subscription_streams.Close(counted_stream_);
-  }
-
   // Serves the exchange; true when the client connection can carry another request.
   awaitable<bool> Run();
   // Ends an exchange that Run left by an exception: answers 500 if nothing was sent yet, and
@@ -195,17 +192,9 @@ class Exchange {
     std::string head;  // The head, serialized, when the relay is to send it.
   };
 
-  // Routing, subscription key, tier rules and the inbound policy. Nothing when the request is
-  // to be forwarded (to effective_route_); otherwise it was answered (keep-alive or not).
-  awaitable<std::optional<bool>> Admit();
-  // The inbound policy, which may answer or serve from cache; sets effective_route_.
-  awaitable<std::optional<bool>> ApplyPolicy(const Route& route);
-  awaitable<bool> Answer(http::response<http::string_body> response);
-  // For an API that requires one: checks the subscription key the request presented. Nothing if
-  // it is valid; otherwise the 401 was answered.
-  awaitable<std::optional<bool>> CheckSubscription(const Route& route, const RouteTable& routes,
-                                                   const std::string& key);
-  awaitable<bool> ServeCached(const CachedResponse& cached);
+  // Writes an answer the gateway makes (a problem, a policy's, a cached response): the one
+  // place answers are written.
+  awaitable<bool> Send(http::response<http::string_body> response);
   awaitable<bool> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head. Returns
   // nothing on success; otherwise the problem was answered and it says whether to keep alive.
@@ -256,152 +245,33 @@ class Exchange {
   bool keep_alive_ = false;
   bool is_head_ = false;
   std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
-  const Route* effective_route_ = nullptr;           // In snapshot_, or adjusted_route_.
-  std::unique_ptr<Route> adjusted_route_;            // When a policy overrides settings.
-  const SubscriptionGrant* subscription_ = nullptr;  // Lives in snapshot_.
-  std::string counted_stream_;  // The subscription this exchange counts a stream against.
+  Admission admission_;                              // Points into snapshot_.
   const DiagnosticConfig* diagnostics_ = nullptr;
-  const policy::ValidateContent* validate_content_ = nullptr;
-  bool content_type_missing_ = false;
-  std::string cache_key_;  // Set when cache-lookup missed: cache-store may fill it.
   std::unique_ptr<tcp::socket> upstream_;
   beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;
 };
 
 awaitable<bool> Exchange::Run() {
-  // Admission (routing, keys, tier rules, inbound policy) runs in coroutines that end before the
-  // relay, so a long stream keeps none of their state.
-  if (std::optional<bool> answered = co_await Admit()) co_return *answered;
-  co_return co_await Forward(*effective_route_, snapshot_->routes.tier());
-}
-
-awaitable<std::optional<bool>> Exchange::Admit() {
-  auto& request = request_.get();
-  if (std::string_view refused = RefusedTargetReason(request.target()); !refused.empty()) {
-    co_return co_await SendProblem(http::status::bad_request, "bad-request-target",
-                                   "Bad request target", std::string(refused));
-  }
-  // A subscription key, in the header or the query, reaches neither the backend nor a log,
-  // whether the API asks for one or not. The header wins over the query.
-  static constexpr std::string_view kKeyHeader = "Ocp-Apim-Subscription-Key";
-  std::string target(WithoutFragment(request.target()));
-  std::string subscription_key = TakeSubscriptionKey(target);
-  if (auto header = request.find(kKeyHeader); header != request.end()) {
-    subscription_key = std::string(header->value());
-    request.erase(kKeyHeader);
-  }
-  // Both take-outs only shorten the target: rewrite it only when one did.
-  if (target.size() != request.target().size()) request.target(target);
   snapshot_ = context_.snapshots.Current();
-  const std::shared_ptr<const RuntimeSnapshot>& snapshot = snapshot_;
-  const Route* route =
-      snapshot ? snapshot->routes.Match(request[http::field::host], request.target()) : nullptr;
-  if (route == nullptr) {
-    std::string detail = StrCat("no API is published at ", request.target());
-    if (!snapshot) detail.append(" (this worker has no configuration yet)");
-    co_return co_await SendProblem(http::status::not_found, "no-api", "No API", std::move(detail));
+  AdmissionServices services{context_.rate_limiter, context_.subscription_streams, context_.cache,
+                             context_.metrics.active_streams, context_.metrics.streams_refused};
+  AdmissionDecision decision =
+      Admit({request_.get(), !request_.is_done(), record_.client_ip, &record_.headers},
+            snapshot_.get(), services, Clock::now());
+  if (Answer* answer = std::get_if<Answer>(&decision)) {
+    record_.api = answer->api;
+    record_.error = std::move(answer->error);
+    diagnostics_ = answer->diagnostics;
+    co_return co_await Send(std::move(answer->response));
   }
-  record_.api = route->api;
-  if (route->subscription_required) {
-    if (std::optional<bool> refused =
-            co_await CheckSubscription(*route, snapshot->routes, subscription_key)) {
-      co_return refused;
-    }
-  }
-  // Tier rules come before the backend is contacted.
-  const TierLimits& tier = snapshot->routes.tier();
-  const std::string_view stream_reason =
-      route->sse                    ? "the API is declared as a server-sent events API"
-      : AcceptsEventStream(request) ? "the request asks for text/event-stream"
-      : IsWebSocketUpgrade(request) ? "the request asks for a WebSocket upgrade"
-                                    : "";
-  if (!stream_reason.empty() && !tier.long_lived_connections) {
-    co_return co_await SendProblem(
-        http::status::not_implemented, "long-lived-connections-not-supported",
-        "Long-lived connections not supported",
-        StrCat("this gateway's tier \"", tier.name,
-               "\" does not allow long-lived connections, and ", stream_reason,
-               "; use a tier that allows them (for example standard or premium)"));
-  }
-  if (!stream_reason.empty() && subscription_ != nullptr &&
-      subscription_->max_concurrent_streams > 0) {
-    if (!context_.subscription_streams.TryOpen(subscription_->name,
-                                               subscription_->max_concurrent_streams)) {
-      ++context_.metrics.streams_refused;
-      co_return co_await SendProblem(
-          http::status::too_many_requests, "too-many-subscription-streams", "Too many streams",
-          StrCat("subscription \"", subscription_->name, "\" already has the ",
-                 subscription_->max_concurrent_streams,
-                 " open streams it may hold on this worker; close one or retry later"));
-    }
-    counted_stream_ = subscription_->name;
-  }
-  if (!stream_reason.empty() && tier.max_concurrent_streams > 0 &&
-      context_.metrics.active_streams.load() >= tier.max_concurrent_streams) {
-    ++context_.metrics.streams_refused;
-    co_return co_await SendProblem(
-        http::status::service_unavailable, "too-many-streams", "Too many streams",
-        StrCat("this worker already holds the ", tier.max_concurrent_streams,
-               " concurrent streams its tier \"", tier.name, "\" allows; retry later"));
-  }
-  co_return co_await ApplyPolicy(*route);
+  admission_ = std::get<Admission>(std::move(decision));
+  record_.api = admission_.route->api;
+  diagnostics_ = &admission_.route->diagnostics;
+  co_return co_await Forward(*admission_.route, snapshot_->routes.tier());
 }
 
-awaitable<std::optional<bool>> Exchange::ApplyPolicy(const Route& route) {
-  auto& request = request_.get();
-  RemoveHopByHopHeaders(request);
-  diagnostics_ = &route.diagnostics;
-  for (const std::string& name : route.diagnostics.headers) {
-    if (auto found = request.find(name); found != request.end()) {
-      record_.headers.emplace_back(name, std::string(found->value()));
-    }
-  }
-  InboundOutcome inbound = ApplyInbound(
-      route.policy->inbound, request, request.target(), record_.client_ip, route.api,
-      subscription_ ? subscription_->name : std::string(), context_.rate_limiter, version_);
-  if (inbound.answer) co_return co_await Answer(std::move(*inbound.answer));
-  // forward-request and validate-content adjust the API's settings for this request only.
-  effective_route_ = &route;
-  if (!route.policy->backend.steps.empty() || inbound.validate_content) {
-    adjusted_route_ = std::make_unique<Route>(route);
-    ApplyBackend(route.policy->backend, *adjusted_route_);
-    if (inbound.validate_content && !request_.is_done()) {
-      validate_content_ = inbound.validate_content;
-      content_type_missing_ = request[http::field::content_type].empty();
-      adjusted_route_->buffer_request_body = true;  // validate-content needs the whole body.
-    }
-    effective_route_ = adjusted_route_.get();
-  }
-  if (inbound.cache_lookup && route.cache.enabled && request.method() == http::verb::get) {
-    cache_key_ = CacheKey(route.api, request.target(), request, *inbound.cache_lookup);
-    if (auto hit = context_.cache.Lookup(cache_key_, Clock::now()))
-      co_return co_await ServeCached(*hit);
-  }
-  co_return std::nullopt;
-}
-
-awaitable<std::optional<bool>> Exchange::CheckSubscription(const Route& route,
-                                                           const RouteTable& routes,
-                                                           const std::string& key) {
-  if (key.empty()) {
-    co_return co_await SendProblem(
-        http::status::unauthorized, "subscription-key-missing", "Subscription key required",
-        StrCat("api \"", route.api,
-               "\" requires a subscription key: send it in the Ocp-Apim-Subscription-Key header "
-               "or the subscription-key query parameter"));
-  }
-  const SubscriptionGrant* grant = routes.FindSubscription(Sha256Hex(key));
-  if (grant == nullptr || !grant->apis.contains(route.api)) {
-    co_return co_await SendProblem(
-        http::status::unauthorized, "subscription-key-invalid", "Invalid subscription key",
-        StrCat("the subscription key is not valid for api \"", route.api, "\""));
-  }
-  subscription_ = grant;
-  co_return std::nullopt;
-}
-
-awaitable<bool> Exchange::Answer(http::response<http::string_body> response) {
+awaitable<bool> Exchange::Send(http::response<http::string_body> response) {
   if (response.result_int() < 200) {
     // A policy's status (check-header, return-response) can only be final here.
     const std::string detail = StrCat("a policy answers with status ", response.result_int(),
@@ -430,24 +300,10 @@ awaitable<void> Exchange::Fail(std::string reason) {
     auto problem = Problem(http::status::internal_server_error, "internal-error", "Internal error",
                            "the gateway could not serve this request; its log says why", version_);
     keep_alive_ = false;
-    co_await Answer(std::move(problem));
+    co_await Send(std::move(problem));
   } else if (!finished_) {
     Finish(500);
   }
-}
-
-awaitable<bool> Exchange::ServeCached(const CachedResponse& cached) {
-  http::response<http::string_body> response{static_cast<http::status>(cached.status), version_};
-  for (const auto& [name, value] : cached.headers) response.insert(name, value);
-  response.set(
-      http::field::age,
-      std::to_string(
-          std::chrono::duration_cast<std::chrono::seconds>(Clock::now() - cached.stored).count()));
-  response.set("X-Cache", "HIT");
-  response.body() = cached.body;
-  response.prepare_payload();
-  record_.error.clear();
-  co_return co_await Answer(std::move(response));
 }
 
 awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type,
@@ -455,7 +311,7 @@ awaitable<bool> Exchange::SendProblem(http::status status, std::string_view type
   auto response = Problem(status, type, title, detail, version_);
   record_.error = std::move(detail);
   // An unread request body would be taken for the next request: Answer closes then.
-  co_return co_await Answer(std::move(response));
+  co_return co_await Send(std::move(response));
 }
 
 void Exchange::Finish(unsigned status) {
@@ -486,7 +342,7 @@ awaitable<bool> Exchange::RefuseForBudget() {
               "the gateway holds as many buffered bodies as it may; retry later", version_);
   problem.set(http::field::retry_after, "1");
   record_.error = "buffer budget exhausted";
-  co_return co_await Answer(std::move(problem));
+  co_return co_await Send(std::move(problem));
 }
 
 void Exchange::CaptureRequestBody(std::string_view bytes) {
@@ -530,16 +386,18 @@ awaitable<std::optional<bool>> Exchange::ReadWholeRequestBody(std::string& body,
   }
   record_.request_bytes = body.size();
   CaptureRequestBody(body);
-  if (validate_content_ != nullptr) {
+  if (admission_.validate_content != nullptr) {
     // validate-content: the body was read whole so it can be checked before forwarding.
-    if (validate_content_->max_size > 0 && body.size() > validate_content_->max_size &&
-        validate_content_->size_exceeded_action == "prevent") {
+    if (admission_.validate_content->max_size > 0 &&
+        body.size() > admission_.validate_content->max_size &&
+        admission_.validate_content->size_exceeded_action == "prevent") {
       co_return co_await SendProblem(
           http::status::payload_too_large, "content-too-large", "Request body too large",
           StrCat("the request body exceeds validate-content max-size of ",
-                 validate_content_->max_size, " bytes"));
+                 admission_.validate_content->max_size, " bytes"));
     }
-    if (content_type_missing_ && validate_content_->unspecified_content_type_action == "prevent") {
+    if (admission_.content_type_missing &&
+        admission_.validate_content->unspecified_content_type_action == "prevent") {
       co_return co_await SendProblem(http::status::unsupported_media_type, "content-type-missing",
                                      "Content type required",
                                      "validate-content requires a Content-Type for the body");
@@ -834,7 +692,7 @@ awaitable<std::optional<bool>> Exchange::OpenUpstream(const Route& route) {
 void Exchange::StoreInCache(const Route& route, const http::response<http::empty_body>& head,
                             const std::string& body) {
   // Only complete, buffered 200 responses of ordinary APIs: never an event stream.
-  if (cache_key_.empty() || head.result() != http::status::ok) return;
+  if (admission_.cache_key.empty() || head.result() != http::status::ok) return;
   const policy::CacheStore* store = FindCacheStore(route.policy->outbound);
   if (store == nullptr || body.size() > route.cache.max_entry_bytes) return;
   CachedResponse cached;
@@ -851,7 +709,7 @@ void Exchange::StoreInCache(const Route& route, const http::response<http::empty
       cached.stored + (store->duration.count() > 0
                            ? std::chrono::duration_cast<Clock::duration>(store->duration)
                            : std::chrono::duration_cast<Clock::duration>(route.cache.default_ttl));
-  context_.cache.Store(cache_key_, std::move(cached));
+  context_.cache.Store(admission_.cache_key, std::move(cached));
 }
 
 void Exchange::NewResponseParser() {

@@ -10,13 +10,13 @@
 #include <cstddef>
 #include <unordered_set>
 
-#include "dataplane/buffer_budget.h"
-#include "dataplane/metrics.h"
-#include "dataplane/policy_runtime.h"
-#include "dataplane/response_cache.h"
-#include "dataplane/snapshot_store.h"
-#include "dataplane/stream_clock.h"
-#include "dataplane/upstream_pool.h"
+#include "dataplane/exchange/buffer_budget.h"
+#include "dataplane/admin/metrics.h"
+#include "dataplane/policy/policy_runtime.h"
+#include "dataplane/policy/response_cache.h"
+#include "dataplane/config/snapshot_store.h"
+#include "dataplane/relay/stream_clock.h"
+#include "dataplane/backend/upstream_pool.h"
 
 namespace apim::dataplane {
 

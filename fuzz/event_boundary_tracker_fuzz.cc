@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "dataplane/sse/event_boundary_tracker.h"
+#include "dataplane/relay/sse/event_boundary_tracker.h"
 
 namespace {
 

@@ -1,6 +1,7 @@
 #pragma once
-// How each resource maps onto its table: the key column, the data columns in bind order, and
-// the conversion both ways. Internal to the store; the generic CRUD in store.cc uses these.
+// How each resource maps onto its table: the key column, the data columns in bind order, the
+// conversion both ways, and the fields named when a write breaks an SSE rule. Internal to the
+// store: rows.h builds its SQL from these, integrity.h names the fields.
 
 #include <array>
 #include <optional>
@@ -37,9 +38,9 @@ struct Table<v1::Tier> {
   static constexpr std::string_view kKind = "tier";
   static constexpr std::string_view kTable = "tiers";
   static constexpr std::string_view kKey = "name";
-  // The field named when a write would put an SSE API on a tier without long-lived connections.
   // The field named when a write would let an SSE API be buffered, cached or body-logged.
   static constexpr std::string_view kGuardrailField = "";
+  // The field named when a write would put an SSE API on a tier without long-lived connections.
   static constexpr std::string_view kSseField = "tier.long_lived_connections";
   static constexpr std::array<std::string_view, 7> kColumns = {"description",
                                                                "long_lived_connections",

@@ -1,5 +1,5 @@
 // The event-boundary tracker on the WHATWG line rules: boundaries only between events.
-#include "dataplane/sse/event_boundary_tracker.h"
+#include "dataplane/relay/sse/event_boundary_tracker.h"
 
 #include <gtest/gtest.h>
 

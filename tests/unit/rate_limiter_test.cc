@@ -1,6 +1,6 @@
 // Rate-limit windows stay bounded whatever keys clients send, and no live key is reset to make
 // room.
-#include "dataplane/rate_limiter.h"
+#include "dataplane/policy/rate_limiter.h"
 
 #include <gtest/gtest.h>
 

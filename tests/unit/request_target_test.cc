@@ -1,5 +1,5 @@
 // What the gateway checks and rewrites in a request target before routing, forwarding and logging.
-#include "dataplane/request_target.h"
+#include "dataplane/exchange/request_target.h"
 
 #include <gtest/gtest.h>
 

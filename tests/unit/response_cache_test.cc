@@ -1,5 +1,5 @@
 // The response cache: LRU by bytes, expiry per entry.
-#include "dataplane/response_cache.h"
+#include "dataplane/policy/response_cache.h"
 
 #include <gtest/gtest.h>
 

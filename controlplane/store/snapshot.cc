@@ -1,0 +1,99 @@
+#include <set>
+#include <string>
+#include <vector>
+
+#include "common/return_if_error.h"
+#include "common/scope.h"
+#include "common/str_cat.h"
+#include "controlplane/store/resource_tables.h"
+#include "controlplane/store/rows.h"
+#include "controlplane/store/store.h"
+
+namespace apim::store {
+
+absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name) {
+  std::lock_guard lock(mu_);
+  // A read transaction: every row comes from the same revision.
+  APIM_RETURN_IF_ERROR(db_->Exec("BEGIN"));
+  struct Rollback {
+    Db& db;
+    ~Rollback() { (void)db.Exec("ROLLBACK"); }
+  } end_read{*db_};
+
+  v1::Snapshot snapshot;
+  absl::StatusOr<Statement> revision = db_->Prepare("SELECT revision FROM store_revision");
+  if (!revision.ok()) return revision.status();
+  if (absl::StatusOr<bool> row = revision->Step(); !row.ok()) return row.status();
+  snapshot.set_version(static_cast<uint64_t>(revision->ColumnInt(0)));
+  snapshot.set_gateway(std::string(gateway_name));
+
+  absl::StatusOr<v1::Gateway> gateway = SelectOne<v1::Gateway>(*db_, gateway_name);
+  if (!gateway.ok()) return gateway.status();
+  absl::StatusOr<v1::Tier> tier = SelectOne<v1::Tier>(*db_, gateway->tier());
+  if (!tier.ok()) return tier.status();
+  *snapshot.mutable_tier() = *std::move(tier);
+
+  absl::StatusOr<std::vector<std::string>> api_names =
+      QueryNames(*db_, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway_name);
+  if (!api_names.ok()) return api_names.status();
+  std::set<std::string, std::less<>> served(api_names->begin(), api_names->end());
+  for (const std::string& name : *api_names) {
+    absl::StatusOr<v1::Api> api = SelectOne<v1::Api>(*db_, name);
+    if (!api.ok()) return api.status();
+    *snapshot.add_apis() = *std::move(api);
+  }
+  // Settings and policies: the global ones and those of the APIs this gateway serves.
+  auto applies = [&](const std::string& scope) {
+    std::string_view api = apim::ApiOfScope(scope);
+    return api.empty() || served.contains(api);
+  };
+  auto collect =
+      [&]<typename Resource>(google::protobuf::RepeatedPtrField<Resource>& out) -> absl::Status {
+    absl::StatusOr<Statement> select =
+        db_->Prepare(StrCat(Sql<Resource>::Select(), " ORDER BY ", Table<Resource>::kKey));
+    if (!select.ok()) return select.status();
+    while (true) {
+      absl::StatusOr<bool> row = select->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      Resource resource = ReadRow<Resource>(*select);
+      if (applies(Table<Resource>::Key(resource))) *out.Add() = std::move(resource);
+    }
+  };
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_diagnostics()));
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_caches()));
+  APIM_RETURN_IF_ERROR(collect(*snapshot.mutable_policies()));
+
+  // Subscriptions, resolved to the APIs of this gateway they cover.
+  absl::StatusOr<Statement> subscriptions =
+      db_->Prepare(StrCat(Sql<v1::Subscription>::Select(), " ORDER BY name"));
+  if (!subscriptions.ok()) return subscriptions.status();
+  while (true) {
+    absl::StatusOr<bool> row = subscriptions->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    v1::Subscription subscription = ReadRow<v1::Subscription>(*subscriptions);
+    if (subscription.suspended()) continue;
+    v1::SubscriptionGrant grant;
+    grant.set_name(subscription.name());
+    grant.set_max_concurrent_streams(subscription.max_concurrent_streams());
+    grant.add_key_sha256(subscription.primary_key_sha256());
+    grant.add_key_sha256(subscription.secondary_key_sha256());
+    if (subscription.scope() == "all") {
+      for (const std::string& api : served) grant.add_apis(api);
+    } else if (auto api = ScopeTarget(subscription.scope(), "api:"); !api.empty()) {
+      if (served.contains(api)) grant.add_apis(std::string(api));
+    } else if (auto product = ScopeTarget(subscription.scope(), "product:"); !product.empty()) {
+      absl::StatusOr<std::vector<std::string>> apis =
+          QueryNames(*db_, "SELECT api FROM product_apis WHERE product = ? ORDER BY api", product);
+      if (!apis.ok()) return apis.status();
+      for (const std::string& name : *apis) {
+        if (served.contains(name)) grant.add_apis(name);
+      }
+    }
+    if (grant.apis_size() > 0) *snapshot.add_subscriptions() = std::move(grant);
+  }
+  return snapshot;
+}
+
+}  // namespace apim::store

@@ -1,0 +1,99 @@
+#include "dataplane/admin/metrics.h"
+
+#include <sstream>
+
+namespace apim::dataplane {
+namespace {
+
+// Label values escape backslash, quote and newline, per the text exposition format.
+std::string Label(const std::string& value) {
+  std::string out;
+  for (char c : value) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+void Metrics::CountRequest(const std::string& api, unsigned status) {
+  std::lock_guard lock(mu_);
+  ++requests_[{api, status}];
+}
+
+void Metrics::CountUpstreamError(const std::string& kind) {
+  std::lock_guard lock(mu_);
+  ++upstream_errors_[kind];
+}
+
+std::string Metrics::RenderPrometheus() const {
+  std::ostringstream out;
+  auto gauge = [&](const char* name, const char* help, const char* type, auto value) {
+    out << "# HELP " << name << ' ' << help << "\n# TYPE " << name << ' ' << type << '\n'
+        << name << ' ' << value << '\n';
+  };
+  {
+    std::lock_guard lock(mu_);
+    out << "# HELP apim_requests_total Requests answered, by API and status.\n"
+           "# TYPE apim_requests_total counter\n";
+    for (const auto& [key, count] : requests_) {
+      out << "apim_requests_total{api=\"" << Label(key.first) << "\",status=\"" << key.second
+          << "\"} " << count << '\n';
+    }
+    out << "# HELP apim_upstream_errors_total Backend failures, by kind.\n"
+           "# TYPE apim_upstream_errors_total counter\n";
+    for (const auto& [kind, count] : upstream_errors_) {
+      out << "apim_upstream_errors_total{kind=\"" << Label(kind) << "\"} " << count << '\n';
+    }
+  }
+  gauge("apim_active_streams", "Open event streams.", "gauge", active_streams.load());
+  gauge("apim_active_connections", "Open client connections.", "gauge", active_connections.load());
+  gauge("apim_events_relayed_total", "Server-sent events relayed to clients.", "counter",
+        events_relayed.load());
+  gauge("apim_bytes_to_clients_total", "Response bytes written to clients.", "counter",
+        bytes_to_clients.load());
+  gauge("apim_bytes_from_clients_total", "Request body bytes read from clients.", "counter",
+        bytes_from_clients.load());
+  gauge("apim_streams_refused_total", "Streams refused over the tier's concurrent limit.",
+        "counter", streams_refused.load());
+  gauge("apim_heartbeats_sent_total", "Heartbeat comments written between events.", "counter",
+        heartbeats_sent.load());
+  gauge("apim_responses_cut_total", "Responses cut at the tier's max duration or idle timeout.",
+        "counter", responses_cut.load());
+  gauge("apim_draining", "1 while the worker drains before exiting.", "gauge", draining.load());
+  gauge("apim_config_version", "Version of the snapshot being served.", "gauge",
+        config_version.load());
+  gauge("apim_config_from_cache", "1 while serving the cached snapshot from disk.", "gauge",
+        config_from_cache.load());
+  gauge("apim_control_plane_connected", "1 while the config stream is up.", "gauge",
+        control_plane_connected.load());
+  gauge("apim_rate_limit_keys", "Counter-key windows held by rate-limit-by-key.", "gauge",
+        rate_limit_keys.load());
+  gauge("apim_rate_limit_overflow_total",
+        "Calls counted in a shared overflow window because the key table was full.", "counter",
+        rate_limit_overflow.load());
+  gauge("apim_rate_limit_evictions_total", "Expired rate-limit windows dropped.", "counter",
+        rate_limit_evictions.load());
+  gauge("apim_buffered_bytes", "Bytes held by buffered request and response bodies.", "gauge",
+        buffered_bytes.load());
+  out << "# HELP apim_buffer_budget_exhausted_total Bodies the buffer budget had no room for: "
+         "requests refused (503), responses streamed instead.\n"
+         "# TYPE apim_buffer_budget_exhausted_total counter\n"
+         "apim_buffer_budget_exhausted_total{direction=\"request\"} "
+      << buffer_budget_exhausted_requests.load()
+      << "\napim_buffer_budget_exhausted_total{direction=\"response\"} "
+      << buffer_budget_exhausted_responses.load() << '\n';
+  gauge("apim_client_overruns_total",
+        "Responses ended because the client sent too much while they were relayed.", "counter",
+        client_overruns.load());
+  gauge("apim_session_failures_total", "Exchanges ended by an unexpected internal error.",
+        "counter", session_failures.load());
+  return out.str();
+}
+
+}  // namespace apim::dataplane

@@ -1,0 +1,102 @@
+#pragma once
+// Admission: what the gateway decides about a request before any backend is contacted. Routing,
+// the subscription key, the tier's rules for long-lived connections, stream limits, the inbound
+// policy and the response cache, as one function from the request and the snapshot to a decision
+// value: an Admission (forward it, and how) or the answer to send instead. No I/O: the codec
+// that received the request writes the answer, and the exchange forwards an admission.
+
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "dataplane/config/route_table.h"
+#include "dataplane/config/snapshot_store.h"
+#include "dataplane/policy/policy_runtime.h"
+#include "dataplane/policy/rate_limiter.h"
+#include "dataplane/policy/response_cache.h"
+
+namespace apim::dataplane {
+
+namespace http = boost::beast::http;
+
+// One stream counted against a subscription's max_concurrent_streams for as long as it lives.
+class SubscriptionStreamSlot {
+ public:
+  SubscriptionStreamSlot() = default;
+  SubscriptionStreamSlot(SubscriptionStreams& streams, std::string subscription)
+      : streams_(&streams), subscription_(std::move(subscription)) {}
+  SubscriptionStreamSlot(SubscriptionStreamSlot&& other) noexcept
+      : streams_(std::exchange(other.streams_, nullptr)),
+        subscription_(std::move(other.subscription_)) {}
+  SubscriptionStreamSlot& operator=(SubscriptionStreamSlot&& other) noexcept {
+    std::swap(streams_, other.streams_);
+    std::swap(subscription_, other.subscription_);
+    return *this;
+  }
+  ~SubscriptionStreamSlot() {
+    if (streams_ != nullptr) streams_->Close(subscription_);
+  }
+
+ private:
+  SubscriptionStreams* streams_ = nullptr;
+  std::string subscription_;
+};
+
+// The request is to be forwarded. Points into the snapshot it was admitted under, which the
+// exchange holds for its whole life.
+struct Admission {
+  // The API's route, or `adjusted_route` when the policy's backend section (forward-request) or
+  // validate-content (which needs the whole body) changes its settings for this request.
+  const Route* route = nullptr;
+  std::unique_ptr<Route> adjusted_route;
+  const SubscriptionGrant* subscription = nullptr;
+  SubscriptionStreamSlot stream_slot;
+  // validate-content: checked once the body was read whole; with whether a Content-Type came.
+  const policy::ValidateContent* validate_content = nullptr;
+  bool content_type_missing = false;
+  // Set when cache-lookup missed: cache-store may fill this entry.
+  std::string cache_key;
+};
+
+// The request is answered instead: a problem, a policy's return-response or failed check, or a
+// cached response.
+struct Answer {
+  http::response<http::string_body> response;
+  std::string error;     // What the access log says; empty for a cache hit.
+  std::string_view api;  // The API the request was routed to, if it was.
+  // How the API logs, once its policy ran; null before (the default logging).
+  const DiagnosticConfig* diagnostics = nullptr;
+};
+
+// What admission needs besides the request and the snapshot; shared by the worker's threads.
+struct AdmissionServices {
+  RateLimiter& rate_limiter;
+  SubscriptionStreams& subscription_streams;
+  ResponseCache& cache;
+  // The worker's open streams, for the tier's limit; counted up when a refusal is for streams.
+  const std::atomic<int64_t>& active_streams;
+  std::atomic<uint64_t>& streams_refused;
+};
+
+// What a request brings to admission. `request` is changed on the way: the subscription key and
+// hop-by-hop headers are taken out, the target loses its fragment, and the inbound policy's
+// set-header steps apply.
+struct AdmissionRequest {
+  http::request_header<>& request;
+  bool has_body = false;  // A body follows the head (and has not been read).
+  const std::string& client_ip;
+  // The access log's copy of the headers the diagnostic setting names, filled in on the way.
+  std::vector<std::pair<std::string, std::string>>* logged_headers = nullptr;
+};
+
+using AdmissionDecision = std::variant<Admission, Answer>;
+
+// `snapshot` is null while the worker has no configuration.
+AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
+                        AdmissionServices& services, std::chrono::steady_clock::time_point now);
+
+}  // namespace apim::dataplane

@@ -1,0 +1,230 @@
+#include "dataplane/listener/worker.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+#include <thread>
+
+#include "common/str_cat.h"
+#include "dataplane/admin/admin_server.h"
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, SessionContext& context) {
+  for (;;) {
+    tcp::endpoint peer;
+    auto [error, socket] = co_await acceptor.async_accept(peer, kNoThrow);
+    if (error == asio::error::operation_aborted || !acceptor.is_open()) co_return;
+    if (error) {
+      // Out of descriptors or similar: back off briefly instead of spinning.
+      spdlog::warn("accept: {}", error.message());
+      asio::steady_timer pause(acceptor.get_executor(), std::chrono::milliseconds(50));
+      co_await pause.async_wait(kNoThrow);
+      continue;
+    }
+    asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), peer, context),
+                   [](std::exception_ptr escaped) {
+                     // The session answers and logs its own failures; this is the last resort.
+                     if (!escaped) return;
+                     try {
+                       std::rethrow_exception(escaped);
+                     } catch (const std::exception& error) {
+                       spdlog::error("a client connection ended by an error: {}", error.what());
+                     } catch (...) {
+                       spdlog::error("a client connection ended by an unknown error");
+                     }
+                   });
+  }
+}
+
+absl::StatusOr<tcp::acceptor> Listen(asio::io_context& io, const tcp::endpoint& endpoint,
+                                     bool reuse_port) {
+  tcp::acceptor acceptor(io);
+  boost::system::error_code error;
+  acceptor.open(endpoint.protocol(), error);
+  if (!error) acceptor.set_option(asio::socket_base::reuse_address(true), error);
+  if (!error && reuse_port) {
+    int one = 1;
+    if (::setsockopt(acceptor.native_handle(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0) {
+      error.assign(errno, boost::system::system_category());
+    }
+  }
+  if (!error) acceptor.bind(endpoint, error);
+  if (!error) acceptor.listen(asio::socket_base::max_listen_connections, error);
+  if (error) {
+    return absl::UnavailableError(StrCat("cannot listen on ", endpoint.address().to_string(), ":",
+                                         endpoint.port(), ": ", error.message()));
+  }
+  return acceptor;
+}
+
+// Options for the connections a proxy listener accepts. Linux copies them from the listening
+// socket to each accepted one, which saves five system calls per connection.
+absl::Status SetAcceptedSocketOptions(tcp::acceptor& acceptor, const ProxyLimits& limits) {
+  boost::system::error_code error;
+  acceptor.set_option(tcp::no_delay(true), error);
+  if (!error) error = SetTcpKeepalive(acceptor.native_handle(), limits);
+  if (error) return absl::InternalError(StrCat("cannot set TCP options: ", error.message()));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct Worker::Thread {
+  Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
+         const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache,
+         SubscriptionStreams& subscription_streams, BufferBudget& buffer_budget)
+      : io(1),
+        acceptor(io),
+        pool(io.get_executor()),
+        context{.snapshots = snapshots,
+                .metrics = metrics,
+                .pool = pool,
+                .limits = limits,
+                .open_relays = open_relays,
+                .draining = draining,
+                .rate_limiter = rate_limiter,
+                .cache = cache,
+                .subscription_streams = subscription_streams,
+                .buffer_budget = buffer_budget} {}
+  asio::io_context io;
+  tcp::acceptor acceptor;
+  UpstreamPool pool;
+  std::unordered_set<StreamClock*> open_relays;
+  SessionContext context;
+};
+
+absl::StatusOr<tcp::endpoint> ParseEndpoint(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos) {
+    return absl::InvalidArgumentError(StrCat("\"", text, "\" must be HOST:PORT"));
+  }
+  std::string host = text.substr(0, colon);
+  if (host.starts_with('[') && host.ends_with(']')) host = host.substr(1, host.size() - 2);
+  boost::system::error_code error;
+  asio::ip::address address = asio::ip::make_address(host, error);
+  int port = -1;
+  try {
+    port = std::stoi(text.substr(colon + 1));
+  } catch (...) {
+  }
+  if (error || port < 0 || port > 65535) {
+    return absl::InvalidArgumentError(
+        StrCat("\"", text, "\" must be an IP address and a port, e.g. 127.0.0.1:8080"));
+  }
+  return tcp::endpoint(address, static_cast<uint16_t>(port));
+}
+
+Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics)
+    : options_(std::move(options)),
+      snapshots_(snapshots),
+      metrics_(metrics),
+      rate_limiter_(metrics, options_.rate_limit_max_keys),
+      cache_(options_.cache_max_bytes),
+      buffer_budget_(options_.buffer_budget_bytes, metrics) {
+  for (int i = 0; i < std::max(1, options_.threads); ++i) {
+    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_,
+                                                rate_limiter_, cache_, subscription_streams_,
+                                                buffer_budget_));
+  }
+}
+
+Worker::~Worker() = default;
+
+asio::io_context& Worker::control_context() { return threads_.front()->io; }
+
+absl::Status Worker::Bind() {
+  absl::StatusOr<tcp::endpoint> proxy = ParseEndpoint(options_.listen);
+  if (!proxy.ok()) return proxy.status();
+  absl::StatusOr<tcp::endpoint> admin = ParseEndpoint(options_.admin_listen);
+  if (!admin.ok()) return admin.status();
+  for (auto& thread : threads_) {
+    absl::StatusOr<tcp::acceptor> acceptor = Listen(thread->io, *proxy, /*reuse_port=*/true);
+    if (!acceptor.ok()) return acceptor.status();
+    if (absl::Status set = SetAcceptedSocketOptions(*acceptor, options_.limits); !set.ok()) {
+      return set;
+    }
+    thread->acceptor = *std::move(acceptor);
+    // The first listener settles the port, so port 0 means one port for every thread.
+    proxy->port(thread->acceptor.local_endpoint().port());
+  }
+  proxy_port_ = proxy->port();
+  absl::StatusOr<tcp::acceptor> admin_acceptor =
+      Listen(control_context(), *admin, /*reuse_port=*/false);
+  if (!admin_acceptor.ok()) return admin_acceptor.status();
+  admin_acceptor_ = std::make_unique<tcp::acceptor>(*std::move(admin_acceptor));
+  admin_port_ = admin_acceptor_->local_endpoint().port();
+  return absl::OkStatus();
+}
+
+void Worker::Run() {
+  for (auto& thread : threads_) {
+    asio::co_spawn(thread->io, AcceptLoop(thread->acceptor, thread->context), asio::detached);
+  }
+  asio::co_spawn(control_context(), ServeAdmin(*admin_acceptor_, snapshots_, metrics_),
+                 asio::detached);
+  std::vector<std::jthread> others;
+  for (size_t i = 1; i < threads_.size(); ++i) {
+    others.emplace_back([this, i] { threads_[i]->io.run(); });
+  }
+  threads_.front()->io.run();
+}
+
+void Worker::Stop() {
+  for (auto& thread : threads_) thread->io.stop();
+}
+
+void Worker::Drain(std::chrono::milliseconds timeout) {
+  if (draining_.exchange(true)) return;
+  metrics_.draining = 1;
+  spdlog::info("draining: no new connections; streams end in {} ms", timeout.count());
+  for (auto& thread : threads_) {
+    asio::post(thread->io, [&acceptor = thread->acceptor] {
+      boost::system::error_code ignored;
+      acceptor.close(ignored);
+    });
+  }
+  const auto streams_end_at = std::chrono::steady_clock::now() + timeout;
+  const auto give_up_at = streams_end_at + std::chrono::milliseconds(500);
+  drain_timer_ = std::make_unique<asio::steady_timer>(control_context());
+  // Checks every 50 ms: ends the streams once, then stops when no connection is left.
+  // The function refers to itself weakly: only a pending wait keeps it, so it is freed once the
+  // drain stops waiting.
+  auto check = std::make_shared<std::function<void(bool)>>();
+  *check = [this, weak_check = std::weak_ptr(check), streams_end_at,
+            give_up_at](bool streams_ended) {
+    const auto now = std::chrono::steady_clock::now();
+    if (!streams_ended && now >= streams_end_at) {
+      streams_ended = true;
+      for (auto& thread : threads_) {
+        asio::post(thread->io, [&open = thread->open_relays] {
+          for (StreamClock* relay : open) relay->Drain();
+        });
+      }
+    }
+    if (metrics_.active_connections.load() == 0 || now >= give_up_at) {
+      spdlog::info("drained: {} connections left", metrics_.active_connections.load());
+      Stop();
+      return;
+    }
+    drain_timer_->expires_after(std::chrono::milliseconds(50));
+    drain_timer_->async_wait(
+        [check = weak_check.lock(), streams_ended](const boost::system::error_code& error) {
+          if (!error) (*check)(streams_ended);
+        });
+  };
+  (*check)(false);
+}
+
+}  // namespace apim::dataplane
