@@ -24,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "cli/output.h"
 #include "cli/proto_flags.h"
+#include "common/files.h"
 
 namespace apim::cli {
 namespace {
@@ -122,17 +123,6 @@ absl::StatusOr<std::string> ReadFile(const std::string& path) {
     return absl::NotFoundError("cannot read " + path + ": " + std::strerror(errno));
   }
   return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
-std::string FirstLineTrimmed(std::string_view text) {
-  text = text.substr(0, text.find('\n'));
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) {
-    text.remove_suffix(1);
-  }
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) {
-    text.remove_prefix(1);
-  }
-  return std::string(text);
 }
 
 std::string Uppercase(std::string text) {
@@ -403,13 +393,8 @@ ParsedCommandLine CommandLine::Parse(const std::vector<std::string>& args) {
 
 absl::StatusOr<std::string> CommandLine::Token() const {
   if (!token_.empty()) return token_;
-  if (!token_file_.empty()) {
-    absl::StatusOr<std::string> text = ReadFile(token_file_);
-    if (!text.ok()) return text.status();
-    std::string token = FirstLineTrimmed(*text);
-    if (token.empty()) return absl::NotFoundError("token file " + token_file_ + " is empty");
-    return token;
-  }
+  // "-" is standard input, as for --file.
+  if (!token_file_.empty()) return ReadFirstLine(token_file_ == "-" ? "/dev/stdin" : token_file_);
   const char* from_environment = std::getenv("APIM_TOKEN");
   return std::string(from_environment == nullptr ? "" : from_environment);
 }

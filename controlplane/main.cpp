@@ -3,9 +3,9 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdlib>
-#include <fstream>
 #include <string>
 
+#include "common/files.h"
 #include "controlplane/server.h"
 
 int main(int argc, char** argv) {
@@ -39,10 +39,13 @@ int main(int argc, char** argv) {
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.discovery.hello_timeout = std::chrono::seconds(hello_timeout_seconds);
   if (!token_file.empty()) {
-    std::ifstream in(token_file);
-    std::string token;
-    std::getline(in, token);
-    options.admin_token = token;
+    absl::StatusOr<std::string> token = apim::ReadFirstLine(token_file);
+    if (!token.ok()) {
+      spdlog::error("apim-controlplane: --admin-token-file: {}",
+                    std::string(token.status().message()));
+      return 1;
+    }
+    options.admin_token = *std::move(token);
   } else if (const char* token = std::getenv("APIM_ADMIN_TOKEN"); token && *token) {
     options.admin_token = token;
   }

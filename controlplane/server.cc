@@ -6,10 +6,9 @@
 
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <thread>
 
+#include "common/files.h"
 #include "common/str_cat.h"
 #include "controlplane/admin_token.h"
 #include "controlplane/config_discovery_service.h"
@@ -23,20 +22,6 @@ namespace {
 
 constexpr int kMaxStreamsPerConnection = 100;
 constexpr int kMaxManagementThreads = 64;
-
-// Written to a temporary name and renamed, so a reader never sees a half-written port.
-absl::Status WritePortFile(const std::string& path, int port) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << port << "\n";
-    if (!out.flush()) return absl::InternalError(StrCat("cannot write ", temporary));
-  }
-  std::error_code error;
-  std::filesystem::rename(temporary, path, error);
-  if (error) return absl::InternalError(StrCat("cannot rename to ", path, ": ", error.message()));
-  return absl::OkStatus();
-}
 
 }  // namespace
 
@@ -99,7 +84,8 @@ absl::Status RunServer(const ServerOptions& options) {
   spdlog::info("apim-controlplane serving on {} (port {}), database {}, revision {}",
                options.listen_address, port, options.database_path, revision.ok() ? *revision : 0);
   if (!options.port_file.empty()) {
-    if (absl::Status written = WritePortFile(options.port_file, port); !written.ok()) {
+    if (absl::Status written = WriteFileAtomically(options.port_file, StrCat(port, "\n"));
+        !written.ok()) {
       server->Shutdown();
       return written;
     }

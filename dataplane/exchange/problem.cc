@@ -7,7 +7,13 @@ namespace apim::dataplane {
 
 void PreparePayload(http::response<http::string_body>& response) {
   const unsigned status = response.result_int();
-  if (status < 200 || status == 204 || status == 304) response.body().clear();
+  if (status < 200 || status == 204 || status == 304) {
+    // No body, and no framing headers either (RFC 9110 8.6: no Content-Length on a 1xx or 204).
+    response.body().clear();
+    response.erase(http::field::content_length);
+    response.erase(http::field::transfer_encoding);
+    return;
+  }
   response.prepare_payload();
 }
 

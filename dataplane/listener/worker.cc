@@ -13,6 +13,7 @@
 
 #include "common/str_cat.h"
 #include "dataplane/admin/admin_server.h"
+#include "dataplane/net/tcp_keepalive.h"
 
 namespace apim::dataplane {
 namespace {

@@ -15,8 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/admin/metrics.h"
-#include "dataplane/proxy_session.h"
+#include "dataplane/codec/http1/connection.h"
 #include "dataplane/config/snapshot_store.h"
+#include "dataplane/exchange/session_context.h"
 
 namespace apim::dataplane {
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <ranges>
 #include <variant>
 
 #include "common/str_cat.h"
@@ -167,12 +168,20 @@ std::string CacheKey(const std::string& api, std::string_view target, const http
   if (lookup.vary_by_query_parameters.empty()) {
     if (query_start != std::string_view::npos) key.append(target.substr(query_start));
   } else {
+    // Each value is prefixed with its length: decoded values may hold '&' and '=', and two
+    // different queries must never share a key.
     for (const std::string& name : lookup.vary_by_query_parameters) {
-      StrAppendTo(key, name, "=", QueryParameter(target, name), "&");
+      const std::string value = QueryParameter(target, name);
+      StrAppendTo(key, name, "=", value.size(), ":", value, "&");
     }
   }
+  // Every line of a repeated header counts, each prefixed with its length.
   for (const std::string& header : lookup.vary_by_headers) {
-    StrAppendTo(key, "\n", header, ":", request[header]);
+    StrAppendTo(key, "\n", header, ":");
+    for (const auto& [begin, end] = request.equal_range(header);
+         const auto& field : std::ranges::subrange(begin, end)) {
+      StrAppendTo(key, field.value().size(), ":", field.value(), ",");
+    }
   }
   return key;
 }

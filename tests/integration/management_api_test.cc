@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
+#include <fstream>
+
 #include "tests/support/control_plane.h"
 
 namespace apim {
@@ -11,6 +14,7 @@ namespace {
 
 using apim::testing::AuthorizedContext;
 using apim::testing::ControlPlane;
+using apim::testing::kTestAdminToken;
 using apim::testing::TempDir;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
@@ -434,6 +438,20 @@ TEST(ManagementApiFirstStartTest, GeneratesAnAdminTokenOnceAndKeepsOnlyItsHash) 
       << "the token is shown only on first start";
   stub = control_plane.Stub();
   EXPECT_TRUE(stub->ListTiers(AuthorizedContext(token).get(), v1::ListRequest(), &tiers).ok());
+}
+
+TEST(ManagementApiFirstStartTest, AcceptsTheAdminTokenOfAFileSavedWithCrlf) {
+  TempDir dir;
+  const std::filesystem::path token_file = dir.path() / "admin-token";
+  std::ofstream(token_file, std::ios::binary) << kTestAdminToken << "\r\n";
+  ControlPlane control_plane(dir.path(), {});
+  control_plane.AddArgs({"--admin-token-file", token_file.string()});
+  control_plane.Start();
+
+  auto stub = control_plane.Stub();
+  v1::ListTiersResponse tiers;
+  grpc::Status status = stub->ListTiers(AuthorizedContext().get(), v1::ListRequest(), &tiers);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 }  // namespace

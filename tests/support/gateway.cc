@@ -4,20 +4,21 @@
 
 #include <atomic>
 #include <cstdlib>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 
+#include "common/files.h"
 #include "tests/support/raw_http.h"
 
 namespace apim::testing {
 namespace {
 
+// Atomically, so the gateway never reads half a config.
 void WriteFile(const std::filesystem::path& path, const std::string& text) {
-  const std::filesystem::path temporary = path.string() + ".tmp";
-  std::ofstream(temporary) << text;
-  std::filesystem::rename(temporary, path);
+  if (absl::Status written = WriteFileAtomically(path.string(), text); !written.ok()) {
+    throw std::runtime_error(std::string(written.message()));
+  }
 }
 
 // Waits for the port file, giving up early if the process exits (a refused flag, say).

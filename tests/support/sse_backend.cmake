@@ -9,7 +9,7 @@ apim_warnings(apim_sse_backend)
 
 add_executable(sse-test-backend ${CMAKE_CURRENT_LIST_DIR}/sse_backend_main.cpp)
 target_link_libraries(sse-test-backend PRIVATE
-  apim_sse_backend apim_descriptors CLI11::CLI11 spdlog::spdlog)
+  apim_sse_backend apim_descriptors apim_files CLI11::CLI11 spdlog::spdlog)
 apim_warnings(sse-test-backend)
 
 add_executable(sse_backend_test ${PROJECT_SOURCE_DIR}/tests/unit/sse_backend_test.cc)

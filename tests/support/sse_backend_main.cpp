@@ -2,34 +2,14 @@
 // benchmarks (routes in tests/support/sse_backend.h). Runs until SIGINT or SIGTERM.
 #include <signal.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <string>
-#include <system_error>
 
 #include "common/descriptors.h"
+#include "common/files.h"
 #include "tests/support/sse_backend.h"
-
-namespace {
-
-// Written to a temporary name and renamed, so a reader never sees a half-written port.
-bool WritePortFile(const std::string& path, uint16_t port) {
-  std::string temporary = path + ".tmp." + std::to_string(getpid());
-  {
-    std::ofstream out(temporary, std::ios::trunc);
-    out << port << "\n";
-    if (!out.flush()) return false;
-  }
-  std::error_code ec;
-  std::filesystem::rename(temporary, path, ec);
-  return !ec;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"sse-test-backend: a controllable HTTP/1.1 and server-sent events backend"};
@@ -68,9 +48,12 @@ int main(int argc, char** argv) {
     spdlog::error("sse-test-backend: {}", std::string(port.status().message()));
     return 1;
   }
-  if (!port_file.empty() && !WritePortFile(port_file, *port)) {
-    spdlog::error("sse-test-backend: cannot write port file {}", port_file);
-    return 1;
+  if (!port_file.empty()) {
+    if (absl::Status written = apim::WriteFileAtomically(port_file, std::to_string(*port) + "\n");
+        !written.ok()) {
+      spdlog::error("sse-test-backend: {}", std::string(written.message()));
+      return 1;
+    }
   }
   spdlog::info("sse-test-backend: listening on 127.0.0.1:{} with {} thread(s)", *port,
                options.threads);

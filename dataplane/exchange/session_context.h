@@ -1,22 +1,19 @@
 #pragma once
-// One downstream connection, served by one coroutine: read a request, route it to an API, forward
-// it to the backend (streaming the body), and relay the response as it arrives. Keep-alive
-// connections loop to the next request.
+// What serving a client connection needs from its worker thread: the limits and the shared state
+// (snapshots, metrics, pools, counters) every exchange uses.
 
 #include <atomic>
-#include <boost/asio/awaitable.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <chrono>
 #include <cstddef>
 #include <unordered_set>
 
-#include "dataplane/exchange/buffer_budget.h"
 #include "dataplane/admin/metrics.h"
+#include "dataplane/backend/upstream_pool.h"
+#include "dataplane/config/snapshot_store.h"
+#include "dataplane/exchange/buffer_budget.h"
 #include "dataplane/policy/policy_runtime.h"
 #include "dataplane/policy/response_cache.h"
-#include "dataplane/config/snapshot_store.h"
 #include "dataplane/relay/stream_clock.h"
-#include "dataplane/backend/upstream_pool.h"
 
 namespace apim::dataplane {
 
@@ -37,10 +34,6 @@ struct ProxyLimits {
   int tcp_keepalive_count = 6;
 };
 
-// Turns TCP keepalive on with the given timings. On a listening socket, Linux copies the setting
-// to every connection it accepts.
-boost::system::error_code SetTcpKeepalive(int descriptor, const ProxyLimits& limits);
-
 // What a session needs from its worker thread. Everything here outlives the sessions.
 struct SessionContext {
   const SnapshotStore& snapshots;
@@ -57,11 +50,5 @@ struct SessionContext {
   SubscriptionStreams& subscription_streams;
   BufferBudget& buffer_budget;
 };
-
-// Serves one accepted client connection; `peer` is the client's address as accept returned it.
-// The socket comes with TCP_NODELAY and keepalive already on, inherited from the listener.
-boost::asio::awaitable<void> ServeConnection(boost::asio::ip::tcp::socket socket,
-                                             boost::asio::ip::tcp::endpoint peer,
-                                             SessionContext& context);
 
 }  // namespace apim::dataplane

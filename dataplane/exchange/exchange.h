@@ -1,0 +1,126 @@
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "dataplane/admin/access_log.h"
+#include "dataplane/exchange/admission.h"
+#include "dataplane/exchange/exchange_io.h"
+#include "dataplane/exchange/request_target.h"
+#include "dataplane/exchange/session_context.h"
+#include "dataplane/relay/body_relay.h"
+
+namespace apim::dataplane {
+
+// Whether the client connection can carry another request once an exchange has ended.
+enum class AfterExchange { kKeepAlive, kClose };
+
+// What a phase that may end the exchange early returns: go on to the next phase, or the exchange
+// ended there (it was answered, or the client is gone) and the connection goes on as said.
+struct PhaseOutcome {
+  PhaseOutcome() = default;                                         // Go on.
+  PhaseOutcome(AfterExchange after) : ended(true), after(after) {}  // NOLINT: implicit on purpose
+  bool ended = false;
+  AfterExchange after = AfterExchange::kClose;
+};
+
+// One request and its response through the gateway. Lives in the session's coroutine frame for
+// the duration of the exchange.
+class Exchange {
+ public:
+  Exchange(SessionContext& context, boost::beast::tcp_stream& client,
+           boost::beast::flat_buffer& client_buffer,
+           http::request_parser<http::buffer_body>& request, std::string client_ip)
+      : context_(context), client_(client), client_buffer_(client_buffer), request_(request) {
+    record_.client_ip = std::move(client_ip);
+    record_.method = std::string(request.get().method_string());
+    record_.target = RedactedTarget(request.get().target());
+    version_ = request.get().version();
+    keep_alive_ = request.get().keep_alive();
+    is_head_ = request.get().method() == http::verb::head;
+  }
+
+  boost::asio::awaitable<AfterExchange> Run();
+  // Ends an exchange that Run left by an exception: answers 500 if nothing was sent yet, and
+  // logs and counts it like any other.
+  boost::asio::awaitable<void> Fail(std::string reason);
+
+ private:
+  // What StartResponse settled about the response before its body is relayed.
+  struct ResponseStart {
+    PhaseOutcome outcome;  // Ended when the exchange already ended.
+    Framing framing = Framing::kNone;
+    bool event_stream = false;
+    bool keep_alive = false;
+    std::string buffered;                          // The whole body, when buffer-response applied.
+    std::optional<BufferReservation> reservation;  // What `buffered` holds of the budget.
+    std::string head;  // The head, serialized, when the relay is to send it.
+  };
+
+  // Writes an answer the gateway makes (a problem, a policy's, a cached response): the one
+  // place answers are written.
+  boost::asio::awaitable<AfterExchange> Send(http::response<http::string_body> response);
+  boost::asio::awaitable<AfterExchange> Forward(const Route& route, const TierLimits& tier);
+  // Connects (or reuses a connection), sends the request and reads the response head; the
+  // exchange ends here when that fails (the problem was answered).
+  boost::asio::awaitable<PhaseOutcome> OpenUpstream(const Route& route);
+  void NewResponseParser();
+  void StoreInCache(const Route& route, const http::response<http::empty_body>& head,
+                    const std::string& body);
+  // Decides the framing towards the client, buffers the body if buffer-response applies, and
+  // writes the response head (or, for a relayed body, leaves it to the relay).
+  boost::asio::awaitable<ResponseStart> StartResponse(const Route& route, const TierLimits& tier);
+  boost::asio::awaitable<AfterExchange> SendProblem(http::status status, std::string_view type,
+                                                    std::string_view title, std::string detail);
+  // Writes the request head, then the body: `buffered_body` when buffer-request-body applied,
+  // else streamed from the client piece by piece.
+  boost::asio::awaitable<std::pair<boost::beast::error_code, bool>> SendRequest(
+      boost::asio::ip::tcp::socket& upstream, http::request<http::buffer_body>& head,
+      std::string& buffered_body);
+  // buffer-request-body: reads the whole request body, holding its size in `reservation`. The
+  // exchange ends here when it failed, was too large or did not fit in the buffer budget.
+  boost::asio::awaitable<PhaseOutcome> ReadWholeRequestBody(std::string& body,
+                                                            BufferReservation& reservation);
+  // 503: the worker's buffer budget has no room for a body that must be buffered.
+  boost::asio::awaitable<AfterExchange> RefuseForBudget();
+  // 502: the response is larger than buffer-response may hold.
+  boost::asio::awaitable<AfterExchange> RefuseLargeResponse(const Route& route);
+  // Writes a body that buffer-response read whole.
+  boost::asio::awaitable<bool> WriteBuffered(const std::string& body);
+  void Finish(unsigned status);
+  // The first bytes of the request body, where the diagnostic setting asks for them.
+  void CaptureRequestBody(std::string_view bytes);
+
+  SessionContext& context_;
+  boost::beast::tcp_stream& client_;
+  boost::beast::flat_buffer& client_buffer_;
+  http::request_parser<http::buffer_body>& request_;
+  AccessRecord record_;
+  Clock::time_point start_ = Clock::now();
+  bool response_started_ = false;  // Something was written to the client.
+  bool finished_ = false;          // The access record was written.
+  // For request bodies and buffered responses, allocated when one is first carried.
+  std::span<char> BodyBuffer() {
+    if (buffer_.empty()) buffer_.resize(kBodyBufferBytes);
+    return buffer_;
+  }
+  std::vector<char> buffer_;
+  unsigned version_ = 11;  // Of the request, kept once its fields are freed.
+  bool keep_alive_ = false;
+  bool is_head_ = false;
+  std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
+  Admission admission_;                              // Points into snapshot_.
+  const DiagnosticConfig* diagnostics_ = nullptr;
+  std::unique_ptr<boost::asio::ip::tcp::socket> upstream_;
+  boost::beast::flat_buffer upstream_buffer_;
+  std::optional<http::response_parser<http::buffer_body>> response_;
+};
+
+}  // namespace apim::dataplane

@@ -1,0 +1,64 @@
+#pragma once
+// Small pieces the exchange's phases share: error-returning awaits, the body buffer size, a
+// read buffer given room while a body is read, gauges held for a scope.
+
+#include <atomic>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace apim::dataplane {
+
+namespace http = boost::beast::http;
+
+inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitable);
+
+// Request bodies and buffered responses move through one buffer of this size.
+inline constexpr size_t kBodyBufferBytes = 16 * 1024;
+
+using Clock = std::chrono::steady_clock;
+
+inline std::chrono::microseconds Since(Clock::time_point start) {
+  return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+// Beast reads a body through the connection's read buffer, each read at most what that buffer
+// has room for: 512 bytes once it has been given back after a head, so a megabyte took two
+// thousand reads. While a body is read the buffer has a body buffer's worth of room; it is given
+// back afterwards, so that an open stream which follows does not keep it.
+class RoomToReadBody {
+ public:
+  explicit RoomToReadBody(boost::beast::flat_buffer& buffer) : buffer_(buffer) {
+    buffer_.reserve(kBodyBufferBytes);
+  }
+  ~RoomToReadBody() {
+    if (buffer_.size() == 0) buffer_.shrink_to_fit();
+  }
+  RoomToReadBody(const RoomToReadBody&) = delete;
+  RoomToReadBody& operator=(const RoomToReadBody&) = delete;
+
+ private:
+  boost::beast::flat_buffer& buffer_;
+};
+
+// Counts one in a gauge (open connections, open streams) for as long as it lives, however the
+// scope is left.
+class GaugeHold {
+ public:
+  explicit GaugeHold(std::atomic<int64_t>& gauge) : gauge_(gauge) { ++gauge_; }
+  ~GaugeHold() { --gauge_; }
+  GaugeHold(const GaugeHold&) = delete;
+  GaugeHold& operator=(const GaugeHold&) = delete;
+
+ private:
+  std::atomic<int64_t>& gauge_;
+};
+
+// A response head as the bytes that go on the wire.
+std::string SerializedHead(http::response<http::empty_body>& head);
+
+}  // namespace apim::dataplane
