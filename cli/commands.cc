@@ -395,8 +395,7 @@ absl::StatusOr<std::string> CommandLine::Token() const {
   if (!token_.empty()) return token_;
   // "-" is standard input, as for --file.
   if (!token_file_.empty()) return ReadFirstLine(token_file_ == "-" ? "/dev/stdin" : token_file_);
-  const char* from_environment = std::getenv("APIM_TOKEN");
-  return std::string(from_environment == nullptr ? "" : from_environment);
+  return SecretFromEnvironment("APIM_TOKEN");
 }
 
 std::optional<ParsedCommandLine> CommandLine::ResolveCommon(Command& command) const {

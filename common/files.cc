@@ -104,4 +104,9 @@ absl::Status WriteFileAtomically(const std::string& path, std::string_view conte
   return absl::OkStatus();
 }
 
+std::string SecretFromEnvironment(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(TrimWhitespace(value));
+}
+
 }  // namespace apim

@@ -22,4 +22,8 @@ absl::StatusOr<std::string> ReadFirstLine(const std::string& path);
 // the file.
 absl::Status WriteFileAtomically(const std::string& path, std::string_view contents);
 
+// A secret from the environment variable `name`, trimmed as ReadFirstLine trims a file's line (a
+// Kubernetes secret mounted as a variable often ends with a newline). Empty when it is not set.
+std::string SecretFromEnvironment(const char* name);
+
 }  // namespace apim

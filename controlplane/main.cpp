@@ -33,8 +33,16 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& error) {
+    // --help prints and exits 0; every command-line error exits 64, as apimctl's and the
+    // gateway's do.
+    const int code = app.exit(error);
+    return code == 0 ? 0 : 64;
+  }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
   options.discovery.hello_timeout = std::chrono::seconds(hello_timeout_seconds);
@@ -46,8 +54,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     options.admin_token = *std::move(token);
-  } else if (const char* token = std::getenv("APIM_ADMIN_TOKEN"); token && *token) {
-    options.admin_token = token;
+  } else if (std::string token = apim::SecretFromEnvironment("APIM_ADMIN_TOKEN"); !token.empty()) {
+    options.admin_token = std::move(token);
   }
 
   absl::Status status = apim::controlplane::RunServer(options);

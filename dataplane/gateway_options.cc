@@ -156,8 +156,8 @@ absl::Status SettleJoin(const std::string& token_file, ConfigClientOptions& clie
       return FlagError("--gateway-token-file", std::string(token.status().message()));
     }
     client.token = *std::move(token);
-  } else if (const char* token = std::getenv("APIM_GATEWAY_TOKEN"); token != nullptr) {
-    client.token = token;
+  } else {
+    client.token = SecretFromEnvironment("APIM_GATEWAY_TOKEN");
   }
   if (client.token.empty()) {
     return FlagError("--control-plane",

@@ -13,7 +13,9 @@ namespace apim {
 namespace {
 
 using apim::testing::AuthorizedContext;
+using apim::testing::ChildProcess;
 using apim::testing::ControlPlane;
+using apim::testing::ExitResult;
 using apim::testing::kTestAdminToken;
 using apim::testing::TempDir;
 using ::testing::HasSubstr;
@@ -452,6 +454,19 @@ TEST(ManagementApiFirstStartTest, AcceptsTheAdminTokenOfAFileSavedWithCrlf) {
   v1::ListTiersResponse tiers;
   grpc::Status status = stub->ListTiers(AuthorizedContext().get(), v1::ListRequest(), &tiers);
   EXPECT_TRUE(status.ok()) << status.error_message();
+}
+
+// A command-line mistake is a usage error (64, as for apimctl and the gateway) naming the flag,
+// and an unknown log level is one (it used to turn logging off).
+TEST(ManagementApiFirstStartTest, ACommandLineMistakeExits64NamingTheFlag) {
+  TempDir dir;
+  ChildProcess process(APIM_CONTROLPLANE_BIN,
+                       {"--db", (dir.path() / "apim.db").string(), "--log-level", "verbose"},
+                       dir.path(), {});
+  ExitResult exit = process.WaitForExit(std::chrono::seconds(10));
+  ASSERT_TRUE(exit.exited);
+  EXPECT_EQ(exit.code, 64);
+  EXPECT_THAT(process.Stderr(), HasSubstr("--log-level"));
 }
 
 }  // namespace

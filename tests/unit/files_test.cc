@@ -100,5 +100,12 @@ TEST_F(FilesTest, WriteFileAtomicallyLeavesNoTemporaryFileWhenTheRenameFails) {
   EXPECT_THAT(FileNames(), ElementsAre("occupied"));
 }
 
+TEST(SecretFromEnvironmentTest, TrimsWhatSurroundsTheSecretAndIsEmptyWhenUnset) {
+  setenv("APIM_TEST_SECRET", "  s3cret\r\n", 1);
+  EXPECT_EQ(SecretFromEnvironment("APIM_TEST_SECRET"), "s3cret");
+  unsetenv("APIM_TEST_SECRET");
+  EXPECT_EQ(SecretFromEnvironment("APIM_TEST_SECRET"), "");
+}
+
 }  // namespace
 }  // namespace apim

@@ -113,6 +113,9 @@ TEST_F(GatewayOptionsTest, JoiningReadsTheTokenFromTheFirstLineOfACrlfFile) {
 TEST_F(GatewayOptionsTest, JoiningTakesTheTokenFromTheEnvironmentWithoutAFile) {
   setenv("APIM_GATEWAY_TOKEN", "FROM-ENV", 1);
   EXPECT_EQ(Valid({"--control-plane", "cp:1", "--gateway", "edge"}).client.token, "FROM-ENV");
+  // A secret mounted as a variable often ends with a line break: it is not part of the token.
+  setenv("APIM_GATEWAY_TOKEN", "FROM-ENV\r\n", 1);
+  EXPECT_EQ(Valid({"--control-plane", "cp:1", "--gateway", "edge"}).client.token, "FROM-ENV");
 }
 
 TEST_F(GatewayOptionsTest, TheTokenFileWinsOverTheEnvironment) {
