@@ -685,7 +685,8 @@ int RunCommand(const Command& command, ManagementStub& stub, std::ostream& out, 
     if (warnings == nullptr) continue;
     const google::protobuf::Reflection& reflection = *resource->GetReflection();
     for (int i = 0; i < reflection.FieldSize(*resource, warnings); ++i) {
-      err << "apimctl: warning: " << reflection.GetRepeatedString(*resource, warnings, i) << '\n';
+      err << "apimctl: warning: "
+          << EscapeControlCharacters(reflection.GetRepeatedString(*resource, warnings, i)) << '\n';
     }
   }
   return 0;

@@ -1,6 +1,7 @@
 #include "cli/connection.h"
 
 #include "absl/status/status.h"
+#include "cli/output.h"
 #include "common/status.h"
 
 namespace apim::cli {
@@ -29,7 +30,8 @@ int ReportFailedCall(const grpc::Status& status, std::ostream& err, std::string_
   const absl::Status error = FromGrpcStatus(status);
   err << "apimctl: " << absl::StatusCodeToString(error.code());
   if (!doing.empty()) err << ": " << doing;
-  if (!error.message().empty()) err << ": " << error.message();
+  if (!error.message().empty())
+    err << ": " << EscapeControlCharacters(std::string(error.message()));
   err << '\n';
   return static_cast<int>(status.error_code());
 }

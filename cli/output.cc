@@ -50,28 +50,6 @@ std::string FieldValueText(const Message& message, const FieldDescriptor& field,
   }
 }
 
-// `text` with each control character as a visible escape: C0 and DEL as "\x1b", C1 (U+0080 to
-// U+009F, UTF-8 0xC2 0x80..0x9F) as "\u009b". Stored text must not reach the terminal as a
-// sequence that moves the cursor, recolours or retitles it; nor may a line break or tab break the
-// table's alignment.
-std::string EscapeControlCharacters(std::string_view text) {
-  std::string escaped;
-  escaped.reserve(text.size());
-  for (size_t i = 0; i < text.size(); ++i) {
-    const auto byte = static_cast<unsigned char>(text[i]);
-    const unsigned char next = i + 1 < text.size() ? text[i + 1] : 0;
-    if (byte < 0x20 || byte == 0x7F) {
-      StrAppendTo(escaped, "\\x", HexEncode(text.substr(i, 1)));
-    } else if (byte == 0xC2 && next >= 0x80 && next <= 0x9F) {
-      StrAppendTo(escaped, "\\u00", HexEncode(text.substr(i + 1, 1)));
-      ++i;
-    } else {
-      escaped += text[i];
-    }
-  }
-  return escaped;
-}
-
 std::string CellText(const Message& row, const Column& column) {
   const Message* message = &row;
   const FieldDescriptor* field = nullptr;
@@ -138,6 +116,24 @@ std::string JsonText(const Message& message) {
 }
 
 }  // namespace
+
+std::string EscapeControlCharacters(std::string_view text) {
+  std::string escaped;
+  escaped.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const auto byte = static_cast<unsigned char>(text[i]);
+    const unsigned char next = i + 1 < text.size() ? text[i + 1] : 0;
+    if (byte < 0x20 || byte == 0x7F) {
+      StrAppendTo(escaped, "\\x", HexEncode(text.substr(i, 1)));
+    } else if (byte == 0xC2 && next >= 0x80 && next <= 0x9F) {
+      StrAppendTo(escaped, "\\u00", HexEncode(text.substr(i + 1, 1)));
+      ++i;
+    } else {
+      escaped += text[i];
+    }
+  }
+  return escaped;
+}
 
 void PrintTable(const std::vector<Column>& columns, const std::vector<const Message*>& rows,
                 std::ostream& out) {

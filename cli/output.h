@@ -5,6 +5,7 @@
 
 #include <ostream>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace apim::cli {
@@ -20,6 +21,12 @@ struct Column {
   std::string field_path;  // a field name, or a dotted path into nested messages
   Show show = Show::kValue;
 };
+
+// `text` with each control character as a visible escape: C0 and DEL as "\x1b", C1 (U+0080 to
+// U+009F, UTF-8 0xC2 0x80..0x9F) as "\u009b". Text from the server (stored names, messages that
+// quote them) must not reach the terminal as a sequence that moves the cursor, recolours or
+// retitles it; nor may a line break or tab break a table's alignment.
+std::string EscapeControlCharacters(std::string_view text);
 
 // Prints a header line and one line per row, each column padded to its widest cell and separated
 // by two spaces. Unset optional fields, empty strings and empty lists show "-"; enums show as

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
-#include <ranges>
 #include <variant>
 
 #include "common/str_cat.h"
@@ -178,9 +177,9 @@ std::string CacheKey(const std::string& api, std::string_view target, const http
   // Every line of a repeated header counts, each prefixed with its length.
   for (const std::string& header : lookup.vary_by_headers) {
     StrAppendTo(key, "\n", header, ":");
-    for (const auto& [begin, end] = request.equal_range(header);
-         const auto& field : std::ranges::subrange(begin, end)) {
-      StrAppendTo(key, field.value().size(), ":", field.value(), ",");
+    const auto [first, last] = request.equal_range(header);
+    for (auto field = first; field != last; ++field) {
+      StrAppendTo(key, field->value().size(), ":", field->value(), ",");
     }
   }
   return key;

@@ -16,6 +16,7 @@
 
 #include "apim/v1/management.grpc.pb.h"
 #include "cli/commands.h"
+#include "cli/connection.h"
 #include "cli/declarative.h"
 #include "cli/output.h"
 #include "cli/resource_kinds.h"
@@ -910,6 +911,16 @@ TEST(Output, UnsetOptionalFieldsShowADashAndEnumsShowTheirShortName) {
   ASSERT_EQ(lines.size(), 3u);
   EXPECT_EQ(lines[1], "global      -         unspecified");
   EXPECT_EQ(lines[2], "api:orders  0         error");
+}
+
+// The server's messages may quote stored text: they reach the terminal escaped too.
+TEST(Output, AFailedCallsMessageShowsControlCharactersAsEscapes) {
+  std::ostringstream err;
+  const int code = ReportFailedCall(
+      grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "api.display_name: \"\x1b[2Jx\" is bad"),
+      err);
+  EXPECT_EQ(code, 3);
+  EXPECT_EQ(err.str(), "apimctl: INVALID_ARGUMENT: api.display_name: \"\\x1b[2Jx\" is bad\n");
 }
 
 TEST(Output, ControlCharactersInCellsShowAsEscapesSoStoredTextCannotDriveTheTerminal) {
