@@ -15,6 +15,13 @@ using asio::awaitable;
 using tcp = asio::ip::tcp;
 
 awaitable<AfterExchange> Exchange::Run() {
+  // Admission runs in a coroutine of its own that ends before the relay: a long stream keeps
+  // none of its state (the decision, an answer's message) in this frame.
+  if (PhaseOutcome admitted = co_await AdmitOrAnswer(); admitted.ended) co_return admitted.after;
+  co_return co_await Forward(*admission_.route, snapshot_->routes.tier());
+}
+
+awaitable<PhaseOutcome> Exchange::AdmitOrAnswer() {
   snapshot_ = context_.snapshots.Current();
   AdmissionServices services{context_.rate_limiter, context_.subscription_streams, context_.cache,
                              context_.metrics.active_streams, context_.metrics.streams_refused};
@@ -30,7 +37,7 @@ awaitable<AfterExchange> Exchange::Run() {
   admission_ = std::get<Admission>(std::move(decision));
   record_.api = admission_.route->api;
   diagnostics_ = &admission_.route->diagnostics;
-  co_return co_await Forward(*admission_.route, snapshot_->routes.tier());
+  co_return PhaseOutcome();
 }
 
 awaitable<AfterExchange> Exchange::Send(http::response<http::string_body> response) {

@@ -64,6 +64,8 @@ class Exchange {
     std::string head;  // The head, serialized, when the relay is to send it.
   };
 
+  // Admission, and the answer when the request is not to be forwarded.
+  boost::asio::awaitable<PhaseOutcome> AdmitOrAnswer();
   // Writes an answer the gateway makes (a problem, a policy's, a cached response): the one
   // place answers are written.
   boost::asio::awaitable<AfterExchange> Send(http::response<http::string_body> response);
