@@ -389,14 +389,15 @@ TEST_F(MisbehavingPeersTest, SlowBufferedUploadsExhaustTheBudgetAndAFurtherOneIs
       // Refused already (the budget is spent): it holds nothing.
     }
   }
-  // The worker takes the stalled bytes in as they come; nothing says when it has, so a further
-  // upload is retried until it is refused.
-  int status = 0;
-  EXPECT_TRUE(PollUntil([&] { return (status = Upload(gateway->port(), 500'000)) == 503; }))
-      << "last status " << status;
+  // Awaited, not assumed: a further upload that the worker took in before some of the stalled
+  // ones would be served, and have those refused instead. Two stalled uploads fit the budget.
+  EXPECT_TRUE(PollUntil([&] { return Metric(*gateway, "apim_buffered_bytes") == 1'800'000; }))
+      << "buffered bytes " << Metric(*gateway, "apim_buffered_bytes");
+  EXPECT_EQ(Upload(gateway->port(), 500'000), 503);
   EXPECT_GT(Metric(*gateway, "apim_buffer_budget_exhausted_total"), 0);
   stalled.clear();
   // Once the stalled uploads are gone, their share of the budget is free again.
+  int status = 0;
   EXPECT_TRUE(PollUntil([&] { return (status = Upload(gateway->port(), 500'000)) == 200; }))
       << "last status " << status;
   health.ExpectRecovered();
