@@ -2,8 +2,6 @@
 
 #include <spdlog/spdlog.h>
 
-#include <map>
-
 #include "common/str_cat.h"
 
 namespace apim::controlplane {
@@ -11,32 +9,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Reads each gateway's token hash and snapshot at most once per round.
-class StoreRound final : public PushRound {
- public:
-  explicit StoreRound(store::Store& store) : store_(store) {}
-
-  const absl::StatusOr<std::string>& TokenHash(const std::string& gateway) override {
-    auto found = token_hashes_.find(gateway);
-    if (found == token_hashes_.end()) {
-      found = token_hashes_.emplace(gateway, store_.GatewayTokenHash(gateway)).first;
-    }
-    return found->second;
-  }
-
-  const absl::StatusOr<v1::Snapshot>& Snapshot(const std::string& gateway) override {
-    auto found = snapshots_.find(gateway);
-    if (found == snapshots_.end()) {
-      found = snapshots_.emplace(gateway, store_.BuildSnapshot(gateway)).first;
-    }
-    return found->second;
-  }
-
- private:
-  store::Store& store_;
-  std::map<std::string, absl::StatusOr<std::string>> token_hashes_;
-  std::map<std::string, absl::StatusOr<v1::Snapshot>> snapshots_;
-};
+grpc::Status ShuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "the control plane is shutting down; try again later");
+}
 
 }  // namespace
 
@@ -92,10 +68,7 @@ grpc::ServerBidiReactor<v1::WorkerMessage, v1::ControlPlaneMessage>* ConfigDisco
   std::unique_lock lock(mu_);
   if (shutting_down_) {
     lock.unlock();
-    return WorkerStream::Refuse(
-        *context, StreamCallbacks(),
-        grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                     "the control plane is shutting down; try again later"));
+    return WorkerStream::Refuse(*context, StreamCallbacks(), ShuttingDown());
   }
   if (awaiting_hello_ >= limits_.max_streams_awaiting_hello) {
     lock.unlock();
@@ -135,14 +108,13 @@ void ConfigDiscoveryService::Push() {
     }
     lock.unlock();
 
-    StoreRound round(store_);
+    PushRound round(store_);
     const auto now = Clock::now();
     size_t no_longer_awaiting = 0;
     for (const std::shared_ptr<WorkerStream>& stream : streams) {
       const bool was_awaiting = stream->awaiting_hello();
       if (shutting_down) {
-        stream->End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                 "the control plane is shutting down; try again later"));
+        stream->End(ShuttingDown());
       } else {
         stream->Advance(round, offer, now);
       }

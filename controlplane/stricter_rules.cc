@@ -1,14 +1,15 @@
 #include "controlplane/stricter_rules.h"
 
+#include "common/return_if_error.h"
 #include "common/str_cat.h"
 #include "common/validation.h"
+#include "controlplane/store/resource_tables.h"
 
 namespace apim::controlplane {
 namespace {
 
 template <typename Resource>
-absl::Status CollectFrom(store::Store& store, std::string_view kind,
-                         std::vector<std::string>& lines) {
+absl::Status CollectFrom(store::Store& store, std::vector<std::string>& lines) {
   store::ListOptions page;
   page.page_size = 1000;
   do {
@@ -16,9 +17,8 @@ absl::Status CollectFrom(store::Store& store, std::string_view kind,
     if (!listed.ok()) return listed.status();
     for (const Resource& resource : listed->items) {
       if (std::optional<std::string> warning = StricterRuleWarning(resource)) {
-        const auto& key = resource.GetReflection()->GetString(
-            resource, resource.GetDescriptor()->FindFieldByNumber(1));
-        lines.push_back(StrCat(kind, " \"", key, "\": ", *warning));
+        lines.push_back(StrCat(store::Table<Resource>::kKind, " \"",
+                               store::Table<Resource>::Key(resource), "\": ", *warning));
       }
     }
     page.page_token = listed->next_page_token;
@@ -38,18 +38,14 @@ std::optional<std::string> StricterRuleWarning(const Resource& resource) {
 
 absl::StatusOr<std::vector<std::string>> StoredDocumentsBreakingNewerRules(store::Store& store) {
   std::vector<std::string> lines;
-  for (absl::Status status : {
-           CollectFrom<v1::Tier>(store, "tier", lines),
-           CollectFrom<v1::Gateway>(store, "gateway", lines),
-           CollectFrom<v1::Api>(store, "api", lines),
-           CollectFrom<v1::DiagnosticSetting>(store, "diagnostic setting", lines),
-           CollectFrom<v1::CacheSetting>(store, "cache setting", lines),
-           CollectFrom<v1::Policy>(store, "policy", lines),
-           CollectFrom<v1::Product>(store, "product", lines),
-           CollectFrom<v1::Subscription>(store, "subscription", lines),
-       }) {
-    if (!status.ok()) return status;
-  }
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Tier>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Gateway>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Api>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::DiagnosticSetting>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::CacheSetting>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Policy>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Product>(store, lines));
+  APIM_RETURN_IF_ERROR(CollectFrom<v1::Subscription>(store, lines));
   return lines;
 }
 

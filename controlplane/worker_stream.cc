@@ -48,6 +48,22 @@ grpc::Status CheckHello(const std::optional<v1::WorkerMessage>& first) {
 
 }  // namespace
 
+const absl::StatusOr<std::string>& PushRound::TokenHash(const std::string& gateway) {
+  auto found = token_hashes_.find(gateway);
+  if (found == token_hashes_.end()) {
+    found = token_hashes_.emplace(gateway, store_.GatewayTokenHash(gateway)).first;
+  }
+  return found->second;
+}
+
+const absl::StatusOr<v1::Snapshot>& PushRound::Snapshot(const std::string& gateway) {
+  auto found = snapshots_.find(gateway);
+  if (found == snapshots_.end()) {
+    found = snapshots_.emplace(gateway, store_.BuildSnapshot(gateway)).first;
+  }
+  return found->second;
+}
+
 WorkerStream::WorkerStream(std::string peer, WorkerRegistry* registry, Callbacks callbacks,
                            std::chrono::steady_clock::time_point hello_deadline)
     : peer_(std::move(peer)),

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -17,6 +18,7 @@
 
 #include "absl/status/statusor.h"
 #include "apim/v1/config_discovery.grpc.pb.h"
+#include "controlplane/store/store.h"
 #include "controlplane/worker_registry.h"
 
 namespace apim::controlplane {
@@ -25,9 +27,15 @@ namespace apim::controlplane {
 // workers are served in the round.
 class PushRound {
  public:
-  virtual ~PushRound() = default;
-  virtual const absl::StatusOr<std::string>& TokenHash(const std::string& gateway) = 0;
-  virtual const absl::StatusOr<v1::Snapshot>& Snapshot(const std::string& gateway) = 0;
+  explicit PushRound(store::Store& store) : store_(store) {}
+
+  const absl::StatusOr<std::string>& TokenHash(const std::string& gateway);
+  const absl::StatusOr<v1::Snapshot>& Snapshot(const std::string& gateway);
+
+ private:
+  store::Store& store_;
+  std::map<std::string, absl::StatusOr<std::string>> token_hashes_;
+  std::map<std::string, absl::StatusOr<v1::Snapshot>> snapshots_;
 };
 
 class WorkerStream final
