@@ -12,7 +12,6 @@ namespace apim::dataplane {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
-using tcp = asio::ip::tcp;
 
 awaitable<AfterExchange> Exchange::Run() {
   // Admission runs in a coroutine of its own that ends before the relay: a long stream keeps
@@ -25,9 +24,9 @@ awaitable<PhaseOutcome> Exchange::AdmitOrAnswer() {
   snapshot_ = context_.snapshots.Current();
   AdmissionServices services{context_.rate_limiter, context_.subscription_streams, context_.cache,
                              context_.metrics.active_streams, context_.metrics.streams_refused};
-  AdmissionDecision decision =
-      Admit({request_.get(), !request_.is_done(), record_.client_ip, &record_.headers},
-            snapshot_.get(), services, Clock::now());
+  AdmissionDecision decision = Admit({downstream_.request(), !downstream_.request_body_done(),
+                                      record_.client_ip, &record_.headers},
+                                     snapshot_.get(), services, Clock::now());
   if (Answer* answer = std::get_if<Answer>(&decision)) {
     record_.api = answer->api;
     record_.error = std::move(answer->error);
@@ -47,18 +46,14 @@ awaitable<AfterExchange> Exchange::Send(http::response<http::string_body> respon
                                       ", which cannot end a request");
     record_.error = detail;
     response = Problem(http::status::internal_server_error, "policy-status-invalid",
-                       "Invalid policy status", detail, version_);
+                       "Invalid policy status", detail);
   }
-  const bool keep_alive = keep_alive_ && request_.is_done();
-  response.keep_alive(keep_alive);
   record_.response_bytes = response.body().size();
   const unsigned status = response.result_int();
-  client_.expires_after(context_.limits.idle_timeout);
   response_started_ = true;
-  auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
-  client_.expires_never();
+  co_await downstream_.SendAnswer(std::move(response));
   Finish(status);
-  co_return keep_alive && !error ? AfterExchange::kKeepAlive : AfterExchange::kClose;
+  co_return downstream_.after();
 }
 
 awaitable<void> Exchange::Fail(std::string reason) {
@@ -67,8 +62,7 @@ awaitable<void> Exchange::Fail(std::string reason) {
   record_.error = StrCat("unexpected error: ", reason);
   if (!response_started_) {
     auto problem = Problem(http::status::internal_server_error, "internal-error", "Internal error",
-                           "the gateway could not serve this request; its log says why", version_);
-    keep_alive_ = false;
+                           "the gateway could not serve this request; its log says why");
     co_await Send(std::move(problem));
   } else if (!finished_) {
     Finish(500);
@@ -77,9 +71,8 @@ awaitable<void> Exchange::Fail(std::string reason) {
 
 awaitable<AfterExchange> Exchange::SendProblem(http::status status, std::string_view type,
                                                std::string_view title, std::string detail) {
-  auto response = Problem(status, type, title, detail, version_);
+  auto response = Problem(status, type, title, detail);
   record_.error = std::move(detail);
-  // An unread request body would be taken for the next request: Answer closes then.
   co_return co_await Send(std::move(response));
 }
 
@@ -108,10 +101,16 @@ awaitable<AfterExchange> Exchange::RefuseForBudget() {
   context_.buffer_budget.NoteRefusal();
   auto problem =
       Problem(http::status::service_unavailable, "buffer-budget-exhausted", "Gateway busy",
-              "the gateway holds as many buffered bodies as it may; retry later", version_);
+              "the gateway holds as many buffered bodies as it may; retry later");
   problem.set(http::field::retry_after, "1");
   record_.error = "buffer budget exhausted";
   co_return co_await Send(std::move(problem));
+}
+
+void Exchange::CaptureResponseBody(std::string_view body) {
+  if (diagnostics_ != nullptr) {
+    record_.response_body = body.substr(0, diagnostics_->response_body_bytes);
+  }
 }
 
 void Exchange::CaptureRequestBody(std::string_view bytes) {

@@ -12,15 +12,13 @@
 
 #include "dataplane/admin/access_log.h"
 #include "dataplane/exchange/admission.h"
+#include "dataplane/exchange/downstream.h"
 #include "dataplane/exchange/exchange_io.h"
 #include "dataplane/exchange/request_target.h"
 #include "dataplane/exchange/session_context.h"
 #include "dataplane/relay/body_relay.h"
 
 namespace apim::dataplane {
-
-// Whether the client connection can carry another request once an exchange has ended.
-enum class AfterExchange { kKeepAlive, kClose };
 
 // What a phase that may end the exchange early returns: go on to the next phase, or the exchange
 // ended there (it was answered, or the client is gone) and the connection goes on as said.
@@ -31,20 +29,19 @@ struct PhaseOutcome {
   AfterExchange after = AfterExchange::kClose;
 };
 
-// One request and its response through the gateway. Lives in the session's coroutine frame for
-// the duration of the exchange.
+// One request and its response through the gateway: admit -> forward -> start the response ->
+// relay its body -> finish. It speaks to the client only through its Downstream, so any codec
+// can carry it. Lives in the coroutine frame of whatever serves the downstream, for the duration
+// of the exchange.
 class Exchange {
  public:
-  Exchange(SessionContext& context, boost::beast::tcp_stream& client,
-           boost::beast::flat_buffer& client_buffer,
-           http::request_parser<http::buffer_body>& request, std::string client_ip)
-      : context_(context), client_(client), client_buffer_(client_buffer), request_(request) {
+  Exchange(SessionContext& context, Downstream& downstream, std::string client_ip)
+      : context_(context), downstream_(downstream) {
+    const http::request_header<>& request = downstream.request();
     record_.client_ip = std::move(client_ip);
-    record_.method = std::string(request.get().method_string());
-    record_.target = RedactedTarget(request.get().target());
-    version_ = request.get().version();
-    keep_alive_ = request.get().keep_alive();
-    is_head_ = request.get().method() == http::verb::head;
+    record_.method = std::string(request.method_string());
+    record_.target = RedactedTarget(request.target());
+    is_head_ = request.method() == http::verb::head;
   }
 
   boost::asio::awaitable<AfterExchange> Run();
@@ -56,12 +53,10 @@ class Exchange {
   // What StartResponse settled about the response before its body is relayed.
   struct ResponseStart {
     PhaseOutcome outcome;  // Ended when the exchange already ended.
-    Framing framing = Framing::kNone;
+    bool relay = false;    // A body is to be relayed (else it was sent whole, or there is none).
     bool event_stream = false;
-    bool keep_alive = false;
-    std::string buffered;                          // The whole body, when buffer-response applied.
-    std::optional<BufferReservation> reservation;  // What `buffered` holds of the budget.
-    std::string head;  // The head, serialized, when the relay is to send it.
+    bool client_gone = false;  // Found while the body that buffer-response read was sent.
+    std::string first_piece;   // Read by buffer-response before it ran out of budget.
   };
 
   // Admission, and the answer when the request is not to be forwarded.
@@ -76,13 +71,13 @@ class Exchange {
   void NewResponseParser();
   void StoreInCache(const Route& route, const http::response<http::empty_body>& head,
                     const std::string& body);
-  // Decides the framing towards the client, buffers the body if buffer-response applies, and
-  // writes the response head (or, for a relayed body, leaves it to the relay).
+  // Gives the downstream the response head, and the whole body when buffer-response applies.
   boost::asio::awaitable<ResponseStart> StartResponse(const Route& route, const TierLimits& tier);
   boost::asio::awaitable<AfterExchange> SendProblem(http::status status, std::string_view type,
                                                     std::string_view title, std::string detail);
   // Writes the request head, then the body: `buffered_body` when buffer-request-body applied,
-  // else streamed from the client piece by piece.
+  // else streamed from the client piece by piece. Returns the error and whether any body byte
+  // was consumed from the client (then the request cannot be retried on another connection).
   boost::asio::awaitable<std::pair<boost::beast::error_code, bool>> SendRequest(
       boost::asio::ip::tcp::socket& upstream, http::request<http::buffer_body>& head,
       std::string& buffered_body);
@@ -94,16 +89,14 @@ class Exchange {
   boost::asio::awaitable<AfterExchange> RefuseForBudget();
   // 502: the response is larger than buffer-response may hold.
   boost::asio::awaitable<AfterExchange> RefuseLargeResponse(const Route& route);
-  // Writes a body that buffer-response read whole.
-  boost::asio::awaitable<bool> WriteBuffered(const std::string& body);
+  // The body buffer-response read, as far as the diagnostic setting logs it.
+  void CaptureResponseBody(std::string_view body);
   void Finish(unsigned status);
   // The first bytes of the request body, where the diagnostic setting asks for them.
   void CaptureRequestBody(std::string_view bytes);
 
   SessionContext& context_;
-  boost::beast::tcp_stream& client_;
-  boost::beast::flat_buffer& client_buffer_;
-  http::request_parser<http::buffer_body>& request_;
+  Downstream& downstream_;
   AccessRecord record_;
   Clock::time_point start_ = Clock::now();
   bool response_started_ = false;  // Something was written to the client.
@@ -114,8 +107,6 @@ class Exchange {
     return buffer_;
   }
   std::vector<char> buffer_;
-  unsigned version_ = 11;  // Of the request, kept once its fields are freed.
-  bool keep_alive_ = false;
   bool is_head_ = false;
   std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
   Admission admission_;                              // Points into snapshot_.

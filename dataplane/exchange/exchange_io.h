@@ -1,6 +1,6 @@
 #pragma once
-// Small pieces the exchange's phases share: error-returning awaits, the body buffer size, a
-// read buffer given room while a body is read, gauges held for a scope.
+// Small pieces the exchange's phases and codecs share: error-returning awaits, the body buffer
+// size, a read buffer given room while a body is read, gauges held for a scope.
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -26,10 +26,10 @@ inline std::chrono::microseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
 }
 
-// Beast reads a body through the connection's read buffer, each read at most what that buffer
-// has room for: 512 bytes once it has been given back after a head, so a megabyte took two
-// thousand reads. While a body is read the buffer has a body buffer's worth of room; it is given
-// back afterwards, so that an open stream which follows does not keep it.
+// Beast reads a body through a connection's read buffer, each read at most what that buffer has
+// room for: 512 bytes once it has been given back after a head, so a megabyte took two thousand
+// reads. While a body is read the buffer has a body buffer's worth of room; it is given back
+// afterwards, so that an open stream which follows does not keep it.
 class RoomToReadBody {
  public:
   explicit RoomToReadBody(boost::beast::flat_buffer& buffer) : buffer_(buffer) {
@@ -57,8 +57,5 @@ class GaugeHold {
  private:
   std::atomic<int64_t>& gauge_;
 };
-
-// A response head as the bytes that go on the wire.
-std::string SerializedHead(http::response<http::empty_body>& head);
 
 }  // namespace apim::dataplane

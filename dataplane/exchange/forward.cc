@@ -3,7 +3,6 @@
 #include <boost/asio/write.hpp>
 
 #include "common/str_cat.h"
-#include "dataplane/codec/http1/client_close_watch.h"
 #include "dataplane/exchange/exchange.h"
 
 namespace apim::dataplane {
@@ -11,14 +10,13 @@ namespace apim::dataplane {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
-using tcp = asio::ip::tcp;
 
 awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits& tier) {
   // Each phase is its own coroutine so that its frame is freed when it ends: an open stream
   // keeps only the relay's small state.
   if (PhaseOutcome opened = co_await OpenUpstream(route); opened.ended) co_return opened.after;
   // The request is sent: its header fields are not needed for the rest of a long stream.
-  request_.get().clear();
+  downstream_.ReleaseRequestHead();
   ResponseStart start = co_await StartResponse(route, tier);
   if (start.outcome.ended) co_return start.outcome.after;
 
@@ -27,66 +25,61 @@ awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits&
   const bool backend_keep_alive = response_->get().keep_alive();
   response_->get().clear();
 
-  RelayEnd end = RelayEnd::kComplete;
+  RelayEnd end = start.client_gone ? RelayEnd::kClientGone : RelayEnd::kComplete;
   // Bytes past the response's end, or a body sent anyway after a HEAD (whose length the head
   // does not tell), would be read as the next response on a reused connection.
   bool backend_reusable = response_->is_done() && upstream_buffer_.size() == 0 && !is_head_;
   response_started_ = true;
-  if (!start.buffered.empty()) {
-    const bool written = co_await WriteBuffered(start.buffered);
-    end = written ? RelayEnd::kComplete : RelayEnd::kClientGone;
-  } else if (start.framing != Framing::kNone) {
+  if (start.relay) {
     record_.stream = start.event_stream;
-    {
-      std::optional<GaugeHold> stream_count;
-      if (start.event_stream) stream_count.emplace(context_.metrics.active_streams);
-      // A client that goes away is noticed at once, even while the backend is silent, and the
-      // backend connection is closed.
-      ClientCloseWatch watch(client_.socket(), *upstream_, client_buffer_,
-                             context_.limits.max_request_header_bytes);
-      StreamClock clock(*upstream_, client_.socket(),
-                        {.heartbeat_interval = start.event_stream ? route.heartbeat_interval
-                                                                  : std::chrono::seconds(0),
-                         .idle_timeout = tier.idle_timeout,
-                         .max_duration = tier.max_response_duration,
-                         .tier = tier.name},
-                        context_.open_relays);
-      const auto already_read = upstream_buffer_.data();
-      BodyRelay relay(
-          *upstream_, client_.socket(), *response_, std::move(start.head),
-          std::string_view(static_cast<const char*>(already_read.data()), already_read.size()),
-          start.framing, start.event_stream, clock, context_.metrics);
-      upstream_buffer_ = beast::flat_buffer();  // The relay holds what was in it.
-      if (diagnostics_ != nullptr && !start.event_stream) {
-        relay.CaptureBody(&record_.response_body, diagnostics_->response_body_bytes);
-      }
-      end = co_await relay.Run();
-      record_.response_bytes += relay.body_bytes();
-      record_.events += relay.events();
-      backend_reusable = relay.ended_cleanly() && !is_head_;
-      if (watch.client_gone()) end = RelayEnd::kClientGone;
-      if (watch.overrun()) {
-        ++context_.metrics.client_overruns;
-        record_.error =
-            StrCat("the client sent more than ", context_.limits.max_request_header_bytes,
-                   " bytes while the response was relayed");
-        spdlog::info("ended {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
-                     record_.error);
-        end = RelayEnd::kClientGone;
-      }
-      if (!clock.cut_reason().empty()) {
-        ++context_.metrics.responses_cut;
-        record_.error = clock.cut_reason();
-        spdlog::info("cut {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
-                     clock.cut_reason());
-        end = RelayEnd::kCut;
-      }
+    std::optional<GaugeHold> stream_count;
+    if (start.event_stream) stream_count.emplace(context_.metrics.active_streams);
+    // A client that goes away is noticed at once, even while the backend is silent, and the
+    // backend connection is closed.
+    downstream_.CloseOnClientGone(*upstream_);
+    StreamClock clock(*upstream_, downstream_,
+                      {.heartbeat_interval =
+                           start.event_stream ? route.heartbeat_interval : std::chrono::seconds(0),
+                       .idle_timeout = tier.idle_timeout,
+                       .max_duration = tier.max_response_duration,
+                       .tier = tier.name},
+                      context_.open_relays);
+    const auto already_read = upstream_buffer_.data();
+    BodyRelay relay(
+        *upstream_, downstream_, *response_, std::move(start.first_piece),
+        std::string_view(static_cast<const char*>(already_read.data()), already_read.size()),
+        start.event_stream, clock, context_.metrics);
+    upstream_buffer_ = beast::flat_buffer();  // The relay holds what was in it.
+    if (diagnostics_ != nullptr && !start.event_stream) {
+      relay.CaptureBody(&record_.response_body, diagnostics_->response_body_bytes);
+    }
+    end = co_await relay.Run();
+    record_.response_bytes += relay.body_bytes();
+    record_.events += relay.events();
+    backend_reusable = relay.ended_cleanly() && !is_head_;
+    const ClientState client = downstream_.StopWatchingClient();
+    if (client == ClientState::kGone) end = RelayEnd::kClientGone;
+    if (client == ClientState::kOverran) {
+      ++context_.metrics.client_overruns;
+      record_.error = StrCat("the client sent more than ", context_.limits.max_request_header_bytes,
+                             " bytes while the response was relayed");
+      spdlog::info("ended {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
+                   record_.error);
+      end = RelayEnd::kClientGone;
+    }
+    if (!clock.cut_reason().empty()) {
+      ++context_.metrics.responses_cut;
+      record_.error = clock.cut_reason();
+      spdlog::info("cut {} {} of api \"{}\": {}", record_.method, record_.target, route.api,
+                   clock.cut_reason());
+      end = RelayEnd::kCut;
     }
   }
-  if ((end == RelayEnd::kComplete || end == RelayEnd::kDrained) &&
-      start.framing == Framing::kChunked) {
-    auto [error, n] = co_await asio::async_write(client_, http::make_chunk_last(), kNoThrow);
-    if (error) end = RelayEnd::kClientGone;
+  if (end == RelayEnd::kComplete || end == RelayEnd::kDrained) {
+    if (!co_await downstream_.Finish()) end = RelayEnd::kClientGone;
+  } else {
+    // The client must see a cut, not a clean end (an event stream reconnects).
+    downstream_.Abort();
   }
 
   switch (end) {
@@ -95,7 +88,7 @@ awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits&
         context_.pool.Release(route.backend, std::move(upstream_));
       }
       Finish(status);
-      co_return start.keep_alive ? AfterExchange::kKeepAlive : AfterExchange::kClose;
+      co_return downstream_.after();
     case RelayEnd::kBackendFailed:
       // No chunked terminator: the client sees a cut stream (EventSource reconnects).
       context_.metrics.CountUpstreamError("response_body");

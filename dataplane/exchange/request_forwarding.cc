@@ -14,31 +14,22 @@ namespace beast = boost::beast;
 using asio::awaitable;
 using tcp = asio::ip::tcp;
 
-// Writes the request head, then streams the client's body (if any) piece by piece. Returns the
-// error and whether any body byte was consumed from the client (then the request cannot be
-// retried on another connection).
 awaitable<PhaseOutcome> Exchange::ReadWholeRequestBody(std::string& body,
                                                        BufferReservation& reservation) {
   const size_t limit = context_.limits.max_buffered_body_bytes;
   // A known length is taken from the budget at once; a chunked body as it grows.
-  if (!reservation.GrowTo(request_.content_length().value_or(0))) {
+  if (!reservation.GrowTo(downstream_.request_content_length().value_or(0))) {
     co_return co_await RefuseForBudget();
   }
   std::span<char> buffer = BodyBuffer();
-  RoomToReadBody room(client_buffer_);
-  while (!request_.is_done()) {
+  while (!downstream_.request_body_done()) {
     if (!reservation.GrowTo(body.size() + buffer.size())) co_return co_await RefuseForBudget();
-    request_.get().body().data = buffer.data();
-    request_.get().body().size = buffer.size();
-    client_.expires_after(context_.limits.idle_timeout);
-    auto [error, read] =
-        co_await http::async_read_some(client_, client_buffer_, request_, kNoThrow);
-    client_.expires_never();
-    if (error && error != http::error::need_buffer) {
+    const BodyRead read = co_await downstream_.ReadBody(buffer);
+    if (read.error) {
       Finish(499);
       co_return AfterExchange::kClose;
     }
-    body.append(buffer.data(), buffer.size() - request_.get().body().size);
+    body.append(buffer.data(), read.bytes);
     if (body.size() > limit) {
       co_return co_await SendProblem(
           http::status::payload_too_large, "request-too-large", "Request body too large",
@@ -78,21 +69,12 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
     auto [error, written] = co_await http::async_write(upstream, serializer, kNoThrow);
     co_return std::pair{error, false};
   }
-  std::span<char> buffer = request_.is_done() ? std::span<char>() : BodyBuffer();
-  std::optional<RoomToReadBody> room;
-  if (!request_.is_done()) room.emplace(client_buffer_);
+  std::span<char> buffer = downstream_.request_body_done() ? std::span<char>() : BodyBuffer();
   for (;;) {
-    if (!request_.is_done()) {
-      request_.get().body().data = buffer.data();
-      request_.get().body().size = buffer.size();
-      client_.expires_after(context_.limits.idle_timeout);
-      auto [read_error, read] =
-          co_await http::async_read_some(client_, client_buffer_, request_, kNoThrow);
-      client_.expires_never();
-      if (read_error && read_error != http::error::need_buffer) {
-        co_return std::pair{read_error, true};
-      }
-      const size_t piece = buffer.size() - request_.get().body().size;
+    if (!downstream_.request_body_done()) {
+      const BodyRead read = co_await downstream_.ReadBody(buffer);
+      if (read.error) co_return std::pair{read.error, true};
+      const size_t piece = read.bytes;
       CaptureRequestBody(std::string_view(buffer.data(), piece));
       consumed_body = consumed_body || piece > 0;
       record_.request_bytes += piece;
@@ -100,7 +82,7 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
       // (zero-length) chunk.
       head.body().data = piece > 0 ? buffer.data() : nullptr;
       head.body().size = piece;
-      head.body().more = !request_.is_done();
+      head.body().more = !downstream_.request_body_done();
     } else {
       head.body().data = nullptr;
       head.body().size = 0;
@@ -115,21 +97,22 @@ awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
 }
 
 awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
-  auto& request = request_.get();
-  const bool buffer_body = route.buffer_request_body && !request_.is_done();
+  http::request_header<>& request = downstream_.request();
+  const bool body_done = downstream_.request_body_done();
+  const std::optional<uint64_t> content_length = downstream_.request_content_length();
+  const bool buffer_body = route.buffer_request_body && !body_done;
   const size_t max_body = context_.limits.max_buffered_body_bytes;
-  if (buffer_body && request_.content_length() && *request_.content_length() > max_body) {
+  if (buffer_body && content_length && *content_length > max_body) {
     // Refused by its length, before it is read (and without a 100 Continue asking for it).
     const std::string detail =
-        StrCat("the request body of ", *request_.content_length(), " bytes is larger than the ",
-               max_body, " bytes a buffered request body may hold");
+        StrCat("the request body of ", *content_length, " bytes is larger than the ", max_body,
+               " bytes a buffered request body may hold");
     co_return co_await SendProblem(http::status::payload_too_large, "request-too-large",
                                    "Request body too large", detail);
   }
   if (request[http::field::expect] == "100-continue") {
     // Answered here: the backend never sees Expect, so it cannot stall on it.
-    static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-    co_await asio::async_write(client_, asio::buffer(kContinue), kNoThrow);
+    co_await downstream_.AskForBody();
   }
 
   http::request<http::buffer_body> head;
@@ -142,10 +125,10 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
   AddForwardedHeaders(request, record_.client_ip, head);
   // Event streams are relayed as they are produced: never compressed on the way.
   if (route.sse || AcceptsEventStream(request)) head.erase(http::field::accept_encoding);
-  if (request_.chunked()) {
-    head.chunked(true);
-  } else if (request_.content_length()) {
-    head.content_length(*request_.content_length());
+  if (content_length) {
+    head.content_length(*content_length);
+  } else if (!body_done) {
+    head.chunked(true);  // A body of unknown length.
   }
   std::string buffered_body;
   BufferReservation reservation(context_.buffer_budget);
@@ -157,7 +140,7 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
     head.content_length(buffered_body.size());
   }
   // A buffered body can be sent again; a streamed one cannot.
-  const bool request_has_body = !request_.is_done() && buffered_body.empty();
+  const bool request_has_body = !downstream_.request_body_done() && buffered_body.empty();
 
   // A pooled connection the backend closed meanwhile fails before any response byte; such a
   // request is retried once on a new connection if its body has not been consumed.
@@ -203,7 +186,7 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
     if (stale_connection) continue;
     const bool timed_out = error == beast::error::timeout;
     context_.metrics.CountUpstreamError(timed_out ? "response_timeout" : "response");
-    if (consumed_body && !request_.is_done()) {
+    if (consumed_body && !downstream_.request_body_done()) {
       if (send_error.category() == http::make_error_code(http::error::bad_chunk).category()) {
         // A malformed body (bad chunk, bad length): the client is still there to be told.
         co_return co_await SendProblem(http::status::bad_request, "bad-request-body",

@@ -62,40 +62,36 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     co_return start;
   }
 
-  http::response<http::empty_body> head{backend_response.result(), version_};
+  http::response<http::empty_body> head{backend_response.result(), 11};
   head.reason(backend_response.reason());
   CopyEndToEndHeaders(backend_response, head);
   ApplyOutboundHeaders(route.policy->outbound, head);
+  ResponseBody body = ResponseBody::kUnknownLength;
   if (is_head_ || status == 204 || status == 304) {
-    start.framing = Framing::kNone;
+    body = ResponseBody::kNone;
     if (response_->content_length()) head.content_length(*response_->content_length());
   } else if (!start.event_stream && response_->content_length()) {
-    start.framing = Framing::kContentLength;
+    body = ResponseBody::kKnownLength;
     head.content_length(*response_->content_length());
-  } else if (version_ >= 11) {
-    start.framing = Framing::kChunked;
-    head.chunked(true);
-  } else {
-    start.framing = Framing::kUntilClose;
   }
-  start.keep_alive = keep_alive_ && start.framing != Framing::kUntilClose;
-  head.keep_alive(start.keep_alive);
+  start.relay = body != ResponseBody::kNone;
 
   // buffer-response (not for event streams): the body is read whole before anything is sent,
   // so a backend that fails mid-body yields a clean 502 instead of a truncated response.
   // It is held within the worker's buffer budget: a body that does not fit is relayed instead.
-  if (route.buffer_response && !start.event_stream && start.framing != Framing::kNone) {
+  if (route.buffer_response && !start.event_stream && body != ResponseBody::kNone) {
     const size_t max_body = context_.limits.max_buffered_body_bytes;
     if (response_->content_length() && *response_->content_length() > max_body) {
       start.outcome = co_await RefuseLargeResponse(route);
       co_return start;
     }
+    std::string buffered;
     BufferReservation reservation(context_.buffer_budget);
     bool fits = reservation.GrowTo(response_->content_length().value_or(0));
     std::span<char> buffer = BodyBuffer();
     RoomToReadBody room(upstream_buffer_);
     while (fits && !response_->is_done()) {
-      if (!reservation.GrowTo(start.buffered.size() + buffer.size())) {
+      if (!reservation.GrowTo(buffered.size() + buffer.size())) {
         fits = false;
         break;
       }
@@ -118,52 +114,31 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
                                              "Backend failed", std::move(detail));
         co_return start;
       }
-      start.buffered.append(buffer.data(), buffer.size() - response_->get().body().size);
-      if (start.buffered.size() > max_body) {
+      buffered.append(buffer.data(), buffer.size() - response_->get().body().size);
+      if (buffered.size() > max_body) {
         start.outcome = co_await RefuseLargeResponse(route);
         co_return start;
       }
     }
+    record_.response_bytes += buffered.size();
+    CaptureResponseBody(buffered);
     if (!fits) {
       // What was read so far goes out with the head; the relay carries the rest.
       ++context_.metrics.buffer_budget_exhausted_responses;
       context_.buffer_budget.NoteRefusal();
-      start.head = SerializedHead(head);
-      if (start.framing == Framing::kChunked && !start.buffered.empty()) {
-        char size_line[kChunkSizeLineBytes];
-        StrAppendTo(start.head, ChunkSizeLine(start.buffered.size(), size_line), start.buffered,
-                    "\r\n");
-      } else {
-        start.head.append(start.buffered);
-      }
-      record_.response_bytes += start.buffered.size();
-      if (diagnostics_ != nullptr) {
-        record_.response_body = start.buffered.substr(0, diagnostics_->response_body_bytes);
-      }
-      std::string().swap(start.buffered);
+      downstream_.SendHead(head, body);
+      start.first_piece = std::move(buffered);
       co_return start;
     }
-    start.reservation.emplace(std::move(reservation));
-    start.framing = Framing::kContentLength;
-    head.chunked(false);
-    head.content_length(start.buffered.size());
-    StoreInCache(route, head, start.buffered);
-  }
-
-  if (start.buffered.empty() && start.framing != Framing::kNone) {
-    // A relayed body: the relay sends the head with the first piece of the body if that has
-    // come already (one write, one wake-up of the client), and alone otherwise.
-    start.head = SerializedHead(head);
+    head.content_length(buffered.size());
+    StoreInCache(route, head, buffered);
+    downstream_.SendHead(head, ResponseBody::kKnownLength);
+    // Sent as far as the client takes it now; the rest goes when the exchange finishes.
+    start.client_gone = !buffered.empty() && downstream_.SendBody(buffered) == Sent::kGone;
+    start.relay = false;
     co_return start;
   }
-  http::response_serializer<http::empty_body> serializer(head);
-  client_.expires_after(context_.limits.idle_timeout);
-  auto [error, written] = co_await http::async_write_header(client_, serializer, kNoThrow);
-  client_.expires_never();
-  if (error) {
-    Finish(499);
-    start.outcome = AfterExchange::kClose;
-  }
+  downstream_.SendHead(head, body);
   co_return start;
 }
 
@@ -174,19 +149,6 @@ awaitable<AfterExchange> Exchange::RefuseLargeResponse(const Route& route) {
                               " bytes buffer-response may hold; set buffer-response to false");
   co_return co_await SendProblem(http::status::bad_gateway, "response-too-large",
                                  "Response too large", std::move(detail));
-}
-
-awaitable<bool> Exchange::WriteBuffered(const std::string& body) {
-  client_.expires_after(context_.limits.idle_timeout);
-  auto [error, written] = co_await asio::async_write(client_, asio::buffer(body), kNoThrow);
-  client_.expires_never();
-  if (!error) {
-    record_.response_bytes += body.size();
-    if (diagnostics_ != nullptr) {
-      record_.response_body = body.substr(0, diagnostics_->response_body_bytes);
-    }
-  }
-  co_return !error;
 }
 
 }  // namespace apim::dataplane

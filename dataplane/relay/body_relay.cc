@@ -23,17 +23,16 @@ using tcp = asio::ip::tcp;
 
 // At most this much is read from a backend at once.
 constexpr size_t kReadBytes = 16 * 1024;
-// Room around a decoded piece for its chunk framing: "<hex size>\r\n" before, "\r\n" after.
-// Before it there is also room for the bytes of a BOM held back from earlier pieces.
-constexpr size_t kChunkHeadroom = kChunkSizeLineBytes + 2;
-constexpr size_t kChunkTailroom = 2;
+
+constexpr std::string_view kHeartbeat = ":\n\n";
+constexpr std::string_view kBom = "\xEF\xBB\xBF";
 
 // The thread's relay buffers. A relay uses them only between two waits, so every relay of the
 // thread can share them. Decoding never grows the body, so a whole read decodes into
-// `decoded` in one go.
+// `decoded` in one go, after room for the bytes of a BOM held back from earlier pieces.
 struct ThreadBuffers {
   char read[kReadBytes];
-  char decoded[kChunkHeadroom + kReadBytes + kChunkTailroom];
+  char decoded[kBom.size() + kReadBytes];
 };
 
 ThreadBuffers& Buffers() {
@@ -41,20 +40,16 @@ ThreadBuffers& Buffers() {
   return buffers;
 }
 
-constexpr std::string_view kHeartbeat = ":\n\n";
-constexpr std::string_view kBom = "\xEF\xBB\xBF";
-
 }  // namespace
 
-BodyRelay::BodyRelay(tcp::socket& upstream, tcp::socket& client, ResponseParser& response,
-                     std::string head, std::string_view already_read, Framing framing,
-                     bool event_stream, StreamClock& clock, Metrics& metrics)
+BodyRelay::BodyRelay(tcp::socket& upstream, Downstream& downstream, ResponseParser& response,
+                     std::string first_piece, std::string_view already_read, bool event_stream,
+                     StreamClock& clock, Metrics& metrics)
     : upstream_(upstream),
-      client_(client),
+      downstream_(downstream),
       response_(response),
-      head_(std::move(head)),
+      first_piece_(std::move(first_piece)),
       unparsed_(already_read),
-      framing_(framing),
       event_stream_(event_stream),
       clock_(clock),
       metrics_(metrics) {}
@@ -63,9 +58,13 @@ awaitable<RelayEnd> BodyRelay::Run() {
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(RelayEnd)>(
       [this](auto handler) {
         done_.emplace(std::move(handler));
-        // What came with the head is relayed first. With the head still to send, the backend
-        // is read once before waiting: whatever it has sent already goes in the same write.
-        readable_ = !unparsed_.empty() || !head_.empty();
+        // What came with the head is relayed first. With the head still held, the backend is
+        // read once before waiting: whatever it has sent already goes in the same write.
+        readable_ = true;
+        if (!first_piece_.empty()) {
+          const std::string piece = std::move(first_piece_);
+          if (!Send(piece)) return;
+        }
         Step();
       },
       asio::use_awaitable);
@@ -74,10 +73,8 @@ awaitable<RelayEnd> BodyRelay::Run() {
 void BodyRelay::Step() {
   for (;;) {
     // The head goes alone once nothing is to be read now, or the relay ends.
-    if (!head_.empty() &&
-        (!readable_ || response_.is_done() || backend_closed_ || clock_.draining())) {
-      if (!Write({})) return Finish(RelayEnd::kClientGone);
-      if (!unsent_.empty()) return WaitForClient();
+    if (head_held_ && (!readable_ || response_.is_done() || backend_closed_ || clock_.draining())) {
+      if (!Send({})) return;
     }
     if (response_.is_done()) return Finish(RelayEnd::kComplete);
     if (backend_closed_) {
@@ -114,12 +111,23 @@ void BodyRelay::Step() {
       readable_ = read == room;  // A full read may have left more behind.
     }  // Otherwise nothing new: only what was left unparsed, then the relay waits again.
     if (read == 0 && unparsed_.empty()) continue;
-    std::optional<std::string_view> out = Decode(read);
-    if (!out) return Finish(RelayEnd::kBackendFailed);
+    std::optional<std::string_view> piece = Decode(read);
+    if (!piece) return Finish(RelayEnd::kBackendFailed);
     clock_.Activity();
-    if (!Write(*out)) return Finish(RelayEnd::kClientGone);
-    if (!unsent_.empty()) return WaitForClient();
+    if (!piece->empty() && !Send(*piece)) return;
   }
+}
+
+bool BodyRelay::Send(std::string_view piece) {
+  const Sent sent = piece.empty() ? downstream_.Flush() : downstream_.SendBody(piece);
+  head_held_ = false;
+  if (sent == Sent::kTaken) return true;
+  if (sent == Sent::kGone) {
+    Finish(RelayEnd::kClientGone);
+  } else {
+    WaitForClient();
+  }
+  return false;
 }
 
 void BodyRelay::WaitForBackend() {
@@ -132,12 +140,9 @@ void BodyRelay::OnBackendWake(const beast::error_code& error) {
     // The clock cancelled the wait: for a heartbeat, or for a drain (Step checks). A heartbeat
     // goes only between events: a comment inside a half-sent event would change it.
     if (clock_.TakeHeartbeatDue() && tracker_.AtEventBoundary()) {
-      char* piece = Buffers().decoded + kChunkHeadroom;
-      std::memcpy(piece, kHeartbeat.data(), kHeartbeat.size());
-      if (!Write(Frame(piece, kHeartbeat.size()))) return Finish(RelayEnd::kClientGone);
       ++metrics_.heartbeats_sent;
       clock_.Activity();
-      if (!unsent_.empty()) return WaitForClient();
+      if (!Send(kHeartbeat)) return;
     }
     return Step();
   }
@@ -149,11 +154,8 @@ void BodyRelay::OnBackendWake(const beast::error_code& error) {
 }
 
 void BodyRelay::WaitForClient() {
-  // To the bare socket, with no timer: a client that stops reading stalls only its own relay,
-  // and the stream clock's idle timeout ends it.
-  asio::async_write(client_, asio::buffer(unsent_), [this](const beast::error_code& error, size_t) {
-    unsent_ = std::string();
-    if (error) return Finish(RelayEnd::kClientGone);
+  downstream_.WhenTaken([this](bool taken) {
+    if (!taken) return Finish(RelayEnd::kClientGone);
     clock_.Activity();
     Step();
   });
@@ -161,17 +163,17 @@ void BodyRelay::WaitForClient() {
 
 void BodyRelay::Finish(RelayEnd end) {
   // A backend that failed before the first piece: the client still gets the head (best effort,
-  // the connection is closed next), then sees the cut.
-  if (!head_.empty() && end != RelayEnd::kClientGone) Write({});
+  // the response is aborted next), then sees the cut.
+  if (head_held_ && end != RelayEnd::kClientGone) downstream_.Flush();
   // Posted, not called: the caller's frame (which holds this relay) must not resume inside it.
-  asio::post(client_.get_executor(),
+  asio::post(upstream_.get_executor(),
              [done = std::move(*done_), end]() mutable { std::move(done)(end); });
 }
 
 std::optional<std::string_view> BodyRelay::Decode(size_t read) {
   ThreadBuffers& buffers = Buffers();
   const size_t total = unparsed_.size() + read;
-  char* piece = buffers.decoded + kChunkHeadroom;
+  char* piece = buffers.decoded + kBom.size();
   auto& body = response_.get().body();
   body.data = piece;
   body.size = kReadBytes;
@@ -221,52 +223,7 @@ std::optional<std::string_view> BodyRelay::Decode(size_t read) {
     capture_->append(piece, std::min(size, capture_limit_ - capture_->size()));
   }
   body_bytes_ += size;
-  return Frame(piece, size);
-}
-
-std::string_view ChunkSizeLine(size_t size, char (&out)[kChunkSizeLineBytes]) {
-  char* end = std::to_chars(out, out + kChunkSizeLineBytes - 2, size, 16).ptr;
-  *end++ = '\r';
-  *end++ = '\n';
-  return std::string_view(out, static_cast<size_t>(end - out));
-}
-
-std::string_view BodyRelay::Frame(char* piece, size_t size) const {
-  if (framing_ != Framing::kChunked) return std::string_view(piece, size);
-  // The piece has room before it for its size line and after it for the CRLF, so the whole
-  // chunk is one contiguous write.
-  char out[kChunkSizeLineBytes];
-  const std::string_view size_line = ChunkSizeLine(size, out);
-  const size_t length = size_line.size();
-  char* start = piece - length;
-  std::memcpy(start, size_line.data(), length);
-  piece[size] = '\r';
-  piece[size + 1] = '\n';
-  return std::string_view(start, length + size + kChunkTailroom);
-}
-
-bool BodyRelay::Write(std::string_view bytes) {
-  iovec parts[2];
-  size_t count = 0;
-  if (!head_.empty()) parts[count++] = {head_.data(), head_.size()};
-  if (!bytes.empty()) parts[count++] = {const_cast<char*>(bytes.data()), bytes.size()};
-  if (count == 0) return true;
-  msghdr message{};
-  message.msg_iov = parts;
-  message.msg_iovlen = count;
-  // MSG_NOSIGNAL: a client that went away is an error here, not a SIGPIPE.
-  const ssize_t written = ::sendmsg(client_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) return false;
-  // The thread's buffer is reused once the relay waits: keep what the client did not take.
-  size_t taken = written > 0 ? static_cast<size_t>(written) : 0;
-  if (taken < head_.size()) {
-    unsent_.assign(head_, taken);
-    unsent_.append(bytes);
-  } else {
-    unsent_.assign(bytes.substr(taken - head_.size()));
-  }
-  std::string().swap(head_);
-  return true;
+  return std::string_view(piece, size);
 }
 
 }  // namespace apim::dataplane

@@ -2,10 +2,11 @@
 // Relays a response body from the backend to the client piece by piece, the moment each piece
 // arrives, and holds no buffer while it waits. An open event stream spends nearly all its life
 // waiting, so its memory is what limits how many streams a worker can hold: the relay waits for
-// the backend socket to become readable, then reads, decodes and writes through a buffer that
-// belongs to the thread and is free again before the relay waits. Only what the client does not
-// take at once is copied aside (and nothing more is read from the backend until it has taken
-// it, so backpressure reaches the backend).
+// the backend socket to become readable, then reads and decodes through a buffer that belongs to
+// the thread and is free again before the relay waits, and writes each piece to the downstream,
+// which frames it. Only what the client does not take at once is copied aside, by the downstream
+// (and nothing more is read from the backend until it has taken it, so backpressure reaches the
+// backend).
 //
 // Every event passes through here, so the relay is a plain handler-driven state machine: per
 // piece one wait, one read and one write, with no coroutine frames made and resumed.
@@ -21,17 +22,11 @@
 #include <string_view>
 
 #include "dataplane/admin/metrics.h"
+#include "dataplane/exchange/downstream.h"
 #include "dataplane/relay/sse/event_boundary_tracker.h"
 #include "dataplane/relay/stream_clock.h"
 
 namespace apim::dataplane {
-
-// The line that opens a chunk of `size` bytes ("<hex size>\r\n"), written into `out`.
-inline constexpr size_t kChunkSizeLineBytes = 16 + 2;
-std::string_view ChunkSizeLine(size_t size, char (&out)[kChunkSizeLineBytes]);
-
-// How the response body is framed towards the client.
-enum class Framing { kNone, kContentLength, kChunked, kUntilClose };
 
 // How a relay ended. kCut: the stream clock cut it (max duration, idle). kDrained: the worker is
 // shutting down and the stream was ended cleanly at an event boundary, so the client reconnects
@@ -43,13 +38,14 @@ class BodyRelay {
   using ResponseParser = boost::beast::http::response_parser<boost::beast::http::buffer_body>;
 
   // `response` has parsed the head; `already_read` are the bytes read past it with the head.
-  // `head` is the response head for the client, sent with the first piece of the body if one
-  // can be read at once, and alone otherwise (before the relay first waits or ends).
+  // The downstream holds the response head: it goes with the first piece of the body if one can
+  // be read at once, and alone otherwise (before the relay first waits or ends). `first_piece`
+  // is body the exchange read already (a buffer-response that did not fit), sent first.
   // For an event stream, heartbeats are written between events when the clock asks, and a drain
   // ends the stream at an event boundary.
-  BodyRelay(boost::asio::ip::tcp::socket& upstream, boost::asio::ip::tcp::socket& client,
-            ResponseParser& response, std::string head, std::string_view already_read,
-            Framing framing, bool event_stream, StreamClock& clock, Metrics& metrics);
+  BodyRelay(boost::asio::ip::tcp::socket& upstream, Downstream& downstream,
+            ResponseParser& response, std::string first_piece, std::string_view already_read,
+            bool event_stream, StreamClock& clock, Metrics& metrics);
 
   // Keeps the first `limit` bytes of the body in `into` (diagnostics; never for event streams).
   void CaptureBody(std::string* into, size_t limit) {
@@ -74,26 +70,23 @@ class BodyRelay {
   void WaitForClient();
   void Finish(RelayEnd end);
   // Feeds unparsed_ and the `read` bytes after it (in the thread's buffer) to the parser.
-  // Returns the decoded body bytes framed for the client (in the thread's buffer; empty when
-  // there were none), or nothing when the backend's framing is broken.
+  // Returns the decoded body bytes (in the thread's buffer; empty when there were none), or
+  // nothing when the backend's framing is broken.
   std::optional<std::string_view> Decode(size_t read);
-  // Frames a piece of body that has room around it in the thread's buffer.
-  std::string_view Frame(char* piece, size_t size) const;
-  // Writes head_ (if not sent yet) and `bytes`, as much as the client takes now, and keeps the
-  // rest in unsent_. False when the client is gone.
-  bool Write(std::string_view bytes);
+  // Sends a piece (or, when empty, the held head) and goes on as the downstream took it.
+  // False when the relay waits for the client or ended.
+  bool Send(std::string_view piece);
 
   boost::asio::ip::tcp::socket& upstream_;
-  boost::asio::ip::tcp::socket& client_;
+  Downstream& downstream_;
   ResponseParser& response_;
-  std::string head_;       // The response head until it is written.
-  std::string unparsed_;   // Bytes read but not parsed yet (a split chunk header): usually none.
-  std::string unsent_;     // What the client has not taken yet: usually nothing.
-  bool readable_ = false;  // The backend socket may have bytes: read before waiting.
+  std::string first_piece_;  // Until sent.
+  std::string unparsed_;     // Bytes read but not parsed yet (a split chunk header): usually none.
+  bool head_held_ = true;    // The downstream holds the head: nothing was sent yet.
+  bool readable_ = false;    // The backend socket may have bytes: read before waiting.
   bool backend_closed_ = false;  // The backend sent its FIN.
   // Emplaced, never assigned: Boost 1.81's move assignment wraps the handler in itself endlessly.
   std::optional<boost::asio::any_completion_handler<void(RelayEnd)>> done_;
-  const Framing framing_;
   const bool event_stream_;
   StreamClock& clock_;
   Metrics& metrics_;

@@ -14,11 +14,10 @@ int64_t Seconds(StreamClock::Clock::duration duration) {
 
 }  // namespace
 
-StreamClock::StreamClock(boost::asio::ip::tcp::socket& upstream,
-                         boost::asio::ip::tcp::socket& client, Settings settings,
-                         std::unordered_set<StreamClock*>& registry)
+StreamClock::StreamClock(boost::asio::ip::tcp::socket& upstream, Downstream& downstream,
+                         Settings settings, std::unordered_set<StreamClock*>& registry)
     : upstream_(upstream),
-      client_(client),
+      downstream_(downstream),
       settings_(std::move(settings)),
       registry_(registry),
       timer_(upstream.get_executor()),
@@ -57,7 +56,7 @@ void StreamClock::OnTimer() {
   auto cut = [&](std::string reason) {
     state_->cut_reason = std::move(reason);
     upstream_.close(ignored);
-    client_.shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+    downstream_.Abort();
   };
   if (settings_.max_duration.count() > 0 && now >= state_->start + settings_.max_duration) {
     return cut(StrCat("the response reached the ", Seconds(settings_.max_duration),

@@ -4,7 +4,7 @@
 //  - heartbeat due: the stream has been quiet for the heartbeat interval. The relay's wait for
 //    the backend is cancelled so the relay can write a comment, if it is between events.
 //  - cut: the response ran past its tier's max duration, or nothing moved in either direction for
-//    the idle timeout. Both sockets are shut down and the reason recorded.
+//    the idle timeout. The backend socket is closed, the response aborted and the reason recorded.
 //  - drain: the worker is shutting down; the relay ends the stream at the next event boundary.
 
 #include <boost/asio/ip/tcp.hpp>
@@ -13,6 +13,8 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+
+#include "dataplane/exchange/downstream.h"
 
 namespace apim::dataplane {
 
@@ -27,8 +29,8 @@ class StreamClock {
   };
 
   // Registers in `registry` (the thread's open relays, so a drain can reach them).
-  StreamClock(boost::asio::ip::tcp::socket& upstream, boost::asio::ip::tcp::socket& client,
-              Settings settings, std::unordered_set<StreamClock*>& registry);
+  StreamClock(boost::asio::ip::tcp::socket& upstream, Downstream& downstream, Settings settings,
+              std::unordered_set<StreamClock*>& registry);
   ~StreamClock();
   StreamClock(const StreamClock&) = delete;
   StreamClock& operator=(const StreamClock&) = delete;
@@ -58,7 +60,7 @@ class StreamClock {
   void OnTimer();
 
   boost::asio::ip::tcp::socket& upstream_;
-  boost::asio::ip::tcp::socket& client_;
+  Downstream& downstream_;
   Settings settings_;
   std::unordered_set<StreamClock*>& registry_;
   boost::asio::steady_timer timer_;

@@ -7,6 +7,7 @@
 
 #include "common/str_cat.h"
 #include "dataplane/admin/access_log.h"
+#include "dataplane/codec/http1/http1_downstream.h"
 #include "dataplane/exchange/exchange.h"
 #include "dataplane/exchange/problem.h"
 #include "dataplane/net/socket_deadline.h"
@@ -128,7 +129,8 @@ awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionC
     if (!read) break;
     // Memory held across a long stream is what limits a worker: give back what parsing took.
     if (buffer.size() == 0) buffer.shrink_to_fit();
-    Exchange exchange(context, client, buffer, parser, client_ip);
+    Http1Downstream downstream(client, buffer, parser, context.limits);
+    Exchange exchange(context, downstream, client_ip);
     AfterExchange after = AfterExchange::kClose;
     std::optional<std::string> failure;
     try {
