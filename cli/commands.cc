@@ -231,6 +231,7 @@ class CommandLine {
 
   CLI::App app_{kDescription, "apimctl"};
   std::string server_ = "127.0.0.1:50051";
+  tls::ClientTls tls_;
   std::string token_;
   std::string token_file_;
   std::string output_ = "table";
@@ -261,6 +262,20 @@ CommandLine::CommandLine() {
   app_.add_option("--server", server_, "Management service address (default 127.0.0.1:50051)")
       ->envname("APIM_SERVER")
       ->type_name("ADDR");
+  app_.add_flag("--tls", tls_.tls, "TLS, verified against the system's CAs (or --ca-file)");
+  app_.add_option("--ca-file", tls_.ca_file, "TLS, verified against the CAs in this PEM file")
+      ->envname("APIM_CA_FILE")
+      ->type_name("FILE");
+  CLI::Option* cert = app_.add_option("--cert-file", tls_.cert_file,
+                                      "Client certificate (PEM) for a control plane that asks")
+                          ->type_name("FILE");
+  CLI::Option* key =
+      app_.add_option("--key-file", tls_.key_file, "Private key of --cert-file")->type_name("FILE");
+  cert->needs(key);
+  key->needs(cert);
+  app_.add_flag("--allow-insecure", tls_.allow_insecure,
+                "Plaintext to a server that is not on loopback (the token is readable on the "
+                "network)");
   CLI::Option* token = app_.add_option(
       "--token", token_, "Admin token, sent as \"authorization: Bearer TOKEN\" (env APIM_TOKEN)");
   app_.add_option("--token-file", token_file_, "Read the token from the first line of FILE")
@@ -401,6 +416,11 @@ absl::StatusOr<std::string> CommandLine::Token() const {
 std::optional<ParsedCommandLine> CommandLine::ResolveCommon(Command& command) const {
   command.output = output_ == "json" ? OutputFormat::kJson : OutputFormat::kTable;
   command.connection.server = server_;
+  command.connection.tls = tls_;
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      tls::ChannelCredentialsFor(server_, tls_);
+  if (!credentials.ok()) return UsageError(std::string(credentials.status().message()));
+  command.connection.credentials = *std::move(credentials);
   command.connection.timeout =
       std::chrono::milliseconds(static_cast<int64_t>(std::ceil(timeout_seconds_ * 1000)));
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cli/resource_kinds.h"
+#include "common/tls/client_tls.h"
 
 namespace apim::cli {
 
@@ -22,6 +23,8 @@ struct Connection {
   std::string server;
   std::string token;                     // sent as "authorization: Bearer <token>"
   std::chrono::milliseconds timeout{0};  // deadline of each call
+  tls::ClientTls tls;                    // --tls, --ca-file, --cert-file, --key-file
+  std::shared_ptr<grpc::ChannelCredentials> credentials;  // made from `tls`
 };
 
 // Sets the token and the deadline on a context. A ClientContext serves one call, so each call

@@ -9,6 +9,7 @@
 
 #include "apim/v1/management.grpc.pb.h"
 #include "cli/commands.h"
+#include "common/tls/handshake_probe.h"
 
 int main(int argc, char** argv) {
   apim::cli::ParsedCommandLine parsed =
@@ -17,10 +18,16 @@ int main(int argc, char** argv) {
   std::cerr << parsed.err;
   if (!parsed.command) return parsed.exit_code;
 
-  // Plaintext for now: the control plane listens on loopback in development. TLS channel
-  // credentials come with the control plane's TLS support.
-  auto channel =
-      grpc::CreateChannel(parsed.command->connection.server, grpc::InsecureChannelCredentials());
-  auto stub = apim::v1::Management::NewStub(channel);
-  return apim::cli::RunCommand(*parsed.command, *stub, std::cout, std::cerr);
+  const apim::cli::Connection& connection = parsed.command->connection;
+  auto stub =
+      apim::v1::Management::NewStub(grpc::CreateChannel(connection.server, connection.credentials));
+  const int exit_code = apim::cli::RunCommand(*parsed.command, *stub, std::cout, std::cerr);
+  if (exit_code == static_cast<int>(grpc::StatusCode::UNAVAILABLE) && connection.tls.enabled()) {
+    // gRPC says only that it could not connect; a handshake of our own says why.
+    if (std::string why = apim::tls::DiagnoseHandshake(connection.server, connection.tls);
+        !why.empty()) {
+      std::cerr << "apimctl: TLS: " << why << '\n';
+    }
+  }
+  return exit_code;
 }

@@ -32,6 +32,24 @@ int main(int argc, char** argv) {
                  "Config streams that have not said hello yet, at most; more are refused")
       ->check(CLI::Range(1, 1000000))
       ->capture_default_str();
+  apim::controlplane::ServerTlsFiles tls;
+  auto* cert_option =
+      app.add_option("--tls-cert-file", tls.cert_file,
+                     "Serve gRPC over TLS with this certificate chain (PEM); SIGHUP re-reads it")
+          ->check(CLI::ExistingFile);
+  auto* key_option = app.add_option("--tls-key-file", tls.key_file,
+                                    "The private key of --tls-cert-file (PEM); SIGHUP re-reads it")
+                         ->check(CLI::ExistingFile);
+  cert_option->needs(key_option);
+  key_option->needs(cert_option);
+  app.add_option("--client-ca-file", tls.client_ca_file,
+                 "Require clients (workers, apimctl) to show a certificate signed by a CA in this "
+                 "file (mTLS); SIGHUP re-reads it")
+      ->check(CLI::ExistingFile)
+      ->needs(cert_option);
+  app.add_flag("--allow-insecure", options.allow_insecure,
+               "Serve plaintext gRPC on an address that is not loopback (tokens readable on the "
+               "network)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error"}))
       ->capture_default_str();
@@ -45,6 +63,7 @@ int main(int argc, char** argv) {
   }
 
   spdlog::set_level(spdlog::level::from_str(log_level));
+  if (!tls.cert_file.empty()) options.tls = tls;
   options.discovery.hello_timeout = std::chrono::seconds(hello_timeout_seconds);
   if (!token_file.empty()) {
     absl::StatusOr<std::string> token = apim::ReadFirstLine(token_file);
@@ -58,6 +77,10 @@ int main(int argc, char** argv) {
     options.admin_token = std::move(token);
   }
 
+  if (absl::Status secure = apim::controlplane::CheckTransportSecurity(options); !secure.ok()) {
+    spdlog::error("apim-controlplane: {}", std::string(secure.message()));
+    return 64;
+  }
   absl::Status status = apim::controlplane::RunServer(options);
   if (!status.ok()) {
     spdlog::error("apim-controlplane: {}", std::string(status.message()));

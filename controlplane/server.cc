@@ -10,6 +10,7 @@
 
 #include "common/files.h"
 #include "common/str_cat.h"
+#include "common/tls/loopback.h"
 #include "controlplane/admin_token.h"
 #include "controlplane/config_discovery_service.h"
 #include "controlplane/management_service.h"
@@ -25,13 +26,35 @@ constexpr int kMaxManagementThreads = 64;
 
 }  // namespace
 
+absl::Status CheckTransportSecurity(const ServerOptions& options) {
+  // Plaintext only where nobody else can read it, unless the operator says otherwise.
+  if (options.tls || tls::IsLoopback(options.listen_address)) return absl::OkStatus();
+  if (!options.allow_insecure) {
+    return absl::InvalidArgumentError(
+        StrCat("refusing to serve plaintext gRPC on ", options.listen_address,
+               ", which is not a loopback address: tokens would cross the network readable; give "
+               "--tls-cert-file and --tls-key-file, or --allow-insecure"));
+  }
+  spdlog::warn("serving plaintext gRPC on {} (--allow-insecure): tokens cross the network readable",
+               options.listen_address);
+  return absl::OkStatus();
+}
+
 absl::Status RunServer(const ServerOptions& options) {
   // Signals are taken by a dedicated thread with sigwait; block them before gRPC starts threads.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  std::unique_ptr<ServerTls> tls;
+  if (options.tls) {
+    absl::StatusOr<std::unique_ptr<ServerTls>> started = ServerTls::Start(*options.tls);
+    if (!started.ok()) return started.status();
+    tls = *std::move(started);
+  }
 
   absl::StatusOr<std::unique_ptr<store::Store>> store = store::Store::Open(options.database_path);
   if (!store.ok()) return store.status();
@@ -72,8 +95,8 @@ absl::Status RunServer(const ServerOptions& options) {
   quota.SetMaxThreads(kMaxManagementThreads);
   builder.SetResourceQuota(quota);
   int port = 0;
-  // Plaintext for loopback and private networks; TLS termination is a deployment concern for now.
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(options.listen_address,
+                           tls ? tls->credentials() : grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&management);
   builder.RegisterService(&discovery);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -81,8 +104,12 @@ absl::Status RunServer(const ServerOptions& options) {
     return absl::UnavailableError(StrCat("cannot listen on ", options.listen_address));
   }
   absl::StatusOr<uint64_t> revision = (*store)->Revision();
-  spdlog::info("apim-controlplane serving on {} (port {}), database {}, revision {}",
-               options.listen_address, port, options.database_path, revision.ok() ? *revision : 0);
+  spdlog::info("apim-controlplane serving on {} (port {}, {}), database {}, revision {}",
+               options.listen_address, port,
+               !tls                                  ? "plaintext"
+               : options.tls->client_ca_file.empty() ? "TLS"
+                                                     : "TLS with client certificates",
+               options.database_path, revision.ok() ? *revision : 0);
   if (!options.port_file.empty()) {
     if (absl::Status written = WriteFileAtomically(options.port_file, StrCat(port, "\n"));
         !written.ok()) {
@@ -93,7 +120,16 @@ absl::Status RunServer(const ServerOptions& options) {
 
   std::thread waiter([&] {
     int signal_number = 0;
-    sigwait(&signals, &signal_number);
+    while (sigwait(&signals, &signal_number) == 0 && signal_number == SIGHUP) {
+      if (!tls) {
+        spdlog::info("SIGHUP: nothing to reload (no TLS)");
+      } else if (absl::Status reloaded = tls->Reload(); reloaded.ok()) {
+        spdlog::info("SIGHUP: TLS files reloaded; new connections use them within a second");
+      } else {
+        spdlog::error("SIGHUP: TLS files not reloaded, the previous ones stay: {}",
+                      std::string(reloaded.message()));
+      }
+    }
     spdlog::info("signal {}: shutting down", signal_number);
     discovery.Shutdown();
     // In-flight calls get two seconds; idle client connections would otherwise hold the whole

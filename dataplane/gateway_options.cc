@@ -11,6 +11,7 @@
 #include "common/files.h"
 #include "common/return_if_error.h"
 #include "common/str_cat.h"
+#include "common/tls/client_tls.h"
 
 namespace apim::dataplane {
 namespace {
@@ -40,6 +41,24 @@ void AddOptions(CLI::App& app, CommandLine& line) {
   app.add_option("--gateway-token-file", line.token_file,
                  "File whose first line is the gateway's worker token (else APIM_GATEWAY_TOKEN)")
       ->check(CLI::ExistingFile);
+  app.add_flag("--tls", client.tls.tls,
+               "TLS to the control plane, verified against the system's CAs (or --ca-file)")
+      ->needs(control_plane_option);
+  app.add_option("--ca-file", client.tls.ca_file,
+                 "TLS to the control plane, verified against the CAs in this PEM file")
+      ->envname("APIM_CA_FILE")
+      ->needs(control_plane_option);
+  auto* cert_option = app.add_option("--cert-file", client.tls.cert_file,
+                                     "Client certificate (PEM) shown to the control plane (mTLS)")
+                          ->needs(control_plane_option);
+  auto* key_option =
+      app.add_option("--key-file", client.tls.key_file, "Private key of --cert-file (PEM)");
+  cert_option->needs(key_option);
+  key_option->needs(cert_option);
+  app.add_flag("--allow-insecure", client.tls.allow_insecure,
+               "Plaintext to a control plane that is not on loopback (the token is readable on "
+               "the network)")
+      ->needs(control_plane_option);
   app.add_option("--worker-id", client.worker_id, "This worker's id (default: host-pid)");
   app.add_option("--advertise-address", client.address,
                  "Where this worker serves, as reported to the control plane");
@@ -168,6 +187,10 @@ absl::Status SettleJoin(const std::string& token_file, ConfigClientOptions& clie
     APIM_RETURN_IF_ERROR(CheckHostAndPort("--advertise-address", client.address));
   }
   if (client.worker_id.empty()) client.worker_id = HostAndPid();
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      tls::ChannelCredentialsFor(client.control_plane, client.tls);
+  if (!credentials.ok()) return credentials.status();
+  client.credentials = *std::move(credentials);
   return absl::OkStatus();
 }
 

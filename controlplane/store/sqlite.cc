@@ -1,7 +1,15 @@
 #include "controlplane/store/sqlite.h"
 
+#include <fcntl.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <string>
 
+#include "common/return_if_error.h"
 #include "common/str_cat.h"
 
 namespace apim::store {
@@ -22,7 +30,37 @@ absl::Status SqliteError(sqlite3* db, int rc, std::string_view context) {
   }
 }
 
+namespace {
+
+// The database holds token hashes and settings that are nobody else's business: it is created
+// readable by its owner only, and a file (or its WAL) that others can read is tightened.
+absl::Status KeepPrivate(const std::string& path) {
+  if (path.empty() || path == ":memory:" || path.starts_with("file:")) return absl::OkStatus();
+  const int created = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (created >= 0) {
+    ::close(created);
+    return absl::OkStatus();
+  }
+  if (errno != EEXIST) {
+    return absl::UnavailableError(StrCat("create ", path, ": ", std::strerror(errno)));
+  }
+  for (const std::string& file : {path, path + "-wal", path + "-shm"}) {
+    struct stat status {};
+    if (::stat(file.c_str(), &status) != 0 || (status.st_mode & 077) == 0) continue;
+    if (::chmod(file.c_str(), status.st_mode & 0700) != 0) {
+      return absl::PermissionDeniedError(StrCat(
+          file, " can be read by others and cannot be made private: ", std::strerror(errno)));
+    }
+    spdlog::warn("{} could be read by others (mode {:o}); now by its owner only ({:o})", file,
+                 status.st_mode & 0777, status.st_mode & 0700);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const std::string& path) {
+  APIM_RETURN_IF_ERROR(KeepPrivate(path));
   sqlite3* handle = nullptr;
   int rc =
       sqlite3_open_v2(path.c_str(), &handle,

@@ -6,6 +6,7 @@
 #include <random>
 
 #include "apim/v1/config_discovery.grpc.pb.h"
+#include "common/tls/handshake_probe.h"
 #include "dataplane/config/snapshot_cache.h"
 
 namespace apim::dataplane {
@@ -61,8 +62,7 @@ bool ConfigClient::RunStream() {
   arguments.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
   arguments.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
   arguments.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
-  auto channel = grpc::CreateCustomChannel(options_.control_plane,
-                                           grpc::InsecureChannelCredentials(), arguments);
+  auto channel = grpc::CreateCustomChannel(options_.control_plane, options_.credentials, arguments);
   auto stub = v1::ConfigDiscovery::NewStub(channel);
   grpc::ClientContext context;
   {
@@ -114,11 +114,21 @@ bool ConfigClient::RunStream() {
     std::lock_guard lock(mu_);
     active_context_ = nullptr;
   }
-  if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
+  std::string tls_failure;
+  if (status.error_code() == grpc::StatusCode::UNAVAILABLE && options_.tls.enabled()) {
+    // gRPC says only that it could not connect; a handshake of our own says why.
+    tls_failure = tls::DiagnoseHandshake(options_.control_plane, options_.tls);
+  }
+  if (!tls_failure.empty()) {
+    if (tls_failure != last_tls_failure_) {
+      spdlog::error("cannot join the control plane at {}: {}", options_.control_plane, tls_failure);
+    }
+  } else if (status.error_code() == grpc::StatusCode::UNAUTHENTICATED) {
     spdlog::error("control plane refused this worker: {}", status.error_message());
   } else if (!status.ok()) {
     spdlog::warn("config stream to {} ended: {}", options_.control_plane, status.error_message());
   }
+  last_tls_failure_ = std::move(tls_failure);
   return applied_any;
 }
 

@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "apim/v1/resources.pb.h"
+#include "common/tls/client_tls.h"
 #include "dataplane/admin/metrics.h"
 #include "dataplane/config/snapshot_store.h"
 
@@ -29,6 +30,9 @@ struct ConfigClientOptions {
   std::string worker_id;
   std::string address;  // Where this worker serves traffic, for operators.
   std::string cache_path;
+  tls::ClientTls tls;  // How the control plane is dialed (--tls, --ca-file, ...).
+  // Made from `tls` when the options are settled, so bad files fail at start.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   std::chrono::milliseconds initial_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
 };
@@ -56,6 +60,7 @@ class ConfigClient {
   std::condition_variable stop_requested_;
   bool stopping_ = false;
   grpc::ClientContext* active_context_ = nullptr;  // Cancelled by Stop().
+  std::string last_tls_failure_;                   // Logged once until it changes.
 };
 
 }  // namespace apim::dataplane

@@ -425,6 +425,13 @@ def check_writable(w, c, path, flag, report, where, want=None):
                      f"{flag} {path} is not on a PersistentVolumeClaim: the database would be lost")
 
 
+def on_secret_volume(w, c, path):
+    """Whether `path` is on a volume of the pod that comes from a Secret."""
+    mount = mount_for(c, {}, path)
+    volumes = {v.get("name"): v for v in pod_spec(w).get("volumes") or []}
+    return mount is not None and "secret" in volumes.get(mount.get("name"), {})
+
+
 def check_service(s, workloads, report, rel):
     where = s.where(rel)
     spec = s.doc.get("spec") or {}
@@ -507,13 +514,16 @@ def check_worker(w, c, program, by_kind, services, controlplanes, report, rel):
                  "streams mid-drain")
 
     check_writable(w, c, value("--snapshot-cache"), "--snapshot-cache", report, where)
-    token = flags.get("--gateway-token-file")
-    if token:
-        mount = mount_for(c, {}, token)
-        volumes = {v.get("name"): v for v in pod.get("volumes") or []}
-        is_secret = mount is not None and "secret" in volumes.get(mount.get("name"), {})
-        report.check(is_secret, where, f"--gateway-token-file {token} is on a Secret volume",
-                     f"--gateway-token-file {token} is not on a Secret volume")
+    for flag in ("--gateway-token-file", "--ca-file"):
+        path = flags.get(flag)
+        if path:
+            report.check(on_secret_volume(w, c, path), where, f"{flag} {path} is on a Secret volume",
+                         f"{flag} {path} is not on a Secret volume")
+    # The worker token crosses the network to the control plane: over TLS only.
+    report.check(("--ca-file" in flags or "--tls" in flags) and "--allow-insecure" not in flags,
+                 where, "joins the control plane over TLS",
+                 "joins the control plane in plaintext: give --ca-file (the CA of the control "
+                 "plane's certificate, from a Secret) and drop --allow-insecure")
 
     # --control-plane NAME.NAMESPACE.svc[.cluster.local]:PORT: a Service of the control plane.
     cp = flags.get("--control-plane", "")
@@ -593,6 +603,15 @@ def check_controlplane(w, c, program, services, report, rel):
                      f"{kind} must be a tcpSocket (or grpc) probe on the --listen port "
                      f"{port_of(listen)}, got {probe}")
     check_writable(w, c, value("--db"), "--db", report, where, want="claim")
+    report.check("--tls-cert-file" in flags and "--tls-key-file" in flags
+                 and "--allow-insecure" not in flags, where, "serves gRPC over TLS",
+                 f"--listen {listen!r} serves gRPC in plaintext: tokens would cross the network "
+                 "readable; give --tls-cert-file and --tls-key-file (from a Secret)")
+    for flag in ("--tls-cert-file", "--tls-key-file"):
+        path = flags.get(flag)
+        if path:
+            report.check(on_secret_volume(w, c, path), where, f"{flag} {path} is on a Secret volume",
+                         f"{flag} {path} is not on a Secret volume")
     service_name = spec.get("serviceName")
     headless = next((s for s in services if s.name == service_name and s.namespace == w.namespace),
                     None)
@@ -747,6 +766,20 @@ def check_systemd(systemd_dir, programs, report, rel):
                          f"TimeoutStopSec {one('TimeoutStopSec')} is not above the drain timeout "
                          f"{max(drains):g} s (the unit's default or {os.path.basename(example)}): "
                          "systemd would SIGKILL streams mid-drain")
+        # Tokens cross the network between workers and the control plane: over TLS, with the
+        # files handed over by systemd (LoadCredential), since the service's user is dynamic.
+        credentials = {v.split(":", 1)[0] for v in values.get("LoadCredential", [])}
+        tls_flags = ("--tls-cert-file", "--tls-key-file") if prog == "apim-controlplane" \
+            else ("--ca-file",)
+        report.check(all(f in flags for f in tls_flags) and "--allow-insecure" not in flags,
+                     where, f"uses TLS ({', '.join(tls_flags)})",
+                     f"gRPC in plaintext: give {' and '.join(tls_flags)}")
+        for flag in tls_flags:
+            path = flags.get(flag, "")
+            if path.startswith("/run/credentials/unit/"):
+                name = path.rsplit("/", 1)[1]
+                report.check(name in credentials, where, f"{flag} comes from LoadCredential {name}",
+                             f"{flag} {path}: no LoadCredential={name}:...")
         for flag in ("--db", "--snapshot-cache"):
             if flag in flags and state:
                 state_dir = "/var/lib/" + state.split()[0].replace("%i", "edge")
@@ -992,6 +1025,12 @@ MUTATIONS = [
     ("kubernetes/controlplane.yaml", "  name: apim-controlplane-headless\n",
      "  name: apim-controlplane-headles\n", "is not a headless Service"),
     ("kubernetes/namespace.yaml", "  name: apim\n", "  nam: apim\n", "missing metadata.name"),
+    ("kubernetes/controlplane.yaml", "            - --tls-cert-file\n            - /var/run/apim/tls/tls.crt\n"
+     "            - --tls-key-file\n            - /var/run/apim/tls/tls.key\n", "", "in plaintext"),
+    ("kubernetes/gateway.yaml", "            - --ca-file\n            - /var/run/apim/controlplane-ca/ca.crt\n",
+     "", "in plaintext"),
+    ("kubernetes/gateway.yaml", "mountPath: /var/run/apim/controlplane-ca\n",
+     "mountPath: /var/run/apim/controlplane-ca2\n", "--ca-file /var/run/apim/controlplane-ca/ca.crt is not on a Secret"),
     ("kubernetes/namespace.yaml", "kind: Namespace\n", "kind: Namespace\n  bad: [\n",
      "does not parse as YAML"),
     ("systemd/apim-gateway@.service", "--drain-timeout ${", "--drain-timout ${",
@@ -1003,6 +1042,9 @@ MUTATIONS = [
     ("systemd/apim-controlplane.service", "--db %S/apim-controlplane/", "--db /srv/",
      "outside StateDirectory"),
     ("systemd/gateway.env.example", "--threads 4", "--thread 4", "--thread, not a flag"),
+    ("systemd/apim-gateway@.service", "    --ca-file %d/controlplane-ca \\\n", "", "in plaintext"),
+    ("systemd/apim-controlplane.service", "LoadCredential=tls-key:", "LoadCredential=key:",
+     "no LoadCredential=tls-key"),
     ("container/Containerfile", "COPY dataplane /src/dataplane\n", "", "does not COPY dataplane/"),
     ("container/Containerfile", "USER 10001:10001", "USER root", "no non-root USER"),
 ]

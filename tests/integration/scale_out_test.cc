@@ -648,12 +648,14 @@ TEST_F(ScaleOutTest,
     if (k == 0) backend_port = port;
   }
 
-  // The control plane listens on the host's bridge address, which every namespace can reach.
+  // The control plane listens on the host's bridge address, which every namespace can reach. The
+  // bridge is private to this machine, and the test is about failover, not TLS (grpc_tls_test):
+  // plaintext there is allowed explicitly.
   const std::filesystem::path control_plane_port_file = dir / "controlplane.port";
   ChildProcess control_plane(
       APIM_CONTROLPLANE_BIN,
       {"--listen", network.host_address() + ":0", "--db", (dir / "apim.db").string(), "--port-file",
-       control_plane_port_file.string()},
+       control_plane_port_file.string(), "--allow-insecure"},
       dir, {{"APIM_ADMIN_TOKEN", kTestAdminToken}});
   const uint16_t control_plane_port = AwaitPort(control_plane_port_file, control_plane);
   ASSERT_NE(control_plane_port, 0);
@@ -690,7 +692,8 @@ TEST_F(ScaleOutTest,
                                  "--port-file",
                                  port_file.string(),
                                  "--threads",
-                                 "2"},
+                                 "2",
+                                 "--allow-insecure"},
         dir, std::map<std::string, std::string>{{"APIM_GATEWAY_TOKEN", token_}}));
     ASSERT_TRUE(WaitForFile(port_file, 20s)) << workers.back()->Stderr();
     std::istringstream ports(ReadFile(port_file));

@@ -38,7 +38,7 @@ ExitResult ControlPlane::Stop(int signal_number) {
 }
 
 std::unique_ptr<v1::Management::Stub> ControlPlane::Stub() const {
-  return v1::Management::NewStub(grpc::CreateChannel(address_, grpc::InsecureChannelCredentials()));
+  return v1::Management::NewStub(grpc::CreateChannel(address_, credentials_));
 }
 
 std::unique_ptr<grpc::ClientContext> AuthorizedContext(const std::string& token) {

@@ -38,6 +38,10 @@ class ControlPlane {
   const std::string& address() const { return address_; }
   std::filesystem::path database() const { return dir_ / "apim.db"; }
   ChildProcess& process() { return *process_; }
+  // Stubs dial with these (plaintext unless set: a control plane started with TLS needs them).
+  void UseCredentials(std::shared_ptr<grpc::ChannelCredentials> credentials) {
+    credentials_ = std::move(credentials);
+  }
   std::unique_ptr<v1::Management::Stub> Stub() const;
 
  private:
@@ -47,6 +51,7 @@ class ControlPlane {
   std::unique_ptr<ChildProcess> process_;
   std::string address_;
   uint16_t port_ = 0;
+  std::shared_ptr<grpc::ChannelCredentials> credentials_ = grpc::InsecureChannelCredentials();
 };
 
 // A client context carrying a bearer token and a deadline.

@@ -93,16 +93,16 @@ GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::stri
                      }(),
                      {}) {}
 
-std::unique_ptr<GatewayProcess> GatewayProcess::Join(const std::filesystem::path& dir,
-                                                     const std::string& control_plane,
-                                                     const std::string& gateway,
-                                                     const std::string& token,
-                                                     const std::string& worker_id) {
-  return std::unique_ptr<GatewayProcess>(new GatewayProcess(
-      dir, worker_id,
-      {"--control-plane", control_plane, "--gateway", gateway, "--worker-id", worker_id,
-       "--snapshot-cache", (dir / (worker_id + ".snapshot")).string()},
-      {{"APIM_GATEWAY_TOKEN", token}}));
+std::unique_ptr<GatewayProcess> GatewayProcess::Join(
+    const std::filesystem::path& dir, const std::string& control_plane, const std::string& gateway,
+    const std::string& token, const std::string& worker_id, std::vector<std::string> extra_args) {
+  std::vector<std::string> args{"--control-plane",  control_plane,
+                                "--gateway",        gateway,
+                                "--worker-id",      worker_id,
+                                "--snapshot-cache", (dir / (worker_id + ".snapshot")).string()};
+  args.insert(args.end(), extra_args.begin(), extra_args.end());
+  return std::unique_ptr<GatewayProcess>(
+      new GatewayProcess(dir, worker_id, std::move(args), {{"APIM_GATEWAY_TOKEN", token}}));
 }
 
 void GatewayProcess::Reload(const std::string& snapshot_json) {

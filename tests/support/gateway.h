@@ -49,11 +49,13 @@ class GatewayProcess {
   GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,
                  std::vector<std::string> extra_args = {});
   // Joins `gateway` on the control plane as `worker_id`, caching snapshots in
-  // dir/<worker_id>.snapshot. Returns once it listens (it may not have a config yet).
+  // dir/<worker_id>.snapshot; `extra_args` are added. Returns once it listens (it may not have a
+  // config yet).
   static std::unique_ptr<GatewayProcess> Join(const std::filesystem::path& dir,
                                               const std::string& control_plane,
                                               const std::string& gateway, const std::string& token,
-                                              const std::string& worker_id);
+                                              const std::string& worker_id,
+                                              std::vector<std::string> extra_args = {});
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
   std::filesystem::path config_path() const { return dir_ / "config.json"; }

@@ -201,8 +201,8 @@ TEST(CommandLine, UnreadablePolicyFileExitsWithNoInput) {
 }
 
 TEST(CommandLine, GlobalOptionsMayFollowTheVerb) {
-  Command command =
-      ParseValid({"api", "get", "orders", "-o", "json", "--server", "h:1", "--timeout", "2.5"});
+  Command command = ParseValid(
+      {"api", "get", "orders", "-o", "json", "--server", "h:1", "--timeout", "2.5", "--tls"});
 
   EXPECT_EQ(command.output, OutputFormat::kJson);
   EXPECT_EQ(command.connection.server, "h:1");

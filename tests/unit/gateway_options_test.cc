@@ -47,8 +47,8 @@ class GatewayOptionsTest : public ::testing::Test {
   // A valid join, with `more` flags after it.
   std::vector<std::string> Join(std::vector<std::string> more = {}) {
     std::vector<std::string> args{
-        "--control-plane",      "cp.internal:50051",     "--gateway", "edge",
-        "--gateway-token-file", File("token", "TOKEN\n")};
+        "--control-plane",      "cp.internal:50051",      "--gateway", "edge",
+        "--gateway-token-file", File("token", "TOKEN\n"), "--tls"};
     args.insert(args.end(), more.begin(), more.end());
     return args;
   }
@@ -101,8 +101,9 @@ TEST_F(GatewayOptionsTest, FlagsSetTheOptionsInTheirUnits) {
 }
 
 TEST_F(GatewayOptionsTest, JoiningReadsTheTokenFromTheFirstLineOfACrlfFile) {
-  const GatewayOptions options = Valid({"--control-plane", "cp.internal:50051", "--gateway", "edge",
-                                        "--gateway-token-file", File("token", "TOKEN\r\n")});
+  const GatewayOptions options =
+      Valid({"--control-plane", "cp.internal:50051", "--gateway", "edge", "--gateway-token-file",
+             File("token", "TOKEN\r\n"), "--tls"});
 
   EXPECT_EQ(options.client.control_plane, "cp.internal:50051");
   EXPECT_EQ(options.client.gateway, "edge");
@@ -112,10 +113,12 @@ TEST_F(GatewayOptionsTest, JoiningReadsTheTokenFromTheFirstLineOfACrlfFile) {
 
 TEST_F(GatewayOptionsTest, JoiningTakesTheTokenFromTheEnvironmentWithoutAFile) {
   setenv("APIM_GATEWAY_TOKEN", "FROM-ENV", 1);
-  EXPECT_EQ(Valid({"--control-plane", "cp:1", "--gateway", "edge"}).client.token, "FROM-ENV");
+  EXPECT_EQ(Valid({"--control-plane", "127.0.0.1:1", "--gateway", "edge"}).client.token,
+            "FROM-ENV");
   // A secret mounted as a variable often ends with a line break: it is not part of the token.
   setenv("APIM_GATEWAY_TOKEN", "FROM-ENV\r\n", 1);
-  EXPECT_EQ(Valid({"--control-plane", "cp:1", "--gateway", "edge"}).client.token, "FROM-ENV");
+  EXPECT_EQ(Valid({"--control-plane", "127.0.0.1:1", "--gateway", "edge"}).client.token,
+            "FROM-ENV");
 }
 
 TEST_F(GatewayOptionsTest, TheTokenFileWinsOverTheEnvironment) {
@@ -240,6 +243,25 @@ TEST_F(GatewayOptionsTest, RefusesANumberThatIsNotOne) {
 TEST_F(GatewayOptionsTest, RefusesAnUnknownLogLevel) {
   EXPECT_EQ(Refused({"--config", "s.json", "--log-level", "verbose"}),
             "--log-level: \"verbose\" is not trace, debug, info, warn or error");
+}
+
+TEST_F(GatewayOptionsTest, RefusesPlaintextToAControlPlaneOffLoopbackUnlessAllowed) {
+  std::vector<std::string> plaintext = Join();
+  plaintext.pop_back();  // --tls
+  EXPECT_THAT(Refused(plaintext), HasSubstr("refusing plaintext to cp.internal:50051"));
+  plaintext.push_back("--allow-insecure");
+  EXPECT_FALSE(Valid(plaintext).client.tls.enabled());
+  // On loopback plaintext needs no flag.
+  EXPECT_FALSE(Valid({"--control-plane", "127.0.0.1:50051", "--gateway", "edge",
+                      "--gateway-token-file", File("token", "TOKEN\n")})
+                   .client.tls.enabled());
+}
+
+TEST_F(GatewayOptionsTest, RefusesTlsFilesThatCannotBeUsed) {
+  EXPECT_THAT(Refused(Join({"--ca-file", File("ca.crt", "not a certificate\n")})),
+              HasSubstr("--ca-file"));
+  EXPECT_THAT(Refused(Join({"--cert-file", File("c.crt", "x")})),
+              HasSubstr("--cert-file requires --key-file"));
 }
 
 TEST_F(GatewayOptionsTest, RefusesAnUnknownFlag) {
