@@ -22,6 +22,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cli/backend_tls_flags.h"
 #include "cli/output.h"
 #include "cli/proto_flags.h"
 #include "common/files.h"
@@ -213,8 +214,9 @@ class CommandLine {
     const ResourceKind* kind = nullptr;
     Verb verb = Verb::kGet;
     CLI::App* app = nullptr;
-    std::unique_ptr<MessageFlags> flags{};  // create and update
-    CLI::Option* file = nullptr;            // --file, for resources with a file_field
+    std::unique_ptr<MessageFlags> flags{};           // create and update
+    std::unique_ptr<BackendTlsFlags> backend_tls{};  // api create and update
+    CLI::Option* file = nullptr;                     // --file, for resources with a file_field
     // For scope-keyed resources: the positional SCOPE and --scope, one of which is needed.
     std::pair<CLI::Option*, CLI::Option*> scope_options{nullptr, nullptr};
   };
@@ -337,6 +339,9 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
       if (IsOutputOnly(*type.field(i))) no_flag.insert(type.field(i)->name());
     }
     command.flags = std::make_unique<MessageFlags>(*app, *kind.prototype->GetDescriptor(), no_flag);
+    if (kind.prototype->GetDescriptor() == v1::Api::descriptor() && verb != Verb::kSet) {
+      command.backend_tls = std::make_unique<BackendTlsFlags>(*app);
+    }
     if (!kind.file_field.empty()) {
       command.file =
           app->add_option("--file", file_, "Read " + kind.file_field + " from FILE (- is stdin)")
@@ -490,6 +495,11 @@ ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
       if (!text.ok()) return InputError(text.status());
       SetStringField(*command.resource, kind.file_field, *text);
       given.push_back(kind.file_field);
+    }
+    if (chosen.backend_tls != nullptr) {
+      absl::Status read =
+          chosen.backend_tls->Apply(static_cast<v1::Api&>(*command.resource), given);
+      if (!read.ok()) return InputError(read);
     }
     if (chosen.verb == Verb::kUpdate) {
       // An empty update_mask means "replace everything", which no flag asked for.

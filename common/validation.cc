@@ -2,13 +2,16 @@
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
+#include <cctype>
 #include <set>
 #include <string>
 #include <string_view>
 
 #include "common/policy.h"
+#include "common/return_if_error.h"
 #include "common/scope.h"
 #include "common/str_cat.h"
+#include "common/tls/pem.h"
 
 namespace apim {
 namespace {
@@ -117,15 +120,15 @@ absl::Status ValidatePathPrefix(std::string_view prefix) {
   return ValidateLength(field, prefix, 1024);
 }
 
-absl::Status ValidateHost(std::string_view host) {
+absl::Status ValidateHost(std::string_view host, std::string_view field = "api.host") {
   if (host.empty()) return absl::OkStatus();
   bool ok = host.size() <= 253 && std::all_of(host.begin(), host.end(), [](char c) {
               return IsLowerAlnum(c) || c == '-' || c == '.';
             });
   if (!ok) {
-    return Invalid("api.host", StrCat("\"", host,
-                                      "\" must be a lowercase host name such as "
-                                      "\"api.example.com\" (no port, no scheme)"));
+    return Invalid(field, StrCat("\"", host,
+                                 "\" must be a lowercase host name such as "
+                                 "\"api.example.com\" (no port, no scheme)"));
   }
   return absl::OkStatus();
 }
@@ -179,6 +182,37 @@ absl::Status ValidateScope(std::string_view field, std::string_view scope, bool 
 bool IsHeaderNameChar(char c) {
   return IsLowerAlnum(c) || (c >= 'A' && c <= 'Z') ||
          std::string_view("!#$%&'*+-.^_`|~").find(c) != std::string_view::npos;
+}
+
+absl::Status ValidateBackendTls(std::string_view backend_url, const v1::BackendTls& tls) {
+  constexpr std::string_view field = "api.backend_tls";
+  std::string scheme(backend_url.substr(0, 8));
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (scheme != "https://") {
+    return Invalid(field, "applies to https:// backend URLs only");
+  }
+  if (!tls.ca_certificate().empty()) {
+    APIM_RETURN_IF_ERROR(
+        tls::CheckCertificates(StrCat(field, ".ca_certificate"), tls.ca_certificate()));
+  }
+  if (tls.client_certificate().empty() != tls.client_key().empty()) {
+    return Invalid(StrCat(field, tls.client_key().empty() ? ".client_key" : ".client_certificate"),
+                   "is required with the other (a client certificate goes with its key)");
+  }
+  if (!tls.client_certificate().empty()) {
+    APIM_RETURN_IF_ERROR(
+        tls::CheckCertificates(StrCat(field, ".client_certificate"), tls.client_certificate()));
+    APIM_RETURN_IF_ERROR(tls::CheckPrivateKey(StrCat(field, ".client_key"), tls.client_key()));
+    if (absl::Status matches =
+            tls::CheckKeyMatchesCertificate(tls.client_certificate(), tls.client_key());
+        !matches.ok()) {
+      return Invalid(StrCat(field, ".client_key"), std::string(matches.message()));
+    }
+  }
+  if (!tls.server_name().empty())
+    return ValidateHost(tls.server_name(), "api.backend_tls.server_name");
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -247,9 +281,13 @@ absl::Status Validate(const v1::Api& api, Rules rules) {
     }
   }
   if (api.has_heartbeat_interval_seconds()) {
-    return ValidateRange("api.heartbeat_interval_seconds", api.heartbeat_interval_seconds(), 0,
-                         3600);
+    if (absl::Status s = ValidateRange("api.heartbeat_interval_seconds",
+                                       api.heartbeat_interval_seconds(), 0, 3600);
+        !s.ok()) {
+      return s;
+    }
   }
+  if (api.has_backend_tls()) return ValidateBackendTls(api.backend_url(), api.backend_tls());
   return absl::OkStatus();
 }
 

@@ -49,7 +49,15 @@ template <typename Resource>
 absl::Status ValidateMask(const FieldMask& mask) {
   const google::protobuf::Descriptor& descriptor = *Resource::descriptor();
   for (const std::string& path : mask.paths()) {
-    const FieldDescriptor* field = descriptor.FindFieldByName(path);
+    // A message field may be named whole ("backend_tls") or one of its fields at a time
+    // ("backend_tls.server_name").
+    const size_t dot = path.find('.');
+    const FieldDescriptor* field = descriptor.FindFieldByName(path.substr(0, dot));
+    if (field != nullptr && dot != std::string::npos &&
+        (field->message_type() == nullptr ||
+         field->message_type()->FindFieldByName(path.substr(dot + 1)) == nullptr)) {
+      field = nullptr;
+    }
     if (field == nullptr) {
       return absl::InvalidArgumentError(
           StrCat("update_mask: ", KindOf(descriptor), " has no field \"", path, "\""));
@@ -76,6 +84,23 @@ void ClearOutputOnly(Resource& resource) {
     resource.clear_secondary_key();
     resource.clear_primary_key_sha256();
     resource.clear_secondary_key_sha256();
+  }
+  if constexpr (std::is_same_v<Resource, v1::Api>) {
+    if (resource.has_backend_tls()) resource.mutable_backend_tls()->clear_client_key_set();
+  }
+}
+
+// A write that leaves a secret empty keeps the stored one (what Get returned had it left out,
+// so a resource read, edited and sent back, or exported and imported, keeps its secrets). A
+// client key goes with its certificate: clearing the certificate drops it.
+template <typename Resource>
+void KeepStoredSecrets(const Resource& stored, Resource& written) {
+  if constexpr (std::is_same_v<Resource, v1::Api>) {
+    if (written.backend_tls().client_key().empty() &&
+        !written.backend_tls().client_certificate().empty() &&
+        !stored.backend_tls().client_key().empty()) {
+      written.mutable_backend_tls()->set_client_key(stored.backend_tls().client_key());
+    }
   }
 }
 
@@ -119,6 +144,15 @@ void PrepareForReply(Resource& resource) {
   AddSseWarnings(resource);
   if (std::optional<std::string> warning = StricterRuleWarning(resource)) {
     resource.add_warnings(*std::move(warning));
+  }
+  // Secrets never leave the control plane except to workers: the reply says one is stored.
+  // (Last: the rules above judge the resource as stored.)
+  if constexpr (std::is_same_v<Resource, v1::Api>) {
+    if (resource.has_backend_tls()) {
+      v1::BackendTls& tls = *resource.mutable_backend_tls();
+      tls.set_client_key_set(!tls.client_key().empty());
+      tls.clear_client_key();
+    }
   }
 }
 
@@ -232,6 +266,7 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
   if (absl::Status valid = ValidateMask<Resource>(mask); !valid.ok()) return valid;
   absl::StatusOr<Resource> updated =
       store_.Update<Resource>(key, request.etag(), [&](Resource& current) {
+        const Resource stored = current;
         if (mask.paths_size() == 0) {
           Resource replacement = request;
           ClearOutputOnly(replacement);
@@ -246,7 +281,11 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
           options.set_replace_message_fields(true);
           options.set_replace_repeated_fields(true);
           FieldMaskUtil::MergeMessageTo(request, mask, options, &current);
+          if constexpr (std::is_same_v<Resource, v1::Api>) {
+            if (current.has_backend_tls()) current.mutable_backend_tls()->clear_client_key_set();
+          }
         }
+        KeepStoredSecrets(stored, current);
         return apim::Validate(current);
       });
   if (updated.ok()) {

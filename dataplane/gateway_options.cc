@@ -12,6 +12,7 @@
 #include "common/return_if_error.h"
 #include "common/str_cat.h"
 #include "common/tls/client_tls.h"
+#include "common/tls/pem.h"
 
 namespace apim::dataplane {
 namespace {
@@ -59,6 +60,10 @@ void AddOptions(CLI::App& app, CommandLine& line) {
                "Plaintext to a control plane that is not on loopback (the token is readable on "
                "the network)")
       ->needs(control_plane_option);
+  app.add_option("--backend-ca-file", line.options.backend_ca_file,
+                 "CA certificates (PEM) for https backends whose API names none (default: "
+                 "$SSL_CERT_FILE, else the system's bundle)")
+      ->check(CLI::ExistingFile);
   app.add_option("--worker-id", client.worker_id, "This worker's id (default: host-pid)");
   app.add_option("--advertise-address", client.address,
                  "Where this worker serves, as reported to the control plane");
@@ -211,6 +216,10 @@ absl::StatusOr<GatewayOptions> Settle(CommandLine line) {
   }
   if (!options.client.control_plane.empty()) {
     APIM_RETURN_IF_ERROR(SettleJoin(line.token_file, options.client));
+  }
+  if (!options.backend_ca_file.empty()) {
+    APIM_RETURN_IF_ERROR(
+        tls::ReadCertificates("--backend-ca-file", options.backend_ca_file).status());
   }
   ProxyLimits& limits = options.worker.limits;
   limits.request_header_timeout = std::chrono::seconds(line.request_header_timeout);

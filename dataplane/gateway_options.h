@@ -28,6 +28,9 @@ struct GatewayOptions {
   // On SIGTERM, how long open streams may go on before they are ended at an event boundary.
   std::chrono::milliseconds drain_timeout{10000};
   std::string port_file;  // If set, "PROXY_PORT ADMIN_PORT" is written here once serving.
+  // CAs for https backends that name none (--backend-ca-file); empty: $SSL_CERT_FILE, else the
+  // system's bundle.
+  std::string backend_ca_file;
   spdlog::level::level_enum log_level = spdlog::level::info;
 };
 

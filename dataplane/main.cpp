@@ -12,6 +12,7 @@
 #include "common/files.h"
 #include "common/str_cat.h"
 #include "dataplane/admin/metrics.h"
+#include "dataplane/backend/backend_tls.h"
 #include "dataplane/config/config_client.h"
 #include "dataplane/config/snapshot_cache.h"
 #include "dataplane/config/snapshot_store.h"
@@ -86,7 +87,8 @@ void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const Gatewa
 
 // Serves until a signal stops the worker; the exit code.
 int RunGateway(GatewayOptions options) {
-  apim::PrepareDescriptors();  // Every stream holds two.
+  apim::PrepareDescriptors();                        // Every stream holds two.
+  SetDefaultBackendCaFile(options.backend_ca_file);  // Before the first snapshot is compiled.
 
   SnapshotStore snapshots;
   Metrics metrics;

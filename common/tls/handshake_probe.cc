@@ -60,12 +60,7 @@ int Connect(const std::string& host, const std::string& port, std::chrono::milli
 }
 
 std::string OpenSslError() {
-  const unsigned long code = ERR_peek_last_error();
-  ERR_clear_error();
-  if (code == 0) return "the connection was closed during the handshake";
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  return text;
+  return OpenSslErrorText("the connection was closed during the handshake");
 }
 
 // Notes whether the server asked for a client certificate (its CertificateRequest message):

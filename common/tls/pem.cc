@@ -41,10 +41,8 @@ absl::StatusOr<std::string> ReadWhole(std::string_view flag, const std::string& 
 
 }  // namespace
 
-absl::StatusOr<std::string> ReadCertificates(std::string_view flag, const std::string& path) {
-  absl::StatusOr<std::string> pem = ReadWhole(flag, path);
-  if (!pem.ok()) return pem.status();
-  Bio bio = MemoryBio(*pem);
+absl::Status CheckCertificates(std::string_view field, const std::string& pem) {
+  Bio bio = MemoryBio(pem);
   int count = 0;
   while (Certificate certificate{PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr)}) {
     ++count;
@@ -52,7 +50,25 @@ absl::StatusOr<std::string> ReadCertificates(std::string_view flag, const std::s
   ERR_clear_error();  // The read that ended the loop.
   if (count == 0) {
     return absl::InvalidArgumentError(
-        StrCat(flag, " ", path, ": holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+        StrCat(field, ": holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckPrivateKey(std::string_view field, const std::string& pem) {
+  Bio bio = MemoryBio(pem);
+  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  ERR_clear_error();
+  if (!key)
+    return absl::InvalidArgumentError(StrCat(field, ": holds no unencrypted PEM private key"));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> ReadCertificates(std::string_view flag, const std::string& path) {
+  absl::StatusOr<std::string> pem = ReadWhole(flag, path);
+  if (!pem.ok()) return pem.status();
+  if (absl::Status checked = CheckCertificates(StrCat(flag, " ", path), *pem); !checked.ok()) {
+    return checked;
   }
   return pem;
 }
@@ -60,12 +76,8 @@ absl::StatusOr<std::string> ReadCertificates(std::string_view flag, const std::s
 absl::StatusOr<std::string> ReadPrivateKey(std::string_view flag, const std::string& path) {
   absl::StatusOr<std::string> pem = ReadWhole(flag, path);
   if (!pem.ok()) return pem.status();
-  Bio bio = MemoryBio(*pem);
-  Key key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
-  ERR_clear_error();
-  if (!key) {
-    return absl::InvalidArgumentError(
-        StrCat(flag, " ", path, ": holds no unencrypted PEM private key"));
+  if (absl::Status checked = CheckPrivateKey(StrCat(flag, " ", path), *pem); !checked.ok()) {
+    return checked;
   }
   return pem;
 }
@@ -81,6 +93,15 @@ absl::Status CheckKeyMatchesCertificate(const std::string& chain_pem, const std:
     return absl::InvalidArgumentError("the private key does not belong to the certificate");
   }
   return absl::OkStatus();
+}
+
+std::string OpenSslErrorText(std::string_view if_none) {
+  const unsigned long code = ERR_peek_last_error();
+  ERR_clear_error();
+  if (code == 0) return std::string(if_none);
+  char text[256];
+  ERR_error_string_n(code, text, sizeof text);
+  return text;
 }
 
 std::string SystemCaFile() {

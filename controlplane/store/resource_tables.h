@@ -99,7 +99,7 @@ struct Table<v1::Api> {
   // The field named when a write would let an SSE API be buffered, cached or body-logged.
   static constexpr std::string_view kGuardrailField = "api.sse";
   static constexpr std::string_view kSseField = "api.sse";
-  static constexpr std::array<std::string_view, 12> kColumns = {"display_name",
+  static constexpr std::array<std::string_view, 17> kColumns = {"display_name",
                                                                 "description",
                                                                 "path_prefix",
                                                                 "host",
@@ -110,7 +110,12 @@ struct Table<v1::Api> {
                                                                 "fail_on_error_status_code",
                                                                 "buffer_request_body",
                                                                 "heartbeat_interval_seconds",
-                                                                "subscription_required"};
+                                                                "subscription_required",
+                                                                "backend_ca_certificate",
+                                                                "backend_client_certificate",
+                                                                "backend_client_key",
+                                                                "backend_server_name",
+                                                                "backend_skip_verification"};
   static const std::string& Key(const v1::Api& api) { return api.name(); }
   static void SetKey(v1::Api& api, std::string key) { api.set_name(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::Api& api) {
@@ -127,7 +132,12 @@ struct Table<v1::Api> {
         .Bind(i + 9, OptionalColumn(api.has_buffer_request_body(), api.buffer_request_body()))
         .Bind(i + 10, OptionalColumn(api.has_heartbeat_interval_seconds(),
                                      api.heartbeat_interval_seconds()))
-        .Bind(i + 11, int64_t{api.subscription_required()});
+        .Bind(i + 11, int64_t{api.subscription_required()})
+        .Bind(i + 12, api.backend_tls().ca_certificate())
+        .Bind(i + 13, api.backend_tls().client_certificate())
+        .Bind(i + 14, api.backend_tls().client_key())
+        .Bind(i + 15, api.backend_tls().server_name())
+        .Bind(i + 16, int64_t{api.backend_tls().skip_verification()});
   }
   static void Read(Statement& s, int i, v1::Api& api) {
     api.set_display_name(s.ColumnText(i));
@@ -144,6 +154,14 @@ struct Table<v1::Api> {
       api.set_heartbeat_interval_seconds(static_cast<uint32_t>(*v));
     }
     api.set_subscription_required(s.ColumnInt(i + 11) != 0);
+    v1::BackendTls tls;
+    tls.set_ca_certificate(s.ColumnText(i + 12));
+    tls.set_client_certificate(s.ColumnText(i + 13));
+    tls.set_client_key(s.ColumnText(i + 14));
+    tls.set_server_name(s.ColumnText(i + 15));
+    tls.set_skip_verification(s.ColumnInt(i + 16) != 0);
+    // Unset stays unset, so that an API without backend TLS reads back as it was written.
+    if (tls.ByteSizeLong() > 0) *api.mutable_backend_tls() = std::move(tls);
   }
 };
 

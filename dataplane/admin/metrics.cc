@@ -93,6 +93,15 @@ std::string Metrics::RenderPrometheus() const {
         client_overruns.load());
   gauge("apim_session_failures_total", "Exchanges ended by an unexpected internal error.",
         "counter", session_failures.load());
+  out << "# HELP apim_backend_tls_handshakes_total New TLS connections to backends: full "
+         "handshakes, resumed sessions, failures.\n"
+         "# TYPE apim_backend_tls_handshakes_total counter\n"
+         "apim_backend_tls_handshakes_total{result=\"full\"} "
+      << backend_tls_full_handshakes.load()
+      << "\napim_backend_tls_handshakes_total{result=\"resumed\"} "
+      << backend_tls_resumed_handshakes.load()
+      << "\napim_backend_tls_handshakes_total{result=\"failed\"} "
+      << backend_tls_failed_handshakes.load() << '\n';
   return out.str();
 }
 

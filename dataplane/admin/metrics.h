@@ -38,6 +38,10 @@ class Metrics {
   std::atomic<uint64_t> buffer_budget_exhausted_responses{0};  // Streamed instead.
   std::atomic<uint64_t> client_overruns{0};   // Relays ended: the client sent too much meanwhile.
   std::atomic<uint64_t> session_failures{0};  // Exchanges ended by an unexpected error.
+  // New TLS connections to backends: a full handshake, a resumed session, or a failure.
+  std::atomic<uint64_t> backend_tls_full_handshakes{0};
+  std::atomic<uint64_t> backend_tls_resumed_handshakes{0};
+  std::atomic<uint64_t> backend_tls_failed_handshakes{0};
 
  private:
   mutable std::mutex mu_;

@@ -33,8 +33,11 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
     while (found != idle_.end() && !found->second.empty()) {
       Idle idle = std::move(found->second.back());
       found->second.pop_back();
-      if (now - idle.since < max_idle_ && StillOpen(*idle.stream)) {
-        co_return std::pair{beast::error_code{}, Lease{std::move(idle.stream), true}};
+      if (now - idle.since < max_idle_ && StillOpen(idle.stream->socket())) {
+        Lease lease;
+        lease.stream = std::move(idle.stream);
+        lease.reused = true;
+        co_return std::pair{beast::error_code{}, std::move(lease)};
       }
     }
   }
@@ -59,10 +62,26 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
     }
   }
   if (connect_error) co_return std::pair{connect_error, Lease{}};
-  co_return std::pair{beast::error_code{}, Lease{std::move(socket), false}};
+  Lease lease;
+  if (!backend.tls) {
+    lease.stream = std::make_unique<BackendStream>(std::move(*socket));
+    co_return std::pair{beast::error_code{}, std::move(lease)};
+  }
+  SslPtr ssl =
+      backend.tls_context->NewConnection(socket->native_handle(), backend.host, backend.port);
+  lease.stream = std::make_unique<BackendStream>(std::move(*socket), std::move(ssl));
+  beast::error_code handshake_error =
+      co_await lease.stream->Handshake(connect_timeout, lease.tls_failure);
+  if (handshake_error) {
+    lease.stream.reset();
+    co_return std::pair{handshake_error, std::move(lease)};
+  }
+  lease.handshake =
+      SSL_session_reused(lease.stream->ssl()) ? Handshake::kResumed : Handshake::kFull;
+  co_return std::pair{beast::error_code{}, std::move(lease)};
 }
 
-void UpstreamPool::Release(const Backend& backend, std::unique_ptr<tcp::socket> stream) {
+void UpstreamPool::Release(const Backend& backend, std::unique_ptr<BackendStream> stream) {
   std::vector<Idle>& idle = idle_[Key(backend)];
   if (idle.size() >= max_idle_per_backend_) return;  // Closed by the unique_ptr.
   idle.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});

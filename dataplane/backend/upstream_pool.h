@@ -12,15 +12,20 @@
 #include <unordered_map>
 #include <vector>
 
+#include "dataplane/backend/backend_stream.h"
 #include "dataplane/config/route_table.h"
 
 namespace apim::dataplane {
 
 class UpstreamPool {
  public:
+  // How a new TLS connection's handshake went (for /metrics).
+  enum class Handshake { kNone, kFull, kResumed };
   struct Lease {
-    std::unique_ptr<boost::asio::ip::tcp::socket> stream;
+    std::unique_ptr<BackendStream> stream;
     bool reused = false;  // A reused connection may have been closed by the backend meanwhile.
+    Handshake handshake = Handshake::kNone;
+    std::string tls_failure;  // Why the TLS handshake failed, when it did.
   };
 
   explicit UpstreamPool(boost::asio::any_io_executor executor,
@@ -30,19 +35,25 @@ class UpstreamPool {
         max_idle_(max_idle),
         max_idle_per_backend_(max_idle_per_backend) {}
 
-  // An idle pooled connection to `backend`, or a new one (unless `fresh_only`), connected within
-  // `connect_timeout`. On failure the error says whether it was resolution, refusal or timeout.
+  // An idle pooled connection to `backend`, or a new one (unless `fresh_only`), connected (and,
+  // for https, its TLS handshake made) within `connect_timeout` each. On failure the error says
+  // whether it was resolution, refusal or timeout, and the lease's tls_failure why TLS failed.
   boost::asio::awaitable<std::pair<boost::beast::error_code, Lease>> Acquire(
       const Backend& backend, std::chrono::milliseconds connect_timeout, bool fresh_only = false);
 
-  void Release(const Backend& backend, std::unique_ptr<boost::asio::ip::tcp::socket> stream);
+  void Release(const Backend& backend, std::unique_ptr<BackendStream> stream);
 
  private:
   struct Idle {
-    std::unique_ptr<boost::asio::ip::tcp::socket> stream;
+    std::unique_ptr<BackendStream> stream;
     std::chrono::steady_clock::time_point since;
   };
-  static std::string Key(const Backend& backend) { return backend.host + ":" + backend.port; }
+  // Connections are shared only between backends with the same address and TLS settings.
+  static std::string Key(const Backend& backend) {
+    return backend.host + ":" + backend.port + (backend.tls ? "/tls@" : "") +
+           (backend.tls ? std::to_string(reinterpret_cast<uintptr_t>(backend.tls_context.get()))
+                        : "");
+  }
 
   boost::asio::any_io_executor executor_;
   std::chrono::seconds max_idle_;

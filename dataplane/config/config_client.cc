@@ -16,6 +16,14 @@ absl::Status ApplySnapshot(v1::Snapshot snapshot, SnapshotStore& snapshots, Metr
   absl::StatusOr<std::shared_ptr<const RuntimeSnapshot>> runtime =
       RuntimeSnapshot::Compile(std::move(snapshot));
   if (!runtime.ok()) return runtime.status();
+  for (const v1::Api& api : (*runtime)->source.apis()) {
+    if (api.backend_tls().skip_verification()) {
+      spdlog::warn(
+          "api \"{}\": the certificate of its backend {} is not verified "
+          "(backend_tls.skip_verification)",
+          api.name(), api.backend_url());
+    }
+  }
   snapshots.Publish(*std::move(runtime));
   metrics.config_version = version;
   return absl::OkStatus();

@@ -128,9 +128,18 @@ absl::StatusOr<RouteTable> RouteTable::Build(const v1::Snapshot& snapshot) {
     absl::StatusOr<Backend> backend = ParseBackend(api.backend_url());
     if (!backend.ok()) return backend.status();
     if (backend->tls) {
-      return absl::UnimplementedError(
-          StrCat("api.backend_url: api \"", api.name(), "\" uses \"", api.backend_url(),
-                 "\"; https backends are not supported by this worker"));
+      const v1::BackendTls& tls = api.backend_tls();
+      BackendTlsSettings settings{.ca_pem = tls.ca_certificate(),
+                                  .client_cert_pem = tls.client_certificate(),
+                                  .client_key_pem = tls.client_key(),
+                                  .server_name = tls.server_name(),
+                                  .skip_verification = tls.skip_verification()};
+      absl::StatusOr<std::shared_ptr<BackendTlsContext>> context = BackendTlsContext::For(settings);
+      if (!context.ok()) {
+        return absl::InvalidArgumentError(
+            StrCat("api.backend_tls: api \"", api.name(), "\": ", context.status().message()));
+      }
+      backend->tls_context = *std::move(context);
     }
     Route route;
     route.api = api.name();

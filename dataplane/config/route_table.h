@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "apim/v1/resources.pb.h"
 #include "common/policy.h"
+#include "dataplane/backend/backend_tls.h"
 
 namespace apim::dataplane {
 
@@ -21,7 +22,8 @@ struct Backend {
   std::string port;       // Service or port number.
   std::string base_path;  // Joined in front of the rest of the request path; no trailing '/'.
   std::string authority;  // The Host header sent to the backend: host[:port] as in the URL.
-  bool tls = false;
+  bool tls = false;       // https: connections are made through tls_context.
+  std::shared_ptr<BackendTlsContext> tls_context;
 };
 
 // What the gateway's tier allows, from the snapshot.

@@ -36,8 +36,8 @@ awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits&
     if (start.event_stream) stream_count.emplace(context_.metrics.active_streams);
     // A client that goes away is noticed at once, even while the backend is silent, and the
     // backend connection is closed.
-    downstream_.CloseOnClientGone(*upstream_);
-    StreamClock clock(*upstream_, downstream_,
+    downstream_.CloseOnClientGone(upstream_->socket());
+    StreamClock clock(upstream_->socket(), downstream_,
                       {.heartbeat_interval =
                            start.event_stream ? route.heartbeat_interval : std::chrono::seconds(0),
                        .idle_timeout = tier.idle_timeout,

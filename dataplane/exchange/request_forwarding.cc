@@ -59,7 +59,7 @@ awaitable<PhaseOutcome> Exchange::ReadWholeRequestBody(std::string& body,
 }
 
 awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
-    tcp::socket& upstream, http::request<http::buffer_body>& head, std::string& buffered_body) {
+    BackendStream& upstream, http::request<http::buffer_body>& head, std::string& buffered_body) {
   http::request_serializer<http::buffer_body> serializer(head);
   bool consumed_body = false;
   if (!buffered_body.empty()) {
@@ -147,6 +147,10 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
   for (int attempt = 0;; ++attempt) {
     auto [connect_error, lease] = co_await context_.pool.Acquire(
         route.backend, context_.limits.connect_timeout, /*fresh_only=*/attempt > 0);
+    if (!lease.tls_failure.empty()) {
+      ++context_.metrics.backend_tls_failed_handshakes;
+      co_return co_await RefuseForTls(route, connect_error, lease.tls_failure);
+    }
     if (connect_error) {
       // Named locals: a conditional expression's temporary in a co_await operand is freed
       // twice by GCC 12.
@@ -160,15 +164,20 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
                                   "\": ", connect_error.message());
       co_return co_await SendProblem(status, type, title, std::move(detail));
     }
+    if (lease.handshake == UpstreamPool::Handshake::kFull) {
+      ++context_.metrics.backend_tls_full_handshakes;
+    } else if (lease.handshake == UpstreamPool::Handshake::kResumed) {
+      ++context_.metrics.backend_tls_resumed_handshakes;
+    }
     upstream_ = std::move(lease.stream);
-    if (!lease.reused) SetTcpKeepalive(upstream_->native_handle(), context_.limits);
+    if (!lease.reused) SetTcpKeepalive(upstream_->socket().native_handle(), context_.limits);
     upstream_buffer_.clear();
     NewResponseParser();
 
     auto [send_error, consumed_body] = co_await SendRequest(*upstream_, head, buffered_body);
     beast::error_code error = send_error;
     if (!error) {
-      SocketDeadline deadline(*upstream_, route.timeout);
+      SocketDeadline deadline(upstream_->socket(), route.timeout);
       std::tie(error, std::ignore) =
           co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       // 1xx interim responses (other than 101) are not relayed; wait for the final one.
@@ -206,8 +215,10 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
       detail = StrCat("the backend of api \"", route.api, "\" sent no response within ",
                       route.timeout.count(), " s");
     } else {
-      detail = StrCat("the backend of api \"", route.api,
-                      "\" failed before its response head: ", error.message());
+      // A TLS alert (a client certificate required or refused, say) says more than the errno.
+      const std::string& tls_error = upstream_->tls_error();
+      detail = StrCat("the backend of api \"", route.api, "\" failed before its response head: ",
+                      tls_error.empty() ? error.message() : tls_error);
     }
     co_return co_await SendProblem(status, type, title, std::move(detail));
   }
@@ -216,7 +227,7 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
     // switches protocols anyway would have its next bytes parsed as HTTP ("101 smuggling").
     context_.metrics.CountUpstreamError("unexpected_upgrade");
     beast::error_code ignored;
-    upstream_->close(ignored);
+    upstream_->socket().close(ignored);
     std::string detail = StrCat("the backend of api \"", route.api,
                                 "\" switched protocols (101), which was not asked for");
     co_return co_await SendProblem(http::status::bad_gateway, "backend-unexpected-upgrade",
@@ -226,6 +237,17 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
   // Parsing the head may have grown the buffer; an open stream should not keep that.
   if (upstream_buffer_.size() == 0) upstream_buffer_.shrink_to_fit();
   co_return PhaseOutcome();
+}
+
+awaitable<AfterExchange> Exchange::RefuseForTls(const Route& route, beast::error_code error,
+                                                const std::string& failure) {
+  const bool timed_out = error == beast::error::timeout;
+  context_.metrics.CountUpstreamError(timed_out ? "tls_handshake_timeout" : "tls_handshake");
+  const http::status status = timed_out ? http::status::gateway_timeout : http::status::bad_gateway;
+  std::string detail = StrCat("TLS with the backend of api \"", route.api, "\" (",
+                              route.backend.host, ":", route.backend.port, ") failed: ", failure);
+  co_return co_await SendProblem(status, "backend-tls-failed", "Backend TLS failed",
+                                 std::move(detail));
 }
 
 void Exchange::NewResponseParser() {

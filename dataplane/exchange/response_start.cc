@@ -45,7 +45,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     // The backend streams although nothing asked for it: its connection is not reused.
     context_.metrics.CountUpstreamError("unexpected_event_stream");
     beast::error_code ignored;
-    upstream_->close(ignored);
+    upstream_->socket().close(ignored);
     start.outcome = co_await SendProblem(
         http::status::bad_gateway, "unexpected-event-stream", "Unexpected event stream",
         StrCat("the backend of api \"", route.api,
@@ -102,7 +102,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
       if (tier.max_response_duration.count() > 0) {
         limit = std::min(limit, start_ + tier.max_response_duration - Clock::now());
       }
-      SocketDeadline deadline(*upstream_, std::max(limit, Clock::duration::zero()));
+      SocketDeadline deadline(upstream_->socket(), std::max(limit, Clock::duration::zero()));
       auto [error, read] =
           co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
       if (deadline.expired()) error = beast::error::timeout;

@@ -42,7 +42,7 @@ ThreadBuffers& Buffers() {
 
 }  // namespace
 
-BodyRelay::BodyRelay(tcp::socket& upstream, Downstream& downstream, ResponseParser& response,
+BodyRelay::BodyRelay(BackendStream& upstream, Downstream& downstream, ResponseParser& response,
                      std::string first_piece, std::string_view already_read, bool event_stream,
                      StreamClock& clock, Metrics& metrics)
     : upstream_(upstream),
@@ -94,21 +94,17 @@ void BodyRelay::Step() {
     ThreadBuffers& buffers = Buffers();
     std::memcpy(buffers.read, unparsed_.data(), unparsed_.size());
     const size_t room = kReadBytes - unparsed_.size();
-    // MSG_DONTWAIT: a read that would block returns EAGAIN, whatever the socket's mode.
-    const ssize_t got =
-        ::recv(upstream_.native_handle(), buffers.read + unparsed_.size(), room, MSG_DONTWAIT);
-    size_t read = got > 0 ? static_cast<size_t>(got) : 0;
+    const BackendStream::Tried got = upstream_.TryRead(buffers.read + unparsed_.size(), room);
+    const size_t read = got.bytes;
     readable_ = false;
-    if (got < 0 && errno == EINTR) {
-      readable_ = true;
-      continue;
-    }
-    if (got == 0) {
+    wait_writable_ = got.wait == BackendStream::Wait::kWritable;
+    if (got.error) return Finish(RelayEnd::kBackendFailed);
+    if (read == 0 && got.wait == BackendStream::Wait::kNone) {
       backend_closed_ = true;
-    } else if (got < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-      return Finish(RelayEnd::kBackendFailed);
-    } else if (got > 0) {
-      readable_ = read == room;  // A full read may have left more behind.
+    } else if (read > 0) {
+      // A full read may have left more behind; TLS hands over one record a read, and more may
+      // wait in the socket: read on until it would block.
+      readable_ = read == room || upstream_.ssl() != nullptr;
     }  // Otherwise nothing new: only what was left unparsed, then the relay waits again.
     if (read == 0 && unparsed_.empty()) continue;
     std::optional<std::string_view> piece = Decode(read);
@@ -131,8 +127,9 @@ bool BodyRelay::Send(std::string_view piece) {
 }
 
 void BodyRelay::WaitForBackend() {
-  upstream_.async_wait(tcp::socket::wait_read,
-                       [this](const beast::error_code& error) { OnBackendWake(error); });
+  // TLS may need to write before it can read on (rarely: a key update to answer).
+  upstream_.socket().async_wait(wait_writable_ ? tcp::socket::wait_write : tcp::socket::wait_read,
+                                [this](const beast::error_code& error) { OnBackendWake(error); });
 }
 
 void BodyRelay::OnBackendWake(const beast::error_code& error) {

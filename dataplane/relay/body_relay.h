@@ -22,6 +22,7 @@
 #include <string_view>
 
 #include "dataplane/admin/metrics.h"
+#include "dataplane/backend/backend_stream.h"
 #include "dataplane/exchange/downstream.h"
 #include "dataplane/relay/sse/event_boundary_tracker.h"
 #include "dataplane/relay/stream_clock.h"
@@ -43,9 +44,9 @@ class BodyRelay {
   // is body the exchange read already (a buffer-response that did not fit), sent first.
   // For an event stream, heartbeats are written between events when the clock asks, and a drain
   // ends the stream at an event boundary.
-  BodyRelay(boost::asio::ip::tcp::socket& upstream, Downstream& downstream,
-            ResponseParser& response, std::string first_piece, std::string_view already_read,
-            bool event_stream, StreamClock& clock, Metrics& metrics);
+  BodyRelay(BackendStream& upstream, Downstream& downstream, ResponseParser& response,
+            std::string first_piece, std::string_view already_read, bool event_stream,
+            StreamClock& clock, Metrics& metrics);
 
   // Keeps the first `limit` bytes of the body in `into` (diagnostics; never for event streams).
   void CaptureBody(std::string* into, size_t limit) {
@@ -77,13 +78,14 @@ class BodyRelay {
   // False when the relay waits for the client or ended.
   bool Send(std::string_view piece);
 
-  boost::asio::ip::tcp::socket& upstream_;
+  BackendStream& upstream_;
   Downstream& downstream_;
   ResponseParser& response_;
   std::string first_piece_;  // Until sent.
   std::string unparsed_;     // Bytes read but not parsed yet (a split chunk header): usually none.
   bool head_held_ = true;    // The downstream holds the head: nothing was sent yet.
   bool readable_ = false;    // The backend socket may have bytes: read before waiting.
+  bool wait_writable_ = false;   // TLS wants the socket writable before it reads on.
   bool backend_closed_ = false;  // The backend sent its FIN.
   // Emplaced, never assigned: Boost 1.81's move assignment wraps the handler in itself endlessly.
   std::optional<boost::asio::any_completion_handler<void(RelayEnd)>> done_;

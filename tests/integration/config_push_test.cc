@@ -152,8 +152,26 @@ TEST_F(ConfigPushTest, AChangeReachesEveryWorkerOfTheGateway) {
 TEST_F(ConfigPushTest, ASnapshotAWorkerCannotApplyIsRefusedAndTheOldRoutesKeepServing) {
   auto worker = Join("w1");
   ASSERT_TRUE(Applied(*worker, orders_etag_));
-  // The control plane accepts https backends; this worker cannot serve them yet.
-  const uint64_t refused = CreateApi("secure", "/secure", "https://127.0.0.1:" + Port());
+  // A client certificate the control plane can check (it parses, its key matches) but a worker
+  // cannot use: OpenSSL's default security level refuses a 512-bit RSA key.
+  const std::filesystem::path key = dir_.path() / "weak.key";
+  const std::filesystem::path cert = dir_.path() / "weak.crt";
+  ASSERT_EQ(testing::RunCommand("/usr/bin/openssl", {"req", "-x509", "-newkey", "rsa:512", "-nodes",
+                                                     "-keyout", key.string(), "-out", cert.string(),
+                                                     "-days", "2", "-subj", "/CN=weak"})
+                .exit_code,
+            0);
+  v1::CreateApiRequest request;
+  request.mutable_api()->set_name("secure");
+  request.mutable_api()->set_path_prefix("/secure");
+  request.mutable_api()->set_backend_url("https://127.0.0.1:" + Port());
+  request.mutable_api()->add_gateways("edge");
+  request.mutable_api()->mutable_backend_tls()->set_client_certificate(testing::ReadFile(cert));
+  request.mutable_api()->mutable_backend_tls()->set_client_key(testing::ReadFile(key));
+  v1::Api api;
+  grpc::Status created = stub_->CreateApi(AuthorizedContext().get(), request, &api);
+  ASSERT_TRUE(created.ok()) << created.error_message();
+  const uint64_t refused = std::stoull(api.etag());
   ASSERT_TRUE(WaitForFileContent(worker->process().stderr_path(),
                                  "refused config version " + std::to_string(refused), 20s));
   EXPECT_EQ(Status(*worker, "/orders/events?count=1&interval_ms=1"), 200);
@@ -165,7 +183,8 @@ TEST_F(ConfigPushTest, ASnapshotAWorkerCannotApplyIsRefusedAndTheOldRoutesKeepSe
   std::vector<v1::GatewayWorker> listed = Workers();
   ASSERT_EQ(listed.size(), 1u);
   EXPECT_EQ(listed[0].nacked_version(), refused);
-  EXPECT_THAT(listed[0].last_nack_error(), HasSubstr("https backends are not supported"));
+  EXPECT_THAT(listed[0].last_nack_error(),
+              HasSubstr("the backend client certificate or key cannot be used"));
   EXPECT_EQ(listed[0].acked_version(), orders_etag_);
 }
 

@@ -9,6 +9,7 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
 #include <charconv>
@@ -57,6 +58,8 @@ struct Counters {
   std::atomic<uint64_t> streams_started{0};
   std::atomic<uint64_t> streams_closed_by_client{0};
   std::atomic<uint64_t> events_sent{0};
+  std::atomic<uint64_t> tls_handshakes_failed{0};
+  std::atomic<uint64_t> tls_resumed{0};  // Handshakes that resumed a session.
 };
 
 // /stats long-polls park here until enough streams were closed by their clients. A waiter's
@@ -267,7 +270,9 @@ std::string StatsJson(const Counters& c) {
          ",\"open_streams\":" + std::to_string(c.open_streams.load()) +
          ",\"streams_started\":" + std::to_string(c.streams_started.load()) +
          ",\"streams_closed_by_client\":" + std::to_string(c.streams_closed_by_client.load()) +
-         ",\"events_sent\":" + std::to_string(c.events_sent.load()) + "}";
+         ",\"events_sent\":" + std::to_string(c.events_sent.load()) +
+         ",\"tls_handshakes_failed\":" + std::to_string(c.tls_handshakes_failed.load()) +
+         ",\"tls_resumed\":" + std::to_string(c.tls_resumed.load()) + "}";
 }
 
 std::string EchoJson(const http::request<http::buffer_body>& req, uint64_t body_bytes) {
@@ -304,6 +309,7 @@ struct ServerState {
   std::vector<std::thread> threads;
   Counters counters;
   ClosedByClientWaiters waiters;
+  std::optional<asio::ssl::context> tls;  // Set when serving HTTPS.
   bool started = false;
   bool stopped = false;
 };
@@ -319,7 +325,8 @@ void LogException(std::exception_ptr error) {
 
 // Sends a whole response with Content-Length. Returns whether the connection stays open. The
 // status is a number so that /status/<code> can answer codes Beast has no name for.
-asio::awaitable<bool> Reply(beast::tcp_stream& stream, const http::request<http::buffer_body>& req,
+template <typename Stream>
+asio::awaitable<bool> Reply(Stream& stream, const http::request<http::buffer_body>& req,
                             unsigned status, std::string_view content_type, std::string body) {
   http::response<http::string_body> res;
   res.version(req.version());
@@ -330,14 +337,14 @@ asio::awaitable<bool> Reply(beast::tcp_stream& stream, const http::request<http:
   res.keep_alive(req.keep_alive());
   res.body() = std::move(body);
   res.prepare_payload();
-  stream.expires_after(kIoTimeout);
+  beast::get_lowest_layer(stream).expires_after(kIoTimeout);
   auto [ec, written] = co_await http::async_write(stream, res, kNoThrow);
   co_return !ec && res.keep_alive();
 }
 
-asio::awaitable<bool> ReplyError(beast::tcp_stream& stream,
-                                 const http::request<http::buffer_body>& req, http::status status,
-                                 std::string_view message) {
+template <typename Stream>
+asio::awaitable<bool> ReplyError(Stream& stream, const http::request<http::buffer_body>& req,
+                                 http::status status, std::string_view message) {
   co_return co_await Reply(stream, req, static_cast<unsigned>(status), "text/plain",
                            std::string(message) + "\n");
 }
@@ -345,9 +352,9 @@ asio::awaitable<bool> ReplyError(beast::tcp_stream& stream,
 // Writes one piece of an event-stream body straight to the socket: as one chunk, or as raw bytes
 // when the end of the body is the end of the connection. Never buffered, so a test sees exactly
 // the pieces the plan asked for.
-asio::awaitable<bool> WritePiece(beast::tcp_stream& stream, bool close_framing,
-                                 std::string_view piece) {
-  stream.expires_after(kIoTimeout);
+template <typename Stream>
+asio::awaitable<bool> WritePiece(Stream& stream, bool close_framing, std::string_view piece) {
+  beast::get_lowest_layer(stream).expires_after(kIoTimeout);
   boost::system::error_code ec;
   if (close_framing) {
     std::tie(ec, std::ignore) = co_await asio::async_write(stream, asio::buffer(piece), kNoThrow);
@@ -366,8 +373,9 @@ enum class StreamEnd {
 
 // Sends the events of `plan`. Records how it ended in `end` before returning; if it is cancelled
 // because the client went away, `end` stays empty.
-asio::awaitable<void> WriteEvents(ServerState& state, beast::tcp_stream& stream,
-                                  const EventsPlan& plan, std::optional<StreamEnd>& end) {
+template <typename Stream>
+asio::awaitable<void> WriteEvents(ServerState& state, Stream& stream, const EventsPlan& plan,
+                                  std::optional<StreamEnd>& end) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const Clock::time_point deadline = Clock::now() + state.options.max_stream_duration;
   const bool chunked = !plan.close_framing;
@@ -375,11 +383,11 @@ asio::awaitable<void> WriteEvents(ServerState& state, beast::tcp_stream& stream,
   auto finish = [&]() -> asio::awaitable<void> {
     boost::system::error_code ec;
     if (chunked) {
-      stream.expires_after(kIoTimeout);
+      beast::get_lowest_layer(stream).expires_after(kIoTimeout);
       std::tie(ec, std::ignore) =
           co_await asio::async_write(stream, http::make_chunk_last(), kNoThrow);
     } else {
-      stream.socket().shutdown(tcp::socket::shutdown_send, ec);
+      beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ec);
     }
     end = ec ? StreamEnd::kWriteFailed : StreamEnd::kCompleted;
   };
@@ -411,8 +419,10 @@ asio::awaitable<void> WriteEvents(ServerState& state, beast::tcp_stream& stream,
   for (uint64_t sent = 0;; ++sent) {
     if (plan.die_after && sent == *plan.die_after) {
       boost::system::error_code ignored;
-      if (plan.die_rst) stream.socket().set_option(asio::socket_base::linger(true, 0), ignored);
-      stream.close();
+      if (plan.die_rst)
+        beast::get_lowest_layer(stream).socket().set_option(asio::socket_base::linger(true, 0),
+                                                            ignored);
+      beast::get_lowest_layer(stream).close();
       end = StreamEnd::kDied;
       co_return;
     }
@@ -476,7 +486,8 @@ asio::awaitable<void> WatchForClientGone(tcp::socket& socket, bool& client_sent_
   // A client that keeps sending during a stream is not a stream client: treat it as gone.
 }
 
-asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
+template <typename Stream>
+asio::awaitable<bool> ServeEvents(ServerState& state, Stream& stream,
                                   const http::request<http::buffer_body>& req,
                                   const EventsPlan& plan) {
   http::response<http::empty_body> res{http::status::ok, req.version()};
@@ -490,7 +501,7 @@ asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
     res.chunked(true);
   }
   http::response_serializer<http::empty_body> serializer{res};
-  stream.expires_after(kIoTimeout);
+  beast::get_lowest_layer(stream).expires_after(kIoTimeout);
   auto [ec, written] = co_await http::async_write_header(stream, serializer, kNoThrow);
   if (ec) co_return false;
 
@@ -502,8 +513,9 @@ asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
   // Whichever finishes first (the events, or the client leaving) cancels the other.
   co_await asio::experimental::make_parallel_group(
       asio::co_spawn(executor, WriteEvents(state, stream, plan, end), asio::deferred),
-      asio::co_spawn(executor, WatchForClientGone(stream.socket(), client_sent_bytes),
-                     asio::deferred))
+      asio::co_spawn(
+          executor, WatchForClientGone(beast::get_lowest_layer(stream).socket(), client_sent_bytes),
+          asio::deferred))
       .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
 
   state.counters.open_streams.fetch_sub(1);
@@ -516,7 +528,8 @@ asio::awaitable<bool> ServeEvents(ServerState& state, beast::tcp_stream& stream,
       res.keep_alive();
 }
 
-asio::awaitable<bool> ServeStats(ServerState& state, beast::tcp_stream& stream,
+template <typename Stream>
+asio::awaitable<bool> ServeStats(ServerState& state, Stream& stream,
                                  const http::request<http::buffer_body>& req, const Query& query) {
   absl::StatusOr<std::optional<uint64_t>> wait_for =
       query.Number("wait_closed_by_client", kMaxSequence);
@@ -543,7 +556,8 @@ asio::awaitable<bool> ServeStats(ServerState& state, beast::tcp_stream& stream,
 }
 
 // Answers one request whose body has been read. Returns whether the connection stays open.
-asio::awaitable<bool> Respond(ServerState& state, beast::tcp_stream& stream,
+template <typename Stream>
+asio::awaitable<bool> Respond(ServerState& state, Stream& stream,
                               const http::request<http::buffer_body>& req, uint64_t body_bytes) {
   urls::result<urls::url_view> target = urls::parse_origin_form(req.target());
   if (!target) {
@@ -594,18 +608,18 @@ asio::awaitable<bool> Respond(ServerState& state, beast::tcp_stream& stream,
 
 // Reads the rest of the request body into a scratch buffer and counts it: /echo reports the
 // size, and no route keeps the bytes. Returns nothing when the connection failed.
+template <typename Stream>
 asio::awaitable<std::optional<uint64_t>> DrainBody(
-    beast::tcp_stream& stream, beast::flat_buffer& buffer,
-    http::request_parser<http::buffer_body>& parser) {
+    Stream& stream, beast::flat_buffer& buffer, http::request_parser<http::buffer_body>& parser) {
   if (beast::iequals(parser.get()[http::field::expect], "100-continue") && !parser.is_done()) {
     http::response<http::empty_body> proceed{http::status::continue_, 11};
-    stream.expires_after(kIoTimeout);
+    beast::get_lowest_layer(stream).expires_after(kIoTimeout);
     auto [ec, n] = co_await http::async_write(stream, proceed, kNoThrow);
     if (ec) co_return std::nullopt;
   }
   std::array<char, 16 * 1024> scratch;
   uint64_t total = 0;
-  stream.expires_after(kIoTimeout);  // one deadline for the whole body
+  beast::get_lowest_layer(stream).expires_after(kIoTimeout);  // one deadline for the whole body
   // Bounded: each pass consumes input, the body is at most kMaxRequestBody, and the deadline holds.
   while (!parser.is_done()) {
     parser.get().body().data = scratch.data();
@@ -618,22 +632,38 @@ asio::awaitable<std::optional<uint64_t>> DrainBody(
   co_return total;
 }
 
-asio::awaitable<void> Session(ServerState& state, tcp::socket socket) {
-  boost::system::error_code ignored;
-  socket.set_option(tcp::no_delay(true), ignored);
-  beast::tcp_stream stream(std::move(socket));
+// Serves the requests of one connection, plaintext or TLS, until it closes.
+template <typename Stream>
+asio::awaitable<void> ServeRequests(ServerState& state, Stream& stream) {
   beast::flat_buffer buffer;
   for (int served = 0; served < kMaxRequestsPerConnection; ++served) {
     http::request_parser<http::buffer_body> parser;
     parser.body_limit(kMaxRequestBody);
-    stream.expires_after(kIdleTimeout);
+    beast::get_lowest_layer(stream).expires_after(kIdleTimeout);
     auto [ec, n] = co_await http::async_read_header(stream, buffer, parser, kNoThrow);
     if (ec) break;
     std::optional<uint64_t> body_bytes = co_await DrainBody(stream, buffer, parser);
     if (!body_bytes) break;
     if (!co_await Respond(state, stream, parser.get(), *body_bytes)) break;
   }
-  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  boost::system::error_code ignored;
+  beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+asio::awaitable<void> Session(ServerState& state, tcp::socket socket) {
+  boost::system::error_code ignored;
+  socket.set_option(tcp::no_delay(true), ignored);
+  beast::tcp_stream plain(std::move(socket));
+  if (!state.tls) co_return co_await ServeRequests(state, plain);
+  beast::ssl_stream<beast::tcp_stream> stream(std::move(plain), *state.tls);
+  beast::get_lowest_layer(stream).expires_after(kIoTimeout);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::server, kNoThrow);
+  if (ec) {
+    state.counters.tls_handshakes_failed.fetch_add(1);
+    co_return;
+  }
+  if (SSL_session_reused(stream.native_handle())) state.counters.tls_resumed.fetch_add(1);
+  co_await ServeRequests(state, stream);
 }
 
 asio::awaitable<void> AcceptConnections(ServerState& state) {
@@ -694,6 +724,25 @@ absl::StatusOr<uint16_t> SseBackend::Start(std::string_view listen) {
                                       host);
   }
 
+  if (!state.options.tls_cert_file.empty()) {
+    // HTTPS, TLS 1.2 and up, with sessions resumable (tickets and the server cache).
+    asio::ssl::context& tls = state.tls.emplace(asio::ssl::context::tls_server);
+    tls.set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                    asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    tls.use_certificate_chain_file(state.options.tls_cert_file, ec);
+    if (!ec) tls.use_private_key_file(state.options.tls_key_file, asio::ssl::context::pem, ec);
+    if (!ec && !state.options.tls_client_ca_file.empty()) {
+      tls.load_verify_file(state.options.tls_client_ca_file, ec);
+      tls.set_verify_mode(asio::ssl::verify_peer | asio::ssl::verify_fail_if_no_peer_cert);
+    }
+    static constexpr unsigned char kSessionContext[] = "sse-test-backend";
+    SSL_CTX_set_session_id_context(tls.native_handle(), kSessionContext,
+                                   sizeof kSessionContext - 1);
+    if (ec) {
+      state.tls.reset();
+      return absl::InvalidArgumentError("tls: " + ec.message());
+    }
+  }
   for (int i = 0; i < state.options.threads; ++i) {
     state.contexts.push_back(std::make_unique<asio::io_context>(1));
     state.work.push_back(asio::make_work_guard(*state.contexts.back()));
@@ -741,8 +790,10 @@ void SseBackend::Stop() {
 
 SseBackendStats SseBackend::stats() const {
   const Counters& c = state_->counters;
-  return {c.connections_accepted.load(), c.open_streams.load(), c.streams_started.load(),
-          c.streams_closed_by_client.load(), c.events_sent.load()};
+  return {c.connections_accepted.load(), c.open_streams.load(),
+          c.streams_started.load(),      c.streams_closed_by_client.load(),
+          c.events_sent.load(),          c.tls_handshakes_failed.load(),
+          c.tls_resumed.load()};
 }
 
 }  // namespace apim::testing

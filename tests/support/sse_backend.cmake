@@ -4,7 +4,7 @@ add_library(apim_sse_backend STATIC ${CMAKE_CURRENT_LIST_DIR}/sse_backend.cc)
 target_include_directories(apim_sse_backend PUBLIC ${PROJECT_SOURCE_DIR})
 target_link_libraries(apim_sse_backend
   PUBLIC absl::status absl::statusor
-  PRIVATE Boost::headers Boost::url spdlog::spdlog Threads::Threads)
+  PRIVATE Boost::headers Boost::url spdlog::spdlog Threads::Threads OpenSSL::SSL OpenSSL::Crypto)
 apim_warnings(apim_sse_backend)
 
 add_executable(sse-test-backend ${CMAKE_CURRENT_LIST_DIR}/sse_backend_main.cpp)

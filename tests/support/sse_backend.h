@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -33,6 +34,11 @@ struct SseBackendOptions {
   int threads = 1;  // one io_context per thread; connections are spread round-robin
   // No stream (not even a silent one) outlives this, so a forgotten client cannot pin a thread.
   std::chrono::seconds max_stream_duration{3600};
+  // HTTPS with this PEM certificate chain and key; with tls_client_ca_file, clients must show a
+  // certificate signed by a CA in it (mTLS).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_client_ca_file;
 };
 
 struct SseBackendStats {
@@ -41,6 +47,8 @@ struct SseBackendStats {
   uint64_t streams_started = 0;
   uint64_t streams_closed_by_client = 0;
   uint64_t events_sent = 0;
+  uint64_t tls_handshakes_failed = 0;
+  uint64_t tls_resumed = 0;
 };
 
 // Owns its threads: Start() spawns them, Stop() (or the destructor) closes the listener and every

@@ -27,6 +27,13 @@ int main(int argc, char** argv) {
   app.add_option("--max-stream-seconds", max_stream_seconds, "no event stream lasts longer")
       ->check(CLI::Range(1, 86400))
       ->capture_default_str();
+  app.add_option("--tls-cert-file", options.tls_cert_file, "serve HTTPS with this PEM chain")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-key-file", options.tls_key_file, "the private key of --tls-cert-file")
+      ->check(CLI::ExistingFile);
+  app.add_option("--tls-client-ca-file", options.tls_client_ca_file,
+                 "require client certificates signed by a CA in this PEM file")
+      ->check(CLI::ExistingFile);
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
   CLI11_PARSE(app, argc, argv);

@@ -27,7 +27,7 @@ TestCa::TestCa(std::filesystem::path dir, std::string name)
            "/CN=" + name_ + " test CA"});
 }
 
-CertificateFiles TestCa::Issue(const std::string& name) const {
+CertificateFiles TestCa::Issue(const std::string& name, int days) const {
   const std::filesystem::path base = dir_ / (name_ + "-" + name);
   CertificateFiles files{base.string() + ".crt", base.string() + ".key"};
   const std::string request = base.string() + ".csr";
@@ -39,8 +39,8 @@ CertificateFiles TestCa::Issue(const std::string& name) const {
   OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",
            files.key.string(), "-out", request, "-subj", "/CN=" + name});
   OpenSsl({"x509", "-req", "-in", request, "-CA", files_.cert.string(), "-CAkey",
-           files_.key.string(), "-CAcreateserial", "-out", files.cert.string(), "-days", "2",
-           "-extfile", extensions});
+           files_.key.string(), "-CAcreateserial", "-out", files.cert.string(), "-days",
+           std::to_string(days), "-extfile", extensions});
   return files;
 }
 

@@ -18,8 +18,9 @@ class TestCa {
   // Makes `dir`/`name`-ca.crt and its key. Throws if openssl fails.
   TestCa(std::filesystem::path dir, std::string name);
   const std::filesystem::path& cert() const { return files_.cert; }
-  // A certificate `name` signed by this CA, for localhost and 127.0.0.1.
-  CertificateFiles Issue(const std::string& name) const;
+  // A certificate `name` signed by this CA, for localhost and 127.0.0.1, valid for `days` from
+  // now (-1: it expired yesterday).
+  CertificateFiles Issue(const std::string& name, int days = 2) const;
 
  private:
   std::filesystem::path dir_;

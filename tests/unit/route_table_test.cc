@@ -138,13 +138,25 @@ TEST(RouteTableTest, ReadsTheBackendsHostPortAndBasePathFromItsUrl) {
   EXPECT_EQ(route.backend.authority, "[::1]:9000") << "the Host header keeps them";
 }
 
-TEST(RouteTableTest, RefusesHttpsBackendsThisWorkerCannotReach) {
+TEST(RouteTableTest, HttpsBackendsShareATlsContextPerSettingsAndRefuseOnesItCannotUse) {
   v1::Snapshot snapshot = SnapshotOn(StreamingTier());
   AddApi(snapshot, "orders", "/orders", "https://orders.internal");
-  absl::StatusOr<RouteTable> table = RouteTable::Build(snapshot);
-  ASSERT_FALSE(table.ok());
-  EXPECT_EQ(table.status().code(), absl::StatusCode::kUnimplemented);
-  EXPECT_THAT(std::string(table.status().message()), HasSubstr("\"orders\""));
+  AddApi(snapshot, "billing", "/billing", "https://billing.internal:8443");
+  AddApi(snapshot, "plain", "/plain", "http://plain.internal");
+  RouteTable table = MustBuild(snapshot);
+  const Backend& orders = table.Match("", "/orders")->backend;
+  const Backend& billing = table.Match("", "/billing")->backend;
+  EXPECT_TRUE(orders.tls);
+  EXPECT_EQ(orders.port, "443");
+  EXPECT_EQ(billing.port, "8443");
+  ASSERT_NE(orders.tls_context, nullptr);
+  EXPECT_EQ(orders.tls_context, billing.tls_context);  // Same settings: one context, one cache.
+  EXPECT_EQ(table.Match("", "/plain")->backend.tls_context, nullptr);
+
+  snapshot.mutable_apis(0)->mutable_backend_tls()->set_ca_certificate("not a certificate");
+  absl::StatusOr<RouteTable> refused = RouteTable::Build(snapshot);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("api.backend_tls.ca_certificate"));
 }
 
 TEST(RouteTableTest, JoinsTheBasePathToTheRestOfThePathAndKeepsTheQuery) {

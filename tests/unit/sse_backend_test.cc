@@ -191,7 +191,12 @@ class SseBackendTest : public ::testing::Test {
     return res.body();
   }
 
-  SseBackend backend_{SseBackendOptions{.threads = 2}};
+  static SseBackendOptions TwoThreads() {
+    SseBackendOptions options;
+    options.threads = 2;
+    return options;
+  }
+  SseBackend backend_{TwoThreads()};
   uint16_t port_ = 0;
 };
 

@@ -1,0 +1,108 @@
+#include "dataplane/backend/backend_stream.h"
+
+#include <openssl/err.h>
+#include <sys/socket.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <cerrno>
+
+#include "common/tls/pem.h"
+#include "dataplane/net/socket_deadline.h"
+
+namespace apim::dataplane {
+namespace {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+BackendStream::Tried Failed(int error) {
+  return {0, BackendStream::Wait::kNone,
+          boost::system::error_code(error, boost::system::system_category())};
+}
+
+}  // namespace
+
+BackendStream::Tried BackendStream::TryRead(char* into, size_t size) {
+  if (!ssl_) {
+    // MSG_DONTWAIT: a read that would block returns EAGAIN, whatever the socket's mode.
+    for (;;) {
+      const ssize_t got = ::recv(socket_.native_handle(), into, size, MSG_DONTWAIT);
+      if (got >= 0) return {static_cast<size_t>(got), Wait::kNone, {}};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::kReadable, {}};
+      return Failed(errno);
+    }
+  }
+  ERR_clear_error();
+  const int got = SSL_read(ssl_.get(), into, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+  if (got > 0) return {static_cast<size_t>(got), Wait::kNone, {}};
+  switch (SSL_get_error(ssl_.get(), got)) {
+    case SSL_ERROR_WANT_READ:
+      return {0, Wait::kReadable, {}};
+    case SSL_ERROR_WANT_WRITE:
+      return {0, Wait::kWritable, {}};
+    case SSL_ERROR_ZERO_RETURN:
+      return {};  // close_notify: the end of the stream.
+    case SSL_ERROR_SYSCALL:
+      return errno == 0 ? Tried{} : Failed(errno);
+    default:
+      tls_error_ = tls::OpenSslErrorText("TLS error");
+      return Failed(EPROTO);  // A broken record or an alert from the backend.
+  }
+}
+
+BackendStream::Tried BackendStream::TryWrite(const char* from, size_t size) {
+  if (!ssl_) {
+    for (;;) {
+      const ssize_t sent = ::send(socket_.native_handle(), from, size, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent >= 0) return {static_cast<size_t>(sent), Wait::kNone, {}};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::kWritable, {}};
+      return Failed(errno);
+    }
+  }
+  ERR_clear_error();
+  const int sent = SSL_write(ssl_.get(), from, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
+  if (sent > 0) return {static_cast<size_t>(sent), Wait::kNone, {}};
+  switch (SSL_get_error(ssl_.get(), sent)) {
+    case SSL_ERROR_WANT_READ:
+      return {0, Wait::kReadable, {}};
+    case SSL_ERROR_WANT_WRITE:
+      return {0, Wait::kWritable, {}};
+    case SSL_ERROR_SYSCALL:
+      return Failed(errno == 0 ? EPIPE : errno);
+    default:
+      tls_error_ = tls::OpenSslErrorText("TLS error");
+      return Failed(EPROTO);
+  }
+}
+
+asio::awaitable<boost::system::error_code> BackendStream::Handshake(
+    std::chrono::milliseconds timeout, std::string& failure) {
+  SocketDeadline deadline(socket_, timeout);
+  for (;;) {
+    ERR_clear_error();
+    const int done = SSL_connect(ssl_.get());
+    if (done == 1) co_return boost::system::error_code{};
+    const int error = SSL_get_error(ssl_.get(), done);
+    if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
+      failure = HandshakeFailure(ssl_.get());
+      co_return boost::system::error_code(ECONNABORTED, boost::system::system_category());
+    }
+    const tcp::socket::wait_type wait =
+        error == SSL_ERROR_WANT_READ ? tcp::socket::wait_read : tcp::socket::wait_write;
+    auto [waited] = co_await socket_.async_wait(wait, asio::as_tuple(asio::use_awaitable));
+    if (deadline.expired()) {
+      failure = "the TLS handshake did not finish in time";
+      co_return boost::beast::error::timeout;
+    }
+    if (waited) {
+      failure = waited.message();
+      co_return waited;
+    }
+  }
+}
+
+}  // namespace apim::dataplane

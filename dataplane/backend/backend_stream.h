@@ -1,0 +1,131 @@
+#pragma once
+// A connection to a backend, plaintext or TLS, as the exchange and the relay use it: Beast reads
+// and writes through it (an AsyncReadStream and AsyncWriteStream), and the relay reads from it
+// try-now. TLS is OpenSSL on the socket itself rather than asio::ssl::stream, which holds two
+// 17 KiB buffers for a connection's whole life and cannot be read try-now; here OpenSSL frees its
+// buffers while the connection idles (SSL_MODE_RELEASE_BUFFERS), and an open stream mostly idles.
+
+#include <sys/types.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "dataplane/backend/backend_tls.h"
+
+namespace apim::dataplane {
+
+class BackendStream {
+ public:
+  using executor_type = boost::asio::any_io_executor;
+
+  explicit BackendStream(boost::asio::ip::tcp::socket socket, SslPtr ssl = nullptr)
+      : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
+
+  executor_type get_executor() { return socket_.get_executor(); }
+  boost::asio::ip::tcp::socket& socket() { return socket_; }
+  SSL* ssl() const { return ssl_.get(); }
+  // What OpenSSL said when a TLS read or write last failed (a broken record, an alert such as
+  // "certificate required"); empty otherwise.
+  const std::string& tls_error() const { return tls_error_; }
+
+  // What a try-now read or write did: `bytes` > 0 moved; otherwise wait for `wait` and try
+  // again, or the stream ended (no error) or failed.
+  enum class Wait { kNone, kReadable, kWritable };
+  struct Tried {
+    size_t bytes = 0;
+    Wait wait = Wait::kNone;
+    boost::system::error_code error;
+  };
+  Tried TryRead(char* into, size_t size);
+  Tried TryWrite(const char* from, size_t size);
+
+  // TLS only: the handshake, within `timeout` (beast::error::timeout past it). On failure
+  // `failure` says why (unknown CA, name mismatch, expired, ...).
+  boost::asio::awaitable<boost::system::error_code> Handshake(std::chrono::milliseconds timeout,
+                                                              std::string& failure);
+
+  template <typename MutableBuffers, typename Token>
+  auto async_read_some(const MutableBuffers& buffers, Token&& token) {
+    if (!ssl_) return socket_.async_read_some(buffers, std::forward<Token>(token));
+    return boost::asio::async_compose<Token, void(boost::system::error_code, size_t)>(
+        TlsIo{*this, FirstBuffer<boost::asio::mutable_buffer>(buffers), {}, false}, token, socket_);
+  }
+
+  template <typename ConstBuffers, typename Token>
+  auto async_write_some(const ConstBuffers& buffers, Token&& token) {
+    if (!ssl_) return socket_.async_write_some(buffers, std::forward<Token>(token));
+    // Beast hands a head over in many small buffers: they go as one TLS record.
+    std::string bytes;
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers) && bytes.size() < kMaxWrite; ++it) {
+      const boost::asio::const_buffer buffer(*it);
+      bytes.append(static_cast<const char*>(buffer.data()),
+                   std::min(buffer.size(), kMaxWrite - bytes.size()));
+    }
+    return boost::asio::async_compose<Token, void(boost::system::error_code, size_t)>(
+        TlsIo{*this, {}, std::move(bytes), true}, token, socket_);
+  }
+
+ private:
+  static constexpr size_t kMaxWrite = 16 * 1024;
+
+  template <typename Buffer, typename Buffers>
+  static Buffer FirstBuffer(const Buffers& buffers) {
+    for (auto it = boost::asio::buffer_sequence_begin(buffers);
+         it != boost::asio::buffer_sequence_end(buffers); ++it) {
+      Buffer buffer(*it);
+      if (buffer.size() > 0) return buffer;
+    }
+    return Buffer();
+  }
+
+  // One TLS read or write: tried at once, then after each wait the socket needs. Never completes
+  // inside the initiating call (a result ready at once is posted).
+  struct TlsIo {
+    BackendStream& stream;
+    boost::asio::mutable_buffer into;
+    std::string from;
+    bool write;
+    std::optional<Tried> ready = std::nullopt;
+
+    template <typename Self>
+    void operator()(Self& self, boost::system::error_code error = {}) {
+      if (ready) return Complete(self, *ready);
+      if (error) return self.complete(error, 0);
+      const bool empty = write ? from.empty() : into.size() == 0;
+      const Tried tried = empty   ? Tried{}
+                          : write ? stream.TryWrite(from.data(), from.size())
+                                  : stream.TryRead(static_cast<char*>(into.data()), into.size());
+      if (tried.bytes == 0 && tried.wait != Wait::kNone) {
+        return stream.socket_.async_wait(tried.wait == Wait::kReadable
+                                             ? boost::asio::ip::tcp::socket::wait_read
+                                             : boost::asio::ip::tcp::socket::wait_write,
+                                         std::move(self));
+      }
+      ready = tried;
+      if (empty) ready->error = {};
+      boost::asio::post(stream.get_executor(), std::move(self));
+    }
+
+    template <typename Self>
+    void Complete(Self& self, const Tried& tried) {
+      if (tried.bytes > 0 || (write ? from.empty() : into.size() == 0)) {
+        return self.complete({}, tried.bytes);
+      }
+      self.complete(tried.error ? tried.error : boost::asio::error::eof, 0);
+    }
+  };
+
+  boost::asio::ip::tcp::socket socket_;
+  SslPtr ssl_;
+  std::string tls_error_;
+};
+
+}  // namespace apim::dataplane
