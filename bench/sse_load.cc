@@ -5,14 +5,17 @@
 #include <algorithm>
 #include <array>
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
 #include <charconv>
 #include <chrono>
 #include <cmath>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -58,6 +61,8 @@ struct ThreadResults {
   uint64_t not_started = 0;
   uint64_t events = 0;
   uint64_t events_without_ts = 0;
+  uint64_t tls_full_handshakes = 0;
+  uint64_t tls_resumed_handshakes = 0;
   LoadErrors errors;
 
   void Fail(uint64_t LoadErrors::*counter, std::string_view what,
@@ -68,6 +73,21 @@ struct ThreadResults {
     }
   }
 };
+
+// --tls-resume: the latest session this thread's server gave it. Each thread runs its own
+// io_context, so the context's new-session callback always runs on the thread that offers it.
+thread_local SSL_SESSION* latest_session = nullptr;
+
+int KeepLatestSession(SSL* /*ssl*/, SSL_SESSION* session) {
+  if (latest_session != nullptr) SSL_SESSION_free(latest_session);
+  latest_session = session;
+  return 1;  // the reference is ours now
+}
+
+void ForgetLatestSession() {
+  if (latest_session != nullptr) SSL_SESSION_free(latest_session);
+  latest_session = nullptr;
+}
 
 std::optional<int64_t> TimestampNs(std::string_view data) {
   constexpr std::string_view kKey = "\"ts_ns\":";
@@ -87,7 +107,8 @@ bool IsEventStream(std::string_view content_type) {
 }
 
 // Reads the body of an event stream until it ends or the run does, recording every event.
-asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& buffer,
+template <class Stream>
+asio::awaitable<void> ReadEvents(Stream& stream, beast::flat_buffer& buffer,
                                  http::response_parser<http::buffer_body>& parser,
                                  Clock::time_point connect_start, Clock::time_point steady_from,
                                  ThreadResults& out) {
@@ -143,41 +164,11 @@ asio::awaitable<void> ReadEvents(beast::tcp_stream& stream, beast::flat_buffer& 
   }
 }
 
-// One stream from connect to the end of the run. Every operation is bounded by `deadline`
-// through the tcp_stream's timeout, which also closes the connection when the run ends.
-asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
-                                Clock::time_point start_at, Clock::time_point steady_from,
-                                Clock::time_point deadline, ThreadResults& out) {
-  auto executor = co_await asio::this_coro::executor;
-  if (start_at >= deadline) {
-    ++out.not_started;
-    co_return;
-  }
-  if (start_at > Clock::now()) {
-    asio::steady_timer ramp(executor, start_at);
-    co_await ramp.async_wait(kNoThrow);
-  }
-  if (Clock::now() >= deadline) {
-    ++out.not_started;
-    co_return;
-  }
-
-  beast::tcp_stream stream(executor);
-  stream.expires_at(deadline);
-  const Clock::time_point connect_start = Clock::now();
-  if (auto [ec] = co_await stream.async_connect(endpoint, kNoThrow); ec) {
-    if (ec == beast::error::timeout) {
-      ++out.not_started;
-    } else {
-      out.Fail(&LoadErrors::connect, "connect", ec);
-    }
-    co_return;
-  }
-  out.connect_ns.push_back((Clock::now() - connect_start) / 1ns);
-  ++out.connected;
-  boost::system::error_code ignored;
-  stream.socket().set_option(tcp::no_delay(true), ignored);
-
+// Sends the request on a connected stream (plain or TLS) and reads its events until the run ends.
+template <class Stream>
+asio::awaitable<void> RequestEvents(Stream& stream, const LoopbackUrl& url,
+                                    Clock::time_point connect_start, Clock::time_point steady_from,
+                                    ThreadResults& out) {
   http::request<http::empty_body> req{http::verb::get, url.target, 11};
   req.set(http::field::host, url.host_header);
   req.set(http::field::accept, "text/event-stream");
@@ -215,6 +206,66 @@ asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
   }
 
   co_await ReadEvents(stream, buffer, parser, connect_start, steady_from, out);
+}
+
+// One stream from connect to the end of the run. Every operation is bounded by `deadline`
+// through the tcp_stream's timeout, which also closes the connection when the run ends.
+// `tls` is set for https:// URLs: the handshake is part of the time to first event.
+asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
+                                asio::ssl::context* tls, Clock::time_point start_at,
+                                Clock::time_point steady_from, Clock::time_point deadline,
+                                ThreadResults& out) {
+  auto executor = co_await asio::this_coro::executor;
+  if (start_at >= deadline) {
+    ++out.not_started;
+    co_return;
+  }
+  if (start_at > Clock::now()) {
+    asio::steady_timer ramp(executor, start_at);
+    co_await ramp.async_wait(kNoThrow);
+  }
+  if (Clock::now() >= deadline) {
+    ++out.not_started;
+    co_return;
+  }
+
+  beast::tcp_stream stream(executor);
+  stream.expires_at(deadline);
+  const Clock::time_point connect_start = Clock::now();
+  if (auto [ec] = co_await stream.async_connect(endpoint, kNoThrow); ec) {
+    if (ec == beast::error::timeout) {
+      ++out.not_started;
+    } else {
+      out.Fail(&LoadErrors::connect, "connect", ec);
+    }
+    co_return;
+  }
+  out.connect_ns.push_back((Clock::now() - connect_start) / 1ns);
+  ++out.connected;
+  boost::system::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+  if (tls == nullptr) {
+    co_await RequestEvents(stream, url, connect_start, steady_from, out);
+    co_return;
+  }
+
+  beast::ssl_stream<beast::tcp_stream> secure(std::move(stream), *tls);
+  if (url.address != url.host) {  // a name, not an address: send it as SNI
+    SSL_set_tlsext_host_name(secure.native_handle(), url.host.c_str());
+  }
+  secure.set_verify_callback(asio::ssl::host_name_verification(url.host));
+  if (latest_session != nullptr) SSL_set_session(secure.native_handle(), latest_session);
+  if (auto [ec] = co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow); ec) {
+    if (ec == beast::error::timeout) {
+      out.Fail(&LoadErrors::no_response, "no TLS handshake before the run ended");
+    } else {
+      out.Fail(&LoadErrors::connect, "TLS handshake", ec);
+    }
+    co_return;
+  }
+  ++(SSL_session_reused(secure.native_handle()) ? out.tls_resumed_handshakes
+                                                : out.tls_full_handshakes);
+  co_await RequestEvents(secure, url, connect_start, steady_from, out);
 }
 
 Distribution Summarize(std::vector<int64_t>& samples_ns) {
@@ -264,11 +315,13 @@ absl::StatusOr<LoopbackUrl> ParseLoopbackUrl(std::string_view text) {
   if (!url) {
     return absl::InvalidArgumentError(fmt::format("--url: not a URL: \"{}\"", text));
   }
-  if (url->scheme_id() != urls::scheme::http) {
+  if (url->scheme_id() != urls::scheme::http && url->scheme_id() != urls::scheme::https) {
     return absl::InvalidArgumentError(
-        fmt::format("--url: only http:// is supported, got \"{}\"", url->scheme()));
+        fmt::format("--url: only http:// and https:// are supported, got \"{}\"", url->scheme()));
   }
   LoopbackUrl out;
+  out.tls = url->scheme_id() == urls::scheme::https;
+  if (out.tls) out.port = 443;
   std::string host(url->encoded_host());
   std::string lowered = host;
   for (char& c : lowered) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -280,6 +333,7 @@ absl::StatusOr<LoopbackUrl> ParseLoopbackUrl(std::string_view text) {
     return absl::InvalidArgumentError(fmt::format(
         "--url: only loopback hosts (127.0.0.0/8 or localhost) may be loaded, got \"{}\"", host));
   }
+  out.host = host;
   if (url->has_port()) {
     if (url->port().empty() || url->port_number() == 0) {
       return absl::InvalidArgumentError(
@@ -310,6 +364,33 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     return absl::InvalidArgumentError(fmt::format("--threads: expected 1 to {}", kMaxThreads));
   }
   const tcp::endpoint endpoint(asio::ip::make_address_v4(url->address), url->port);
+  if (!url->tls && (!options.ca_file.empty() || options.tls_resume)) {
+    return absl::InvalidArgumentError("--ca-file and --tls-resume: only for https:// URLs");
+  }
+  // One client context for every thread: verified against --ca-file or the system's bundle, TLS
+  // 1.2 or newer; sessions kept only with tls_resume.
+  std::optional<asio::ssl::context> tls;
+  if (url->tls) {
+    tls.emplace(asio::ssl::context::tls_client);
+    boost::system::error_code ec;
+    tls->set_options(asio::ssl::context::no_sslv2 | asio::ssl::context::no_sslv3 |
+                     asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1);
+    tls->set_verify_mode(asio::ssl::verify_peer, ec);
+    if (options.ca_file.empty()) {
+      tls->set_default_verify_paths(ec);
+    } else {
+      tls->load_verify_file(options.ca_file, ec);
+    }
+    if (options.tls_resume) {
+      SSL_CTX_set_session_cache_mode(tls->native_handle(),
+                                     SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+      SSL_CTX_sess_set_new_cb(tls->native_handle(), KeepLatestSession);
+    }
+    if (ec) {
+      return absl::InvalidArgumentError(
+          fmt::format("--ca-file: cannot load \"{}\": {}", options.ca_file, ec.message()));
+    }
+  }
 
   const int thread_count = std::min(options.threads, options.streams);
   std::vector<ThreadResults> results(thread_count);
@@ -330,10 +411,12 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
       asio::io_context context(1);
       for (int i = t; i < options.streams; i += thread_count) {
         asio::co_spawn(context,
-                       RunStream(*url, endpoint, opens_at(i), steady_from, deadline, results[t]),
+                       RunStream(*url, endpoint, tls ? &*tls : nullptr, opens_at(i), steady_from,
+                                 deadline, results[t]),
                        asio::detached);
       }
       context.run_until(deadline + kGrace);
+      ForgetLatestSession();
     });
   }
   for (std::thread& thread : threads) thread.join();
@@ -358,6 +441,8 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     report.not_started += r.not_started;
     report.events += r.events;
     report.events_without_ts += r.events_without_ts;
+    report.tls_full_handshakes += r.tls_full_handshakes;
+    report.tls_resumed_handshakes += r.tls_resumed_handshakes;
     report.errors.connect += r.errors.connect;
     report.errors.http_status += r.errors.http_status;
     report.errors.content_type += r.errors.content_type;
@@ -394,6 +479,10 @@ std::string FormatReportText(const LoadReport& r) {
   out += fmt::format(
       "  events    {} ({:.1f}/s){}\n", r.events, r.events_per_s,
       r.events_without_ts ? fmt::format(", {} without ts_ns", r.events_without_ts) : "");
+  if (r.tls_full_handshakes + r.tls_resumed_handshakes > 0) {
+    out += fmt::format("  tls       {} full handshakes, {} resumed\n", r.tls_full_handshakes,
+                       r.tls_resumed_handshakes);
+  }
   out += fmt::format("  {:<16}{:>10}{:>10}{:>10}{:>10}{:>10}{:>10}\n", "microseconds", "count",
                      "p50", "p90", "p99", "p99.9", "max");
   for (const auto& [name, d] :
@@ -413,16 +502,17 @@ std::string FormatReportJson(const LoadReport& r) {
       "\"connect_rate\":{:g},\"elapsed_s\":{:.3f},\"connected\":{},\"streams_with_events\":{},"
       "\"open_at_end\":{},\"finished\":{},\"not_started\":{},\"events\":{},"
       "\"events_without_ts\":{},\"events_per_s\":{:.1f},"
+      "\"tls_handshakes\":{{\"full\":{},\"resumed\":{}}},"
       "\"errors\":{{\"total\":{},\"connect\":{},\"http_status\":{},\"content_type\":{},"
       "\"early_close\":{},\"no_response\":{},\"other\":{},\"first\":{}}},"
       "\"connect_us\":{},\"ttfe_us\":{},\"latency_us\":{},\"steady_latency_us\":{}}}\n",
       JsonString(o.label), JsonString(o.url), o.streams, o.threads, o.duration_s, o.connect_rate,
       r.elapsed_s, r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started,
-      r.events, r.events_without_ts, r.events_per_s, r.errors.total(), r.errors.connect,
-      r.errors.http_status, r.errors.content_type, r.errors.early_close, r.errors.no_response,
-      r.errors.other, JsonString(r.errors.first), DistributionJson(r.connect_us),
-      DistributionJson(r.ttfe_us), DistributionJson(r.latency_us),
-      DistributionJson(r.steady_latency_us));
+      r.events, r.events_without_ts, r.events_per_s, r.tls_full_handshakes,
+      r.tls_resumed_handshakes, r.errors.total(), r.errors.connect, r.errors.http_status,
+      r.errors.content_type, r.errors.early_close, r.errors.no_response, r.errors.other,
+      JsonString(r.errors.first), DistributionJson(r.connect_us), DistributionJson(r.ttfe_us),
+      DistributionJson(r.latency_us), DistributionJson(r.steady_latency_us));
 }
 
 }  // namespace apim::bench

@@ -14,15 +14,18 @@
 
 namespace apim::bench {
 
-// Where the streams go: parsed from an http:// URL whose host is in 127.0.0.0/8 or "localhost".
+// Where the streams go: parsed from an http:// or https:// URL whose host is in 127.0.0.0/8 or
+// "localhost".
 struct LoopbackUrl {
+  bool tls = false;     // https://
   std::string address;  // IPv4 literal to connect to ("localhost" becomes 127.0.0.1)
+  std::string host;     // as written in the URL: the name a TLS certificate must match
   uint16_t port = 80;
   std::string host_header;  // host[:port] as written in the URL
   std::string target;       // path and query
 };
 
-// Refuses anything but plain http to a loopback host, with a message that says why.
+// Refuses anything but http or https to a loopback host, with a message that says why.
 absl::StatusOr<LoopbackUrl> ParseLoopbackUrl(std::string_view url);
 
 struct LoadOptions {
@@ -32,6 +35,12 @@ struct LoadOptions {
   double connect_rate = 0;  // new streams per second during ramp-up; 0 opens all at once
   int threads = 2;
   std::string label;
+  // https:// only: the CA certificate(s) the server's chain is verified against (PEM); empty
+  // means the system's bundle.
+  std::string ca_file;
+  // https:// only: each thread offers the server the latest session it was given, as a proxy's
+  // pool does; otherwise every stream makes a full handshake, as that many new clients would.
+  bool tls_resume = false;
 };
 
 inline constexpr double kMaxDurationSeconds = 600;
@@ -65,6 +74,8 @@ struct LoadReport {
   uint64_t not_started = 0;          // ramp-up too slow for the duration
   uint64_t events = 0;
   uint64_t events_without_ts = 0;  // events whose data had no ts_ns (no latency sample)
+  uint64_t tls_full_handshakes = 0;
+  uint64_t tls_resumed_handshakes = 0;
   double events_per_s = 0;
   Distribution connect_us;
   Distribution ttfe_us;  // connect start to first event

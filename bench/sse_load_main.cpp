@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   apim::bench::LoadOptions options;
   bool json = false;
   app.add_option("--url", options.url,
-                 "http://127.0.0.1:PORT/path/events?interval_ms=100 (loopback hosts only)")
+                 "http[s]://127.0.0.1:PORT/path/events?interval_ms=100 (loopback hosts only)")
       ->required();
   app.add_option("--streams", options.streams, "concurrent streams")->capture_default_str();
   app.add_option("--duration", options.duration_s, "seconds to run (at most 600)")
@@ -37,6 +37,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--threads", options.threads, "threads, one io_context each")
       ->capture_default_str();
+  app.add_option("--ca-file", options.ca_file,
+                 "https:// only: PEM CA certificate(s) to verify the server with (default: the "
+                 "system's bundle)");
+  app.add_flag("--tls-resume", options.tls_resume,
+               "https:// only: resume each thread's latest TLS session (as a proxy's pool does) "
+               "instead of a full handshake per stream");
   app.add_option("--label", options.label, "name of this run in the report");
   app.add_flag("--json", json, "print one JSON object instead of a table");
   CLI11_PARSE(app, argc, argv);
