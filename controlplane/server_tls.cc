@@ -2,8 +2,13 @@
 
 #include <grpcpp/security/tls_certificate_provider.h>
 #include <grpcpp/security/tls_credentials_options.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <charconv>
+#include <string_view>
 #include <system_error>
 
 #include "common/files.h"
@@ -17,10 +22,32 @@ namespace {
 // How often gRPC looks at the staged files: a reload takes effect within this.
 constexpr unsigned int kRefreshSeconds = 1;
 
+// Staging directories are named "apim-controlplane-tls-<pid>-XXXXXX".
+constexpr std::string_view kStagingPrefix = "apim-controlplane-tls-";
+
+// A control plane killed outright (SIGKILL, a power cut) cannot remove its staged copy of the
+// key; the next one to start removes those whose process is gone.
+void RemoveStagingOfDeadProcesses(const std::filesystem::path& directory) {
+  std::error_code error;
+  for (const auto& entry : std::filesystem::directory_iterator(directory, error)) {
+    const std::string name = entry.path().filename().string();
+    if (!name.starts_with(kStagingPrefix)) continue;
+    const std::string_view rest = std::string_view(name).substr(kStagingPrefix.size());
+    pid_t pid = 0;
+    auto [end, parsed] = std::from_chars(rest.data(), rest.data() + rest.size(), pid);
+    if (parsed != std::errc() || end == rest.data() || *end != '-' || pid <= 0) continue;
+    if (kill(pid, 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
+    std::error_code ignored;
+    std::filesystem::remove_all(entry.path(), ignored);
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<ServerTls>> ServerTls::Start(ServerTlsFiles files) {
-  std::string pattern = (std::filesystem::temp_directory_path() / "apim-controlplane-tls-XXXXXX");
+  const std::filesystem::path temp = std::filesystem::temp_directory_path();
+  RemoveStagingOfDeadProcesses(temp);
+  std::string pattern = (temp / StrCat(kStagingPrefix, getpid(), "-XXXXXX")).string();
   if (mkdtemp(pattern.data()) == nullptr) {
     return absl::InternalError(StrCat("cannot make a private directory for TLS files: ",
                                       std::generic_category().message(errno)));

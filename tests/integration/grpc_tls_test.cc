@@ -255,5 +255,42 @@ TEST_F(GrpcTlsTest, TheDatabaseIsReadableByItsOwnerOnly) {
       << control_plane_.process().Stdout();
 }
 
+// The control plane stages its key where gRPC re-reads it: removed on a clean exit, and by the
+// next control plane to start when one was killed outright.
+TEST_F(GrpcTlsTest, AKilledControlPlanesStagedKeyIsRemovedByTheNextToStart) {
+  const std::filesystem::path temp = dir_.path() / "tmp";
+  std::filesystem::create_directories(temp);
+  ControlPlane control_plane(dir_.path() / "killed",
+                             {{"APIM_ADMIN_TOKEN", kTestAdminToken}, {"TMPDIR", temp.string()}});
+  std::filesystem::create_directories(dir_.path() / "killed");
+  control_plane.AddArgs(
+      {"--tls-cert-file", server_.cert.string(), "--tls-key-file", server_.key.string()});
+  const auto staged = [&] {
+    std::vector<std::string> names;
+    for (const auto& entry : std::filesystem::directory_iterator(temp)) {
+      names.push_back(entry.path().filename().string());
+    }
+    return names;
+  };
+  control_plane.Start();
+  const std::string first_prefix =
+      "apim-controlplane-tls-" + std::to_string(control_plane.process().pid()) + "-";
+  std::vector<std::string> names = staged();
+  ASSERT_EQ(names.size(), 1u);
+  EXPECT_TRUE(names[0].starts_with(first_prefix)) << names[0];
+  EXPECT_TRUE(std::filesystem::exists(temp / names[0] / "current" / "key.pem"));
+  const std::string killed = names[0];
+
+  control_plane.Stop(SIGKILL);
+  EXPECT_TRUE(std::filesystem::exists(temp / killed)) << "SIGKILL cannot clean up";
+  control_plane.Start();
+  names = staged();
+  ASSERT_EQ(names.size(), 1u) << "the killed one's copy of the key is still there";
+  EXPECT_NE(names[0], killed);
+
+  control_plane.Stop(SIGTERM);
+  EXPECT_TRUE(staged().empty()) << "a clean exit removes its own";
+}
+
 }  // namespace
 }  // namespace apim::testing
