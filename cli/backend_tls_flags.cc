@@ -3,20 +3,15 @@
 #include <fstream>
 #include <iterator>
 
-#include "absl/status/statusor.h"
 #include "common/str_cat.h"
 
 namespace apim::cli {
-namespace {
 
-// The whole file, for PEM text.
-absl::StatusOr<std::string> ReadPem(const std::string& flag, const std::string& path) {
+absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in.is_open()) return absl::NotFoundError(StrCat(flag, " ", path, ": cannot be read"));
   return std::string(std::istreambuf_iterator<char>(in), {});
 }
-
-}  // namespace
 
 BackendTlsFlags::BackendTlsFlags(CLI::App& app) {
   ca_ = app.add_option("--backend-ca-file", ca_file_,
@@ -42,7 +37,7 @@ absl::Status BackendTlsFlags::Apply(v1::Api& api, std::vector<std::string>& give
   auto file = [&](CLI::Option* option, const std::string& path, const char* field,
                   void (v1::BackendTls::*set)(const std::string&)) -> absl::Status {
     if (option->count() == 0) return absl::OkStatus();
-    absl::StatusOr<std::string> pem = ReadPem(option->get_name(), path);
+    absl::StatusOr<std::string> pem = ReadPemFile(option->get_name(), path);
     if (!pem.ok()) return pem.status();
     (tls.*set)(*pem);
     given.push_back(StrCat("backend_tls.", field));

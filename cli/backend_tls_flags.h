@@ -9,9 +9,13 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "apim/v1/resources.pb.h"
 
 namespace apim::cli {
+
+// The whole file at `path`, for PEM text the server checks; the error names `flag` and the path.
+absl::StatusOr<std::string> ReadPemFile(const std::string& flag, const std::string& path);
 
 class BackendTlsFlags {
  public:

@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "cli/backend_tls_flags.h"
+#include "cli/certificate_flags.h"
 #include "cli/output.h"
 #include "cli/proto_flags.h"
 #include "common/files.h"
@@ -52,10 +53,11 @@ For diagnostic, cache and policy, NAME is the scope: global, api:NAME or operati
 
 All resources at once, as one JSON document (like kubectl apply):
   export                print every resource: {"apiVersion": "apim/v1", "tiers": [...],
-                        "gateways": [...], "apis": [...], "diagnostic_settings": [...],
-                        "cache_settings": [...], "policies": [...]}; each resource as in
-                        `-o json` with proto field names, without etag, create_time,
-                        update_time, built_in and warnings
+                        "certificates": [...], "gateways": [...], "apis": [...],
+                        "diagnostic_settings": [...], "cache_settings": [...],
+                        "policies": [...]}; each resource as in `-o json` with proto field
+                        names, without etag, create_time, update_time, built_in, warnings
+                        and secrets (private keys; import keeps the stored ones)
   import FILE           make the server match FILE (- is stdin), in the order above: create
                         what is missing, replace what differs (only if unchanged since read,
                         else ABORTED), leave the rest. Prints "create api orders", "update
@@ -73,6 +75,8 @@ Examples:
   apimctl -o json diagnostic get api:orders
   apimctl policy update api:orders --file policy.xml
   apimctl gateway token edge --token-out edge.token
+  apimctl certificate create web --cert-file web.crt --key-file web.key
+  apimctl gateway update edge --hostname api.example.com=web --default-hostname api.example.com
   apimctl export > config.json
   apimctl import config.json --dry-run
 
@@ -214,9 +218,11 @@ class CommandLine {
     const ResourceKind* kind = nullptr;
     Verb verb = Verb::kGet;
     CLI::App* app = nullptr;
-    std::unique_ptr<MessageFlags> flags{};           // create and update
-    std::unique_ptr<BackendTlsFlags> backend_tls{};  // api create and update
-    CLI::Option* file = nullptr;                     // --file, for resources with a file_field
+    std::unique_ptr<MessageFlags> flags{};            // create and update
+    std::unique_ptr<BackendTlsFlags> backend_tls{};   // api create and update
+    std::unique_ptr<CertificateFlags> certificate{};  // certificate create and update
+    std::unique_ptr<HostnameFlags> hostnames{};       // gateway create and update
+    CLI::Option* file = nullptr;                      // --file, for resources with a file_field
     // For scope-keyed resources: the positional SCOPE and --scope, one of which is needed.
     std::pair<CLI::Option*, CLI::Option*> scope_options{nullptr, nullptr};
   };
@@ -338,9 +344,19 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
     for (int i = 0; i < type.field_count(); ++i) {
       if (IsOutputOnly(*type.field(i))) no_flag.insert(type.field(i)->name());
     }
+    // PEM text comes from files (CertificateFlags), never from the command line, where a key
+    // would show in the process list.
+    if (&type == v1::Certificate::descriptor())
+      no_flag.insert({"certificate_chain", "private_key"});
     command.flags = std::make_unique<MessageFlags>(*app, *kind.prototype->GetDescriptor(), no_flag);
     if (kind.prototype->GetDescriptor() == v1::Api::descriptor() && verb != Verb::kSet) {
       command.backend_tls = std::make_unique<BackendTlsFlags>(*app);
+    }
+    if (kind.prototype->GetDescriptor() == v1::Certificate::descriptor()) {
+      command.certificate = std::make_unique<CertificateFlags>(*app, verb == Verb::kCreate);
+    }
+    if (kind.prototype->GetDescriptor() == v1::Gateway::descriptor()) {
+      command.hostnames = std::make_unique<HostnameFlags>(*app);
     }
     if (!kind.file_field.empty()) {
       command.file =
@@ -388,8 +404,8 @@ void CommandLine::AddDeclarativeCommands() {
   import_app_->add_flag("-v,--verbose", import_options_.verbose,
                         "Also print the resources that are unchanged");
   import_app_->footer(
-      R"(Kinds are applied in this order: tiers, gateways, apis, diagnostic_settings,
-cache_settings, policies. Each resource is read, created if missing, replaced if it differs
+      R"(Kinds are applied in this order: tiers, certificates, gateways, apis, products,
+subscriptions, diagnostic_settings, cache_settings, policies. Each resource is read, created if missing, replaced if it differs
 (with the etag just read, so a concurrent change fails with ABORTED) and left alone if equal.
 --prune deletes last, in reverse order. The first failed call stops the import.)");
 }
@@ -500,6 +516,16 @@ ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
       absl::Status read =
           chosen.backend_tls->Apply(static_cast<v1::Api&>(*command.resource), given);
       if (!read.ok()) return InputError(read);
+    }
+    if (chosen.certificate != nullptr) {
+      absl::Status read =
+          chosen.certificate->Apply(static_cast<v1::Certificate&>(*command.resource), given);
+      if (!read.ok()) return InputError(read);
+    }
+    if (chosen.hostnames != nullptr) {
+      absl::Status bound =
+          chosen.hostnames->Apply(static_cast<v1::Gateway&>(*command.resource), given);
+      if (!bound.ok()) return UsageError(std::string(bound.message()));
     }
     if (chosen.verb == Verb::kUpdate) {
       // An empty update_mask means "replace everything", which no flag asked for.

@@ -70,7 +70,14 @@ std::string CellText(const Message& row, const Column& column) {
     return std::to_string(reflection.GetString(*message, field).size());
   }
   std::string text;
-  if (field->is_repeated()) {
+  if (column.show == Column::Show::kFirstField &&
+      field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && field->is_repeated()) {
+    const FieldDescriptor& first = *field->message_type()->field(0);
+    for (int i = 0; i < reflection.FieldSize(*message, field); ++i) {
+      if (i > 0) text += ',';
+      text += FieldValueText(reflection.GetRepeatedMessage(*message, field, i), first, -1);
+    }
+  } else if (field->is_repeated()) {
     for (int i = 0; i < reflection.FieldSize(*message, field); ++i) {
       if (i > 0) text += ',';
       text += FieldValueText(*message, *field, i);

@@ -15,6 +15,8 @@ struct Column {
   enum class Show {
     kValue,     // the field's value
     kByteSize,  // the length in bytes of a string field, for fields too long to show
+    // of each message of a repeated message field, its first field (a gateway's hostnames)
+    kFirstField,
   };
 
   std::string header;

@@ -115,13 +115,31 @@ std::vector<ResourceKind> BuildResourceKinds() {
                          &Stub::DeleteTier),
   });
   kinds.push_back({
+      .command = "certificate",
+      .plural = "certificates",
+      .summary = "TLS certificates (with their keys, never shown) for gateways' hostnames",
+      .prototype = &v1::Certificate::default_instance(),
+      .key_field = "name",
+      .key_help = "The certificate's name",
+      .columns = {{"NAME", "name"},
+                  {"SUBJECT", "subject"},
+                  {"NAMES", "subject_alt_names"},
+                  {"NOT-AFTER", "not_after"},
+                  {"SHA256-FINGERPRINT", "sha256_fingerprint"}},
+      .calls = BindCalls(&Stub::CreateCertificate, &Stub::GetCertificate, &Stub::ListCertificates,
+                         &Stub::UpdateCertificate, &Stub::DeleteCertificate),
+  });
+  kinds.push_back({
       .command = "gateway",
       .plural = "gateways",
       .summary = "Named groups of data-plane workers that share a tier",
       .prototype = &v1::Gateway::default_instance(),
       .key_field = "name",
       .key_help = "The gateway's name",
-      .columns = {{"NAME", "name"}, {"TIER", "tier"}, {"DESCRIPTION", "description"}},
+      .columns = {{"NAME", "name"},
+                  {"TIER", "tier"},
+                  {"HOSTNAMES", "hostnames", Column::Show::kFirstField},
+                  {"DESCRIPTION", "description"}},
       .calls = BindCalls(&Stub::CreateGateway, &Stub::GetGateway, &Stub::ListGateways,
                          &Stub::UpdateGateway, &Stub::DeleteGateway),
   });
@@ -222,7 +240,10 @@ const std::vector<ResourceKind>& ResourceKinds() {
 bool IsOutputOnly(const FieldDescriptor& field) {
   const std::string& name = field.name();
   return name == "etag" || name == "create_time" || name == "update_time" || name == "built_in" ||
-         name == "warnings" || name.starts_with("primary_key") || name.starts_with("secondary_key");
+         name == "warnings" || name.starts_with("primary_key") ||
+         name.starts_with("secondary_key") || name == "private_key_set" || name == "subject" ||
+         name == "subject_alt_names" || name == "issuer" || name == "not_before" ||
+         name == "not_after" || name == "sha256_fingerprint";
 }
 
 const std::vector<Column>& GatewayWorkerColumns() {

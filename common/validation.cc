@@ -1,8 +1,11 @@
 #include "common/validation.h"
 
+#include <google/protobuf/util/time_util.h>
+
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <ctime>
 #include <set>
 #include <string>
 #include <string_view>
@@ -27,13 +30,17 @@ absl::Status Invalid(std::string_view field, std::string_view problem) {
 
 bool IsLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
 
+bool IsDnsLabel(std::string_view label) {
+  return !label.empty() && label.size() <= kMaxNameLength && IsLowerAlnum(label.front()) &&
+         IsLowerAlnum(label.back()) && std::all_of(label.begin(), label.end(), [](char c) {
+           return IsLowerAlnum(c) || c == '-';
+         });
+}
+
 // Names are DNS labels, so they can appear in hosts, paths and Kubernetes objects unchanged.
 absl::Status ValidateName(std::string_view field, std::string_view name) {
   if (name.empty()) return Invalid(field, "is required");
-  bool ok =
-      name.size() <= kMaxNameLength && IsLowerAlnum(name.front()) && IsLowerAlnum(name.back()) &&
-      std::all_of(name.begin(), name.end(), [](char c) { return IsLowerAlnum(c) || c == '-'; });
-  if (!ok) {
+  if (!IsDnsLabel(name)) {
     return Invalid(field, StrCat("\"", name,
                                  "\" must be 1-63 lowercase letters, digits or '-', starting and "
                                  "ending with a letter or digit"));
@@ -131,6 +138,54 @@ absl::Status ValidateHost(std::string_view host, std::string_view field = "api.h
                                  "\"api.example.com\" (no port, no scheme)"));
   }
   return absl::OkStatus();
+}
+
+// A hostname a gateway serves over TLS, matched against the client's SNI: a lowercase DNS name,
+// or a wildcard of one leading label, as certificates name them.
+absl::Status ValidateHostname(std::string_view field, std::string_view hostname) {
+  if (hostname.empty()) return Invalid(field, "is required, e.g. \"api.example.com\"");
+  std::string_view rest = hostname.starts_with("*.") ? hostname.substr(2) : hostname;
+  bool ok = hostname.size() <= 253;
+  while (ok) {
+    const size_t dot = rest.find('.');
+    ok = IsDnsLabel(rest.substr(0, dot));  // an empty label too: "a..b", "a.", ""
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  if (!ok) {
+    return Invalid(field, StrCat("\"", hostname,
+                                 "\" must be a lowercase DNS name such as \"api.example.com\", or "
+                                 "\"*.example.com\" (no port, no trailing dot)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHostnameBindings(
+    const google::protobuf::RepeatedPtrField<v1::HostnameBinding>& bindings) {
+  std::set<std::string_view> seen;
+  const v1::HostnameBinding* default_binding = nullptr;
+  for (int i = 0; i < bindings.size(); ++i) {
+    const v1::HostnameBinding& binding = bindings.Get(i);
+    const std::string field = StrCat("gateway.hostnames[", i, "]");
+    APIM_RETURN_IF_ERROR(ValidateHostname(StrCat(field, ".hostname"), binding.hostname()));
+    if (!seen.insert(binding.hostname()).second) {
+      return Invalid(StrCat(field, ".hostname"),
+                     StrCat("\"", binding.hostname(), "\" is listed twice"));
+    }
+    APIM_RETURN_IF_ERROR(ValidateName(StrCat(field, ".certificate"), binding.certificate()));
+    if (binding.is_default() && default_binding != nullptr) {
+      return Invalid(StrCat(field, ".is_default"),
+                     StrCat("only one hostname may be the default, and \"",
+                            default_binding->hostname(), "\" already is"));
+    }
+    if (binding.is_default()) default_binding = &binding;
+  }
+  return absl::OkStatus();
+}
+
+std::string Rfc3339(int64_t unix_seconds) {
+  return google::protobuf::util::TimeUtil::ToString(
+      google::protobuf::util::TimeUtil::SecondsToTimestamp(unix_seconds));
 }
 
 absl::Status ValidateBackendUrl(std::string_view url) {
@@ -251,7 +306,8 @@ absl::Status Validate(const v1::Gateway& gateway, Rules rules) {
       !s.ok()) {
     return s;
   }
-  return ValidateName("gateway.tier", gateway.tier());
+  APIM_RETURN_IF_ERROR(ValidateName("gateway.tier", gateway.tier()));
+  return ValidateHostnameBindings(gateway.hostnames());
 }
 
 absl::Status Validate(const v1::Api& api, Rules rules) {
@@ -387,6 +443,38 @@ absl::Status Validate(const v1::Subscription& subscription, Rules rules) {
   }
   return Invalid("subscription.scope",
                  StrCat("\"", scope, "\" must be \"all\", \"api:NAME\" or \"product:NAME\""));
+}
+
+absl::Status Validate(const v1::Certificate& certificate, Rules) {
+  constexpr std::string_view kChain = "certificate.certificate_chain";
+  constexpr std::string_view kKey = "certificate.private_key";
+  APIM_RETURN_IF_ERROR(ValidateName("certificate.name", certificate.name()));
+  const std::string& chain = certificate.certificate_chain();
+  const std::string& key = certificate.private_key();
+  if (chain.empty()) {
+    return Invalid(kChain, "is required (PEM: the certificate first, then its intermediates)");
+  }
+  if (key.empty()) return Invalid(kKey, "is required (PEM, unencrypted)");
+  APIM_RETURN_IF_ERROR(ValidateLength(kChain, chain, 64 * 1024));
+  APIM_RETURN_IF_ERROR(ValidateLength(kKey, key, 16 * 1024));
+  APIM_RETURN_IF_ERROR(tls::CheckCertificates(kChain, chain));
+  APIM_RETURN_IF_ERROR(tls::CheckPrivateKey(kKey, key));
+  if (absl::Status matches = tls::CheckKeyMatchesCertificate(chain, key); !matches.ok()) {
+    return Invalid(kKey,
+                   StrCat(std::string(matches.message()), " (the first in certificate_chain)"));
+  }
+  absl::StatusOr<tls::LeafCertificate> leaf = tls::ReadLeafCertificate(kChain, chain);
+  if (!leaf.ok()) return leaf.status();
+  // Clients refuse such a certificate, so serving it would only move the failure to them.
+  const int64_t now = std::time(nullptr);
+  if (leaf->not_after < now) {
+    return Invalid(kChain, StrCat("the certificate expired at ", Rfc3339(leaf->not_after)));
+  }
+  if (leaf->not_before > now) {
+    return Invalid(kChain,
+                   StrCat("the certificate is not valid until ", Rfc3339(leaf->not_before)));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Validate(const v1::Snapshot& snapshot) {

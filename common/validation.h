@@ -18,6 +18,8 @@ absl::Status Validate(const v1::CacheSetting& setting, Rules rules = Rules::kWri
 absl::Status Validate(const v1::Policy& policy, Rules rules = Rules::kWrite);
 absl::Status Validate(const v1::Product& product, Rules rules = Rules::kWrite);
 absl::Status Validate(const v1::Subscription& subscription, Rules rules = Rules::kWrite);
+// Also refuses a certificate that has expired or is not valid yet (against the clock now).
+absl::Status Validate(const v1::Certificate& certificate, Rules rules = Rules::kWrite);
 
 // A whole snapshot, as a worker receives it (pushed, or from a standalone --config file): its
 // tier, APIs, diagnostic and cache settings under Rules::kServe, plus the rules across them that

@@ -1,14 +1,20 @@
 #include "controlplane/management_service.h"
 
 #include <google/protobuf/util/field_mask_util.h>
+#include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
 #include <cctype>
+#include <ctime>
+#include <map>
+#include <optional>
 
 #include "common/policy.h"
+#include "common/return_if_error.h"
 #include "common/scope.h"
 #include "common/status.h"
 #include "common/str_cat.h"
+#include "common/tls/pem.h"
 #include "common/validation.h"
 #include "controlplane/admin_token.h"
 #include "controlplane/stricter_rules.h"
@@ -19,6 +25,10 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::FieldMask;
 using google::protobuf::util::FieldMaskUtil;
+using google::protobuf::util::TimeUtil;
+
+// Certificates that expire sooner than this carry a warning, in time to replace them.
+constexpr int64_t kExpiryWarningSeconds = 30 * 24 * 3600;
 
 // "DiagnosticSetting" -> "diagnostic_setting": the name a field path starts with in messages.
 std::string KindOf(const google::protobuf::Descriptor& descriptor) {
@@ -42,7 +52,9 @@ const FieldDescriptor& KeyField(const google::protobuf::Descriptor& descriptor) 
 bool IsOutputOnly(std::string_view field) {
   return field == "etag" || field == "create_time" || field == "update_time" ||
          field == "built_in" || field == "warnings" || field.starts_with("primary_key") ||
-         field.starts_with("secondary_key");
+         field.starts_with("secondary_key") || field == "private_key_set" || field == "subject" ||
+         field == "subject_alt_names" || field == "issuer" || field == "not_before" ||
+         field == "not_after" || field == "sha256_fingerprint";
 }
 
 template <typename Resource>
@@ -88,6 +100,15 @@ void ClearOutputOnly(Resource& resource) {
   if constexpr (std::is_same_v<Resource, v1::Api>) {
     if (resource.has_backend_tls()) resource.mutable_backend_tls()->clear_client_key_set();
   }
+  if constexpr (std::is_same_v<Resource, v1::Certificate>) {
+    resource.clear_private_key_set();
+    resource.clear_subject();
+    resource.clear_subject_alt_names();
+    resource.clear_issuer();
+    resource.clear_not_before();
+    resource.clear_not_after();
+    resource.clear_sha256_fingerprint();
+  }
 }
 
 // A write that leaves a secret empty keeps the stored one (what Get returned had it left out,
@@ -102,6 +123,28 @@ void KeepStoredSecrets(const Resource& stored, Resource& written) {
       written.mutable_backend_tls()->set_client_key(stored.backend_tls().client_key());
     }
   }
+  if constexpr (std::is_same_v<Resource, v1::Certificate>) {
+    if (written.private_key().empty()) written.set_private_key(stored.private_key());
+  }
+}
+
+// A new chain written without a new key must belong to the stored key; say so, rather than blame
+// a key the caller did not send.
+template <typename Resource>
+absl::Status CheckKeptSecretsMatch(const Resource&, const Resource&) {
+  return absl::OkStatus();
+}
+template <>
+absl::Status CheckKeptSecretsMatch(const v1::Certificate& stored, const v1::Certificate& written) {
+  if (written.private_key() != stored.private_key() ||
+      written.certificate_chain() == stored.certificate_chain() ||
+      !tls::CheckCertificates("", written.certificate_chain()).ok() ||
+      tls::CheckKeyMatchesCertificate(written.certificate_chain(), written.private_key()).ok()) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      "certificate.certificate_chain: its first certificate does not belong to the stored private "
+      "key; send the new private_key with it");
 }
 
 // Settings at global scope may ask for what SSE APIs must never get; they are accepted and apply
@@ -133,16 +176,71 @@ void AddSseWarnings(v1::Policy& policy) {
   }
 }
 
+std::string Rfc3339(int64_t unix_seconds) {
+  return TimeUtil::ToString(TimeUtil::SecondsToTimestamp(unix_seconds));
+}
+
+// What the leaf certificate says about itself, and a warning when it is about to expire (or has:
+// it was valid when stored).
+void DescribeCertificate(v1::Certificate& certificate) {
+  absl::StatusOr<tls::LeafCertificate> leaf =
+      tls::ReadLeafCertificate("certificate.certificate_chain", certificate.certificate_chain());
+  if (!leaf.ok()) return;  // Validated when written.
+  certificate.set_subject(leaf->subject);
+  certificate.set_issuer(leaf->issuer);
+  certificate.mutable_subject_alt_names()->Assign(leaf->subject_alt_names.begin(),
+                                                  leaf->subject_alt_names.end());
+  *certificate.mutable_not_before() = TimeUtil::SecondsToTimestamp(leaf->not_before);
+  *certificate.mutable_not_after() = TimeUtil::SecondsToTimestamp(leaf->not_after);
+  certificate.set_sha256_fingerprint(leaf->sha256_fingerprint);
+  const int64_t left = leaf->not_after - std::time(nullptr);
+  if (left < 0) {
+    certificate.add_warnings(
+        StrCat("expired at ", Rfc3339(leaf->not_after), ": clients refuse it; replace it"));
+  } else if (left < kExpiryWarningSeconds) {
+    certificate.add_warnings(StrCat("expires in ", left / 86400, " days, at ",
+                                    Rfc3339(leaf->not_after), "; replace it before then"));
+  }
+}
+
+// A hostname its certificate does not name is accepted (the certificate may be replaced next),
+// but clients that check names will refuse the handshake: the reply says so.
+void AddHostnameWarnings(v1::Gateway& gateway, store::Store& store) {
+  std::map<std::string, std::optional<tls::LeafCertificate>> leaves;
+  for (const v1::HostnameBinding& binding : gateway.hostnames()) {
+    auto [leaf, first] = leaves.try_emplace(binding.certificate());
+    if (first) {
+      absl::StatusOr<v1::Certificate> certificate =
+          store.Get<v1::Certificate>(binding.certificate());
+      if (!certificate.ok()) continue;
+      absl::StatusOr<tls::LeafCertificate> read =
+          tls::ReadLeafCertificate("", certificate->certificate_chain());
+      if (read.ok()) leaf->second = *std::move(read);
+    }
+    if (leaf->second && !tls::CoversHostname(*leaf->second, binding.hostname())) {
+      gateway.add_warnings(
+          StrCat("hostname \"", binding.hostname(), "\" is not among the names of certificate \"",
+                 binding.certificate(), "\" (", StrJoin(leaf->second->subject_alt_names, ", "),
+                 "): clients that check names will refuse it"));
+    }
+  }
+}
+
 // A resource as it is returned: without what stays in the control plane (subscription key
-// hashes), with what the caller should know (SSE warnings, a newer rule it breaks).
+// hashes, private keys), with what the caller should know (SSE warnings, a newer rule it breaks,
+// what a certificate says and whether it names the hostnames bound to it).
 template <typename Resource>
-void PrepareForReply(Resource& resource) {
+void PrepareForReply(Resource& resource, store::Store& store) {
   if constexpr (std::is_same_v<Resource, v1::Subscription>) {
     resource.clear_primary_key_sha256();
     resource.clear_secondary_key_sha256();
   }
   AddSseWarnings(resource);
-  if (std::optional<std::string> warning = StricterRuleWarning(resource)) {
+  if constexpr (std::is_same_v<Resource, v1::Gateway>) AddHostnameWarnings(resource, store);
+  // No rule on certificates became stricter; one that expired since it was stored is said so.
+  if constexpr (std::is_same_v<Resource, v1::Certificate>) {
+    DescribeCertificate(resource);
+  } else if (std::optional<std::string> warning = StricterRuleWarning(resource)) {
     resource.add_warnings(*std::move(warning));
   }
   // Secrets never leave the control plane except to workers: the reply says one is stored.
@@ -154,15 +252,20 @@ void PrepareForReply(Resource& resource) {
       tls.clear_client_key();
     }
   }
+  if constexpr (std::is_same_v<Resource, v1::Certificate>) {
+    resource.set_private_key_set(!resource.private_key().empty());
+    resource.clear_private_key();
+  }
 }
 
 grpc::Status Reply(const absl::Status& status) { return ToGrpcStatus(status); }
 
 template <typename Resource>
-grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response) {
+grpc::Status Reply(const absl::StatusOr<Resource>& result, Resource* response,
+                   store::Store& store) {
   if (!result.ok()) return ToGrpcStatus(result.status());
   *response = *result;
-  PrepareForReply(*response);
+  PrepareForReply(*response, store);
   return grpc::Status::OK;
 }
 
@@ -286,6 +389,7 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
           }
         }
         KeepStoredSecrets(stored, current);
+        APIM_RETURN_IF_ERROR(CheckKeptSecretsMatch(stored, current));
         return apim::Validate(current);
       });
   if (updated.ok()) {
@@ -310,7 +414,7 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
       store_.List<Resource>({request.page_size(), request.page_token()});
   if (!page.ok()) return page.status();
   for (Resource& resource : page->items) {
-    PrepareForReply(resource);
+    PrepareForReply(resource, store_);
     *items.Add() = std::move(resource);
   }
   response.set_next_page_token(page->next_page_token);
@@ -324,12 +428,12 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
                                                const v1::Create##Type##Request* request,          \
                                                v1::Type* response) {                              \
     if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
-    return Reply(Create(request->field()), response);                                             \
+    return Reply(Create(request->field()), response, store_);                                     \
   }                                                                                               \
   grpc::Status ManagementService::Get##Type(grpc::ServerContext* context,                         \
                                             const v1::GetRequest* request, v1::Type* response) {  \
     if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
-    return Reply(store_.Get<v1::Type>(request->name()), response);                                \
+    return Reply(store_.Get<v1::Type>(request->name()), response, store_);                        \
   }                                                                                               \
   grpc::Status ManagementService::List##Plural(grpc::ServerContext* context,                      \
                                                const v1::ListRequest* request,                    \
@@ -341,7 +445,7 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
                                                const v1::Update##Type##Request* request,          \
                                                v1::Type* response) {                              \
     if (absl::Status auth = Authorize(*context); !auth.ok()) return Reply(auth);                  \
-    return Reply(Update(request->field(), request->update_mask()), response);                     \
+    return Reply(Update(request->field(), request->update_mask()), response, store_);             \
   }                                                                                               \
   grpc::Status ManagementService::Delete##Type(                                                   \
       grpc::ServerContext* context, const v1::DeleteRequest* request, google::protobuf::Empty*) { \
@@ -350,6 +454,7 @@ absl::Status ManagementService::List(const v1::ListRequest& request, Response& r
   }
 
 APIM_DEFINE_CRUD(Tier, Tiers, tier, tiers)
+APIM_DEFINE_CRUD(Certificate, Certificates, certificate, certificates)
 APIM_DEFINE_CRUD(Gateway, Gateways, gateway, gateways)
 APIM_DEFINE_CRUD(Api, Apis, api, apis)
 APIM_DEFINE_CRUD(DiagnosticSetting, DiagnosticSettings, diagnostic_setting, diagnostic_settings)
@@ -379,7 +484,7 @@ grpc::Status ManagementService::RegenerateSubscriptionKey(
       });
   if (!updated.ok()) return Reply(updated.status());
   spdlog::info("regenerated the {} key of subscription \"{}\"", request->key(), request->name());
-  grpc::Status status = Reply(updated, response);
+  grpc::Status status = Reply(updated, response, store_);
   (primary ? *response->mutable_primary_key() : *response->mutable_secondary_key()) = *key;
   return status;
 }

@@ -31,6 +31,7 @@ class ManagementService final : public v1::Management::Service {
   ManagementService(store::Store& store, WorkerRegistry& workers, std::string admin_token_sha256);
 
   APIM_DECLARE_CRUD(Tier, Tiers)
+  APIM_DECLARE_CRUD(Certificate, Certificates)
   APIM_DECLARE_CRUD(Gateway, Gateways)
   APIM_DECLARE_CRUD(Api, Apis)
   APIM_DECLARE_CRUD(DiagnosticSetting, DiagnosticSettings)

@@ -75,6 +75,9 @@ void AddOptions(CLI::App& app, CommandLine& line) {
   app.add_option("--admin-listen", worker.admin_listen,
                  "Admin address for /healthz, /readyz, /metrics")
       ->capture_default_str();
+  app.add_option("--tls-listen", worker.tls_listen,
+                 "HTTPS address (port 0 picks one), serving the certificates of the snapshot "
+                 "chosen by SNI");
   app.add_option("--threads", worker.threads, "Worker threads, each with its own listener")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();
@@ -118,7 +121,7 @@ void AddOptions(CLI::App& app, CommandLine& line) {
       ->check(CLI::Range(size_t{1}, size_t{100'000'000}))
       ->capture_default_str();
   app.add_option("--port-file", line.options.port_file,
-                 "Write \"PROXY_PORT ADMIN_PORT\" here once serving");
+                 "Write \"PROXY_PORT ADMIN_PORT [TLS_PORT]\" here once serving");
   app.add_option("--log-level", line.log_level, "trace, debug, info, warn, error")
       ->capture_default_str();
 }
@@ -209,6 +212,9 @@ absl::StatusOr<GatewayOptions> Settle(CommandLine line) {
   }
   APIM_RETURN_IF_ERROR(CheckListenAddress("--listen", options.worker.listen));
   APIM_RETURN_IF_ERROR(CheckListenAddress("--admin-listen", options.worker.admin_listen));
+  if (!options.worker.tls_listen.empty()) {
+    APIM_RETURN_IF_ERROR(CheckListenAddress("--tls-listen", options.worker.tls_listen));
+  }
   options.log_level = spdlog::level::from_str(line.log_level);
   if (options.log_level == spdlog::level::off && line.log_level != "off") {
     return FlagError("--log-level",

@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include <boost/asio/signal_set.hpp>
+#include <csignal>
 #include <iostream>
 #include <optional>
 
@@ -87,6 +88,9 @@ void WatchSignals(boost::asio::signal_set& signals, Worker& worker, const Gatewa
 
 // Serves until a signal stops the worker; the exit code.
 int RunGateway(GatewayOptions options) {
+  // OpenSSL writes to sockets with write(), not send(MSG_NOSIGNAL): a peer that has gone would
+  // otherwise end the process with SIGPIPE instead of failing that one write with EPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
   apim::PrepareDescriptors();                        // Every stream holds two.
   SetDefaultBackendCaFile(options.backend_ca_file);  // Before the first snapshot is compiled.
 
@@ -105,7 +109,8 @@ int RunGateway(GatewayOptions options) {
     spdlog::error("{}", std::string(bound.message()));
     return 1;
   }
-  spdlog::info("apim-gateway proxy on port {}, admin on port {}, {} threads", worker.proxy_port(),
+  spdlog::info("apim-gateway proxy on port {}{}, admin on port {}, {} threads", worker.proxy_port(),
+               worker.tls_port() != 0 ? apim::StrCat(", TLS on port ", worker.tls_port()) : "",
                worker.admin_port(), options.worker.threads);
   std::optional<ConfigClient> config_client;
   if (!options.client.control_plane.empty()) {
@@ -116,7 +121,9 @@ int RunGateway(GatewayOptions options) {
   }
   if (!options.port_file.empty()) {
     if (absl::Status written = apim::WriteFileAtomically(
-            options.port_file, apim::StrCat(worker.proxy_port(), " ", worker.admin_port(), "\n"));
+            options.port_file,
+            apim::StrCat(worker.proxy_port(), " ", worker.admin_port(),
+                         worker.tls_port() != 0 ? apim::StrCat(" ", worker.tls_port()) : "", "\n"));
         !written.ok()) {
       spdlog::error("{}", std::string(written.message()));
       return 1;

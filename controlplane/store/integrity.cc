@@ -44,8 +44,16 @@ absl::Status RefuseIfUsed(Db& db, std::string_view users_sql, std::string_view n
 
 absl::Status CheckReferences(Db&, const v1::Tier&) { return absl::OkStatus(); }
 
+absl::Status CheckReferences(Db&, const v1::Certificate&) { return absl::OkStatus(); }
+
 absl::Status CheckReferences(Db& db, const v1::Gateway& gateway) {
-  return RequireExists(db, "tiers", "tier", "gateway.tier", gateway.tier());
+  APIM_RETURN_IF_ERROR(RequireExists(db, "tiers", "tier", "gateway.tier", gateway.tier()));
+  for (int i = 0; i < gateway.hostnames_size(); ++i) {
+    APIM_RETURN_IF_ERROR(RequireExists(db, "certificates", "certificate",
+                                       StrCat("gateway.hostnames[", i, "].certificate"),
+                                       gateway.hostnames(i).certificate()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status CheckReferences(Db& db, const v1::Api& api) {
@@ -112,6 +120,13 @@ absl::Status CheckDeletable(Db& db, const v1::Gateway& gateway) {
   return RefuseIfUsed(db, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api",
                       gateway.name(), StrCat("gateway \"", gateway.name(), "\" serves apis "),
                       "; remove it from their gateways first");
+}
+
+absl::Status CheckDeletable(Db& db, const v1::Certificate& certificate) {
+  return RefuseIfUsed(
+      db, "SELECT DISTINCT gateway FROM gateway_hostnames WHERE certificate = ? ORDER BY gateway",
+      certificate.name(), StrCat("certificate \"", certificate.name(), "\" is bound by gateways "),
+      "; bind their hostnames to another certificate or remove them first");
 }
 
 absl::Status CheckSseApisHaveLongLivedTiers(Db& db, std::string_view field) {

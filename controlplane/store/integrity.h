@@ -18,6 +18,7 @@ namespace apim::store {
 // Before a resource is written: the resources it names exist (and an API's host and path prefix
 // are its own).
 absl::Status CheckReferences(Db& db, const v1::Tier& tier);
+absl::Status CheckReferences(Db& db, const v1::Certificate& certificate);
 absl::Status CheckReferences(Db& db, const v1::Gateway& gateway);
 absl::Status CheckReferences(Db& db, const v1::Api& api);
 absl::Status CheckReferences(Db& db, const v1::DiagnosticSetting& setting);
@@ -26,15 +27,17 @@ absl::Status CheckReferences(Db& db, const v1::Policy& policy);
 absl::Status CheckReferences(Db& db, const v1::Product& product);
 absl::Status CheckReferences(Db& db, const v1::Subscription& subscription);
 
-// Before a resource is deleted: a tier gateways use, a gateway that serves APIs, and a built-in
-// tier are refused, naming what holds them. Anything else may go (the template; the overloads are
-// preferred where they match): the schema deletes what hangs off it, an API's settings included.
+// Before a resource is deleted: a tier gateways use, a gateway that serves APIs, a certificate a
+// gateway binds, and a built-in tier are refused, naming what holds them. Anything else may go (the
+// template; the overloads are preferred where they match): the schema deletes what hangs off it, an
+// API's settings included.
 template <typename Resource>
 absl::Status CheckDeletable(Db&, const Resource&) {
   return absl::OkStatus();
 }
 absl::Status CheckDeletable(Db& db, const v1::Tier& tier);
 absl::Status CheckDeletable(Db& db, const v1::Gateway& gateway);
+absl::Status CheckDeletable(Db& db, const v1::Certificate& certificate);
 
 // The one rule that spans three tables: an API declared SSE may only be served by gateways whose
 // tier allows long-lived connections. `field` is the one the error names.

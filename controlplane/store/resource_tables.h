@@ -92,6 +92,25 @@ struct Table<v1::Gateway> {
 };
 
 template <>
+struct Table<v1::Certificate> {
+  static constexpr std::string_view kKind = "certificate";
+  static constexpr std::string_view kTable = "certificates";
+  static constexpr std::string_view kKey = "name";
+  static constexpr std::string_view kSseField = "";
+  static constexpr std::string_view kGuardrailField = "";
+  static constexpr std::array<std::string_view, 2> kColumns = {"certificate_chain", "private_key"};
+  static const std::string& Key(const v1::Certificate& c) { return c.name(); }
+  static void SetKey(v1::Certificate& c, std::string key) { c.set_name(std::move(key)); }
+  static void Bind(Statement& s, int i, const v1::Certificate& c) {
+    s.Bind(i, c.certificate_chain()).Bind(i + 1, c.private_key());
+  }
+  static void Read(Statement& s, int i, v1::Certificate& c) {
+    c.set_certificate_chain(s.ColumnText(i));
+    c.set_private_key(s.ColumnText(i + 1));
+  }
+};
+
+template <>
 struct Table<v1::Api> {
   static constexpr std::string_view kKind = "api";
   static constexpr std::string_view kTable = "apis";

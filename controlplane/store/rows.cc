@@ -64,6 +64,24 @@ absl::StatusOr<int64_t> BumpRevision(Db& db) {
   return bump->ColumnInt(0);
 }
 
+absl::Status ReadChildren(Db& db, v1::Gateway& gateway) {
+  absl::StatusOr<Statement> select = db.Prepare(
+      "SELECT hostname, certificate, is_default FROM gateway_hostnames WHERE gateway = ? "
+      "ORDER BY position");
+  if (!select.ok()) return select.status();
+  select->Bind(1, gateway.name());
+  gateway.clear_hostnames();
+  while (true) {
+    absl::StatusOr<bool> row = select->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::OkStatus();
+    v1::HostnameBinding& binding = *gateway.add_hostnames();
+    binding.set_hostname(select->ColumnText(0));
+    binding.set_certificate(select->ColumnText(1));
+    binding.set_is_default(select->ColumnInt(2) != 0);
+  }
+}
+
 absl::Status ReadChildren(Db& db, v1::Api& api) {
   return ReadLinks(db, "SELECT gateway FROM api_gateways WHERE api = ? ORDER BY position",
                    api.name(), *api.mutable_gateways());
@@ -72,6 +90,26 @@ absl::Status ReadChildren(Db& db, v1::Api& api) {
 absl::Status ReadChildren(Db& db, v1::Product& product) {
   return ReadLinks(db, "SELECT api FROM product_apis WHERE product = ? ORDER BY position",
                    product.name(), *product.mutable_apis());
+}
+
+absl::Status WriteChildren(Db& db, const v1::Gateway& gateway) {
+  absl::StatusOr<Statement> clear = db.Prepare("DELETE FROM gateway_hostnames WHERE gateway = ?");
+  if (!clear.ok()) return clear.status();
+  APIM_RETURN_IF_ERROR(clear->Bind(1, gateway.name()).Run());
+  for (int i = 0; i < gateway.hostnames_size(); ++i) {
+    const v1::HostnameBinding& binding = gateway.hostnames(i);
+    absl::StatusOr<Statement> add = db.Prepare(
+        "INSERT INTO gateway_hostnames (gateway, hostname, certificate, is_default, position) "
+        "VALUES (?, ?, ?, ?, ?)");
+    if (!add.ok()) return add.status();
+    APIM_RETURN_IF_ERROR(add->Bind(1, gateway.name())
+                             .Bind(2, binding.hostname())
+                             .Bind(3, binding.certificate())
+                             .Bind(4, int64_t{binding.is_default()})
+                             .Bind(5, int64_t{i})
+                             .Run());
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteChildren(Db& db, const v1::Api& api) {

@@ -72,12 +72,14 @@ Resource ReadRow(Statement& row) {
   return resource;
 }
 
-// Rows owned by a resource but stored in other tables: an API's gateways, a product's APIs.
+// Rows owned by a resource but stored in other tables: a gateway's hostnames, an API's gateways,
+// a product's APIs.
 // Resources without any use the templates; the overloads below are preferred where they match.
 template <typename Resource>
 absl::Status ReadChildren(Db&, Resource&) {
   return absl::OkStatus();
 }
+absl::Status ReadChildren(Db& db, v1::Gateway& gateway);
 absl::Status ReadChildren(Db& db, v1::Api& api);
 absl::Status ReadChildren(Db& db, v1::Product& product);
 
@@ -85,6 +87,7 @@ template <typename Resource>
 absl::Status WriteChildren(Db&, const Resource&) {
   return absl::OkStatus();
 }
+absl::Status WriteChildren(Db& db, const v1::Gateway& gateway);
 absl::Status WriteChildren(Db& db, const v1::Api& api);
 absl::Status WriteChildren(Db& db, const v1::Product& product);
 

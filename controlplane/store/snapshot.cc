@@ -1,3 +1,5 @@
+#include <algorithm>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -10,6 +12,43 @@
 #include "controlplane/store/store.h"
 
 namespace apim::store {
+namespace {
+
+// One ServedCertificate per certificate the gateway's hostnames are bound to (by name), with its
+// hostnames sorted. The default is the binding marked so, else the first hostname alphabetically.
+absl::Status AddServedCertificates(Db& db, const v1::Gateway& gateway, v1::Snapshot& snapshot) {
+  if (gateway.hostnames().empty()) return absl::OkStatus();
+  std::string default_hostname;
+  for (const v1::HostnameBinding& binding : gateway.hostnames()) {
+    if (binding.is_default()) default_hostname = binding.hostname();
+  }
+  if (default_hostname.empty()) {
+    default_hostname =
+        std::min_element(gateway.hostnames().begin(), gateway.hostnames().end(),
+                         [](const v1::HostnameBinding& a, const v1::HostnameBinding& b) {
+                           return a.hostname() < b.hostname();
+                         })
+            ->hostname();
+  }
+  std::map<std::string, std::vector<std::string>> hostnames_by_certificate;
+  for (const v1::HostnameBinding& binding : gateway.hostnames()) {
+    hostnames_by_certificate[binding.certificate()].push_back(binding.hostname());
+  }
+  for (auto& [name, hostnames] : hostnames_by_certificate) {
+    absl::StatusOr<v1::Certificate> certificate = SelectOne<v1::Certificate>(db, name);
+    if (!certificate.ok()) return certificate.status();
+    std::sort(hostnames.begin(), hostnames.end());
+    v1::ServedCertificate& served = *snapshot.add_certificates();
+    served.set_name(name);
+    served.mutable_hostnames()->Assign(hostnames.begin(), hostnames.end());
+    served.set_is_default(std::binary_search(hostnames.begin(), hostnames.end(), default_hostname));
+    served.set_certificate_chain(certificate->certificate_chain());
+    served.set_private_key(certificate->private_key());
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name) {
   std::lock_guard lock(mu_);
@@ -32,6 +71,7 @@ absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name)
   absl::StatusOr<v1::Tier> tier = SelectOne<v1::Tier>(*db_, gateway->tier());
   if (!tier.ok()) return tier.status();
   *snapshot.mutable_tier() = *std::move(tier);
+  APIM_RETURN_IF_ERROR(AddServedCertificates(*db_, *gateway, snapshot));
 
   absl::StatusOr<std::vector<std::string>> api_names =
       QueryNames(*db_, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway_name);

@@ -187,6 +187,7 @@ absl::StatusOr<uint64_t> Store::Revision() {
   template absl::Status Store::Delete<Resource>(std::string_view, std::string_view);
 
 APIM_INSTANTIATE_STORE(v1::Tier)
+APIM_INSTANTIATE_STORE(v1::Certificate)
 APIM_INSTANTIATE_STORE(v1::Gateway)
 APIM_INSTANTIATE_STORE(v1::Api)
 APIM_INSTANTIATE_STORE(v1::DiagnosticSetting)

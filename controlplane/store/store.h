@@ -1,7 +1,7 @@
 #pragma once
-// The control plane's durable state: one SQLite file holding tiers, gateways, APIs, diagnostic
-// and cache settings and policies. Every write runs in one transaction that also checks the
-// references between resources and bumps the store revision; a rejected write changes nothing.
+// The control plane's durable state: one SQLite file holding tiers, certificates, gateways, APIs,
+// diagnostic and cache settings and policies. Every write runs in one transaction that also checks
+// the references between resources and bumps the store revision; a rejected write changes nothing.
 //
 // Resources are the apim.v1 protobuf messages. Keys are `name` for tiers, gateways and APIs and
 // `scope` for settings and policies. Etags are the store revision of a resource's last write.
@@ -39,7 +39,8 @@ class Store {
   // Opens (creating if needed) the file and applies pending migrations.
   static absl::StatusOr<std::unique_ptr<Store>> Open(const std::string& path);
 
-  // Resource is one of apim::v1::Tier, Gateway, Api, DiagnosticSetting, CacheSetting, Policy.
+  // Resource is one of apim::v1::Tier, Certificate, Gateway, Api, DiagnosticSetting,
+  // CacheSetting, Policy, Product, Subscription.
   // Output-only fields (etag, times, built_in) of the argument are ignored.
   template <typename Resource>
   absl::StatusOr<Resource> Create(const Resource& resource);
@@ -66,8 +67,9 @@ class Store {
   // keep it short).
   void SetCommitListener(std::function<void()> listener);
 
-  // Everything one gateway's workers need: its tier, the APIs it serves, and the settings and
-  // policies that apply to them, read in one transaction. Version is the store revision.
+  // Everything one gateway's workers need: its tier, the certificates of its hostnames (keys
+  // included), the APIs it serves, and the settings and policies that apply to them, read in one
+  // transaction. Version is the store revision.
   absl::StatusOr<v1::Snapshot> BuildSnapshot(std::string_view gateway);
 
   // The SHA-256 (hex) of the gateway's worker token. NOT_FOUND if the gateway does not exist,

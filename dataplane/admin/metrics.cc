@@ -93,16 +93,31 @@ std::string Metrics::RenderPrometheus() const {
         client_overruns.load());
   gauge("apim_session_failures_total", "Exchanges ended by an unexpected internal error.",
         "counter", session_failures.load());
-  out << "# HELP apim_backend_tls_handshakes_total New TLS connections to backends: full "
-         "handshakes, resumed sessions, failures.\n"
-         "# TYPE apim_backend_tls_handshakes_total counter\n"
-         "apim_backend_tls_handshakes_total{result=\"full\"} "
-      << backend_tls_full_handshakes.load()
-      << "\napim_backend_tls_handshakes_total{result=\"resumed\"} "
-      << backend_tls_resumed_handshakes.load()
-      << "\napim_backend_tls_handshakes_total{result=\"failed\"} "
-      << backend_tls_failed_handshakes.load() << '\n';
+  const auto handshakes = [&](std::string_view name, std::string_view who, uint64_t full,
+                              uint64_t resumed, uint64_t failed) {
+    out << "# HELP " << name << " New TLS connections " << who
+        << ": full handshakes, resumed sessions, failures.\n# TYPE " << name << " counter\n"
+        << name << "{result=\"full\"} " << full << '\n'
+        << name << "{result=\"resumed\"} " << resumed << '\n'
+        << name << "{result=\"failed\"} " << failed << '\n';
+  };
+  handshakes("apim_backend_tls_handshakes_total", "to backends", backend_tls_full_handshakes.load(),
+             backend_tls_resumed_handshakes.load(), backend_tls_failed_handshakes.load());
+  handshakes("apim_client_tls_handshakes_total", "from clients", client_tls_full.load(),
+             client_tls_resumed.load(), client_tls_failed.load());
+  std::lock_guard lock(mu_);
+  out << "# HELP apim_certificate_not_after_seconds When the certificate served for a hostname "
+         "expires (Unix time).\n# TYPE apim_certificate_not_after_seconds gauge\n";
+  for (const auto& [hostname, not_after] : certificate_not_after_) {
+    out << "apim_certificate_not_after_seconds{hostname=\"" << Label(hostname) << "\"} "
+        << not_after << '\n';
+  }
   return out.str();
+}
+
+void Metrics::SetCertificateExpiry(std::map<std::string, int64_t> not_after_by_hostname) {
+  std::lock_guard lock(mu_);
+  certificate_not_after_ = std::move(not_after_by_hostname);
 }
 
 }  // namespace apim::dataplane

@@ -16,6 +16,8 @@ class Metrics {
   void CountRequest(const std::string& api, unsigned status);
   void CountUpstreamError(const std::string& kind);
   std::string RenderPrometheus() const;
+  // The not-after time (Unix seconds) of the certificate served for each hostname.
+  void SetCertificateExpiry(std::map<std::string, int64_t> not_after_by_hostname);
 
   std::atomic<int64_t> active_streams{0};
   std::atomic<int64_t> active_connections{0};
@@ -42,11 +44,16 @@ class Metrics {
   std::atomic<uint64_t> backend_tls_full_handshakes{0};
   std::atomic<uint64_t> backend_tls_resumed_handshakes{0};
   std::atomic<uint64_t> backend_tls_failed_handshakes{0};
+  // The same for clients of the TLS listener.
+  std::atomic<uint64_t> client_tls_full{0};
+  std::atomic<uint64_t> client_tls_resumed{0};
+  std::atomic<uint64_t> client_tls_failed{0};
 
  private:
   mutable std::mutex mu_;
   std::map<std::pair<std::string, unsigned>, uint64_t> requests_;  // (api, status) -> count
   std::map<std::string, uint64_t> upstream_errors_;                // kind -> count
+  std::map<std::string, int64_t> certificate_not_after_;           // hostname -> Unix seconds
 };
 
 }  // namespace apim::dataplane

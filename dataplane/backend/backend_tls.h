@@ -12,6 +12,7 @@
 #include <unordered_map>
 
 #include "absl/status/statusor.h"
+#include "dataplane/net/socket_stream.h"
 
 namespace apim::dataplane {
 
@@ -28,11 +29,6 @@ struct BackendTlsSettings {
 // The CA bundle used when an API names none: the worker's --backend-ca-file, else $SSL_CERT_FILE,
 // else the system's. Set once at start, before the first snapshot is compiled.
 void SetDefaultBackendCaFile(std::string path);
-
-struct SslFree {
-  void operator()(SSL* ssl) const { SSL_free(ssl); }
-};
-using SslPtr = std::unique_ptr<SSL, SslFree>;
 
 class BackendTlsContext {
  public:

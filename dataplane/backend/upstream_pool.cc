@@ -64,14 +64,14 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
   if (connect_error) co_return std::pair{connect_error, Lease{}};
   Lease lease;
   if (!backend.tls) {
-    lease.stream = std::make_unique<BackendStream>(std::move(*socket));
+    lease.stream = std::make_unique<SocketStream>(std::move(*socket));
     co_return std::pair{beast::error_code{}, std::move(lease)};
   }
   SslPtr ssl =
       backend.tls_context->NewConnection(socket->native_handle(), backend.host, backend.port);
-  lease.stream = std::make_unique<BackendStream>(std::move(*socket), std::move(ssl));
+  lease.stream = std::make_unique<SocketStream>(std::move(*socket), std::move(ssl));
   beast::error_code handshake_error =
-      co_await lease.stream->Handshake(connect_timeout, lease.tls_failure);
+      co_await lease.stream->Handshake(connect_timeout, lease.tls_failure, &HandshakeFailure);
   if (handshake_error) {
     lease.stream.reset();
     co_return std::pair{handshake_error, std::move(lease)};
@@ -81,7 +81,7 @@ asio::awaitable<std::pair<beast::error_code, UpstreamPool::Lease>> UpstreamPool:
   co_return std::pair{beast::error_code{}, std::move(lease)};
 }
 
-void UpstreamPool::Release(const Backend& backend, std::unique_ptr<BackendStream> stream) {
+void UpstreamPool::Release(const Backend& backend, std::unique_ptr<SocketStream> stream) {
   std::vector<Idle>& idle = idle_[Key(backend)];
   if (idle.size() >= max_idle_per_backend_) return;  // Closed by the unique_ptr.
   idle.push_back(Idle{std::move(stream), std::chrono::steady_clock::now()});

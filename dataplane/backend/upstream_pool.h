@@ -12,7 +12,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "dataplane/backend/backend_stream.h"
+#include "dataplane/net/socket_stream.h"
 #include "dataplane/config/route_table.h"
 
 namespace apim::dataplane {
@@ -22,7 +22,7 @@ class UpstreamPool {
   // How a new TLS connection's handshake went (for /metrics).
   enum class Handshake { kNone, kFull, kResumed };
   struct Lease {
-    std::unique_ptr<BackendStream> stream;
+    std::unique_ptr<SocketStream> stream;
     bool reused = false;  // A reused connection may have been closed by the backend meanwhile.
     Handshake handshake = Handshake::kNone;
     std::string tls_failure;  // Why the TLS handshake failed, when it did.
@@ -41,11 +41,11 @@ class UpstreamPool {
   boost::asio::awaitable<std::pair<boost::beast::error_code, Lease>> Acquire(
       const Backend& backend, std::chrono::milliseconds connect_timeout, bool fresh_only = false);
 
-  void Release(const Backend& backend, std::unique_ptr<BackendStream> stream);
+  void Release(const Backend& backend, std::unique_ptr<SocketStream> stream);
 
  private:
   struct Idle {
-    std::unique_ptr<BackendStream> stream;
+    std::unique_ptr<SocketStream> stream;
     std::chrono::steady_clock::time_point since;
   };
   // Connections are shared only between backends with the same address and TLS settings.

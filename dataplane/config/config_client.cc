@@ -24,6 +24,9 @@ absl::Status ApplySnapshot(v1::Snapshot snapshot, SnapshotStore& snapshots, Metr
           api.name(), api.backend_url());
     }
   }
+  metrics.SetCertificateExpiry((*runtime)->certificates
+                                   ? (*runtime)->certificates->NotAfterByHostname()
+                                   : std::map<std::string, int64_t>());
   snapshots.Publish(*std::move(runtime));
   metrics.config_version = version;
   return absl::OkStatus();

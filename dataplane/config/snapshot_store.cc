@@ -13,7 +13,11 @@ absl::StatusOr<std::shared_ptr<const RuntimeSnapshot>> RuntimeSnapshot::Compile(
     v1::Snapshot snapshot) {
   absl::StatusOr<RouteTable> routes = RouteTable::Build(snapshot);
   if (!routes.ok()) return routes.status();
+  absl::StatusOr<std::shared_ptr<const ServedCertificates>> certificates =
+      ServedCertificates::Load(snapshot.certificates());
+  if (!certificates.ok()) return certificates.status();
   auto runtime = std::make_shared<RuntimeSnapshot>();
+  runtime->certificates = *std::move(certificates);
   runtime->source = std::move(snapshot);
   runtime->routes = *std::move(routes);
   return std::shared_ptr<const RuntimeSnapshot>(std::move(runtime));

@@ -9,6 +9,7 @@
 #include "absl/status/statusor.h"
 #include "apim/v1/resources.pb.h"
 #include "dataplane/config/route_table.h"
+#include "dataplane/config/served_certificates.h"
 
 namespace apim::dataplane {
 
@@ -16,6 +17,8 @@ namespace apim::dataplane {
 struct RuntimeSnapshot {
   v1::Snapshot source;
   RouteTable routes;
+  // What the TLS listener serves; null when the snapshot has no certificate.
+  std::shared_ptr<const ServedCertificates> certificates;
 
   static absl::StatusOr<std::shared_ptr<const RuntimeSnapshot>> Compile(v1::Snapshot snapshot);
 };

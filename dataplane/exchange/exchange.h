@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "dataplane/admin/access_log.h"
-#include "dataplane/backend/backend_stream.h"
+#include "dataplane/net/socket_stream.h"
 #include "dataplane/exchange/admission.h"
 #include "dataplane/exchange/downstream.h"
 #include "dataplane/exchange/exchange_io.h"
@@ -80,7 +80,7 @@ class Exchange {
   // else streamed from the client piece by piece. Returns the error and whether any body byte
   // was consumed from the client (then the request cannot be retried on another connection).
   boost::asio::awaitable<std::pair<boost::beast::error_code, bool>> SendRequest(
-      BackendStream& upstream, http::request<http::buffer_body>& head, std::string& buffered_body);
+      SocketStream& upstream, http::request<http::buffer_body>& head, std::string& buffered_body);
   // buffer-request-body: reads the whole request body, holding its size in `reservation`. The
   // exchange ends here when it failed, was too large or did not fit in the buffer budget.
   boost::asio::awaitable<PhaseOutcome> ReadWholeRequestBody(std::string& body,
@@ -115,7 +115,7 @@ class Exchange {
   std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
   Admission admission_;                              // Points into snapshot_.
   const DiagnosticConfig* diagnostics_ = nullptr;
-  std::unique_ptr<BackendStream> upstream_;
+  std::unique_ptr<SocketStream> upstream_;
   boost::beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;
 };

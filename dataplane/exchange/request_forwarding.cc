@@ -59,7 +59,7 @@ awaitable<PhaseOutcome> Exchange::ReadWholeRequestBody(std::string& body,
 }
 
 awaitable<std::pair<beast::error_code, bool>> Exchange::SendRequest(
-    BackendStream& upstream, http::request<http::buffer_body>& head, std::string& buffered_body) {
+    SocketStream& upstream, http::request<http::buffer_body>& head, std::string& buffered_body) {
   http::request_serializer<http::buffer_body> serializer(head);
   bool consumed_body = false;
   if (!buffered_body.empty()) {

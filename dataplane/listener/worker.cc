@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -9,6 +10,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "common/str_cat.h"
@@ -22,7 +24,30 @@ namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
-asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, SessionContext& context) {
+// The connection a client of `acceptor` gets: plaintext, or on the TLS listener an SSL with the
+// certificates the current snapshot serves. Null for a TLS client while none are served: the
+// connection is closed at once, which the client sees as a failed handshake.
+std::optional<SocketStream> Accepted(tcp::socket socket, bool tls, SessionContext& context) {
+  if (!tls) return SocketStream(std::move(socket));
+  std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
+  SslPtr ssl = snapshot && snapshot->certificates
+                   ? snapshot->certificates->NewConnection(socket.native_handle())
+                   : nullptr;
+  if (!ssl) {
+    ++context.metrics.client_tls_failed;
+    // Said once per snapshot, not per client: a scanner would fill the log otherwise.
+    static std::atomic<uint64_t> warned_for{~uint64_t{0}};
+    const uint64_t version = snapshot ? snapshot->source.version() : 0;
+    if (warned_for.exchange(version) != version) {
+      spdlog::warn("--tls-listen: TLS clients are refused: config version {} serves no certificate",
+                   version);
+    }
+    return std::nullopt;
+  }
+  return SocketStream(std::move(socket), std::move(ssl));
+}
+
+asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls, SessionContext& context) {
   for (;;) {
     tcp::endpoint peer;
     auto [error, socket] = co_await acceptor.async_accept(peer, kNoThrow);
@@ -34,7 +59,9 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, SessionContext& contex
       co_await pause.async_wait(kNoThrow);
       continue;
     }
-    asio::co_spawn(acceptor.get_executor(), ServeConnection(std::move(socket), peer, context),
+    std::optional<SocketStream> client = Accepted(std::move(socket), tls, context);
+    if (!client) continue;
+    asio::co_spawn(acceptor.get_executor(), ServeConnection(*std::move(client), peer, context),
                    [](std::exception_ptr escaped) {
                      // The session answers and logs its own failures; this is the last resort.
                      if (!escaped) return;
@@ -88,6 +115,7 @@ struct Worker::Thread {
          SubscriptionStreams& subscription_streams, BufferBudget& buffer_budget)
       : io(1),
         acceptor(io),
+        tls_acceptor(io),
         pool(io.get_executor()),
         context{.snapshots = snapshots,
                 .metrics = metrics,
@@ -101,6 +129,7 @@ struct Worker::Thread {
                 .buffer_budget = buffer_budget} {}
   asio::io_context io;
   tcp::acceptor acceptor;
+  tcp::acceptor tls_acceptor;  // Open with --tls-listen.
   UpstreamPool pool;
   std::unordered_set<StreamClock*> open_relays;
   SessionContext context;
@@ -150,17 +179,32 @@ absl::Status Worker::Bind() {
   if (!proxy.ok()) return proxy.status();
   absl::StatusOr<tcp::endpoint> admin = ParseEndpoint(options_.admin_listen);
   if (!admin.ok()) return admin.status();
-  for (auto& thread : threads_) {
-    absl::StatusOr<tcp::acceptor> acceptor = Listen(thread->io, *proxy, /*reuse_port=*/true);
-    if (!acceptor.ok()) return acceptor.status();
-    if (absl::Status set = SetAcceptedSocketOptions(*acceptor, options_.limits); !set.ok()) {
-      return set;
+  // One listener per thread on the same port (SO_REUSEPORT); the first settles the port, so
+  // port 0 means one port for every thread.
+  const auto listen_on_every_thread =
+      [&](tcp::endpoint endpoint, tcp::acceptor Thread::*which) -> absl::StatusOr<uint16_t> {
+    for (auto& thread : threads_) {
+      absl::StatusOr<tcp::acceptor> acceptor = Listen(thread->io, endpoint, /*reuse_port=*/true);
+      if (!acceptor.ok()) return acceptor.status();
+      if (absl::Status set = SetAcceptedSocketOptions(*acceptor, options_.limits); !set.ok()) {
+        return set;
+      }
+      (*thread).*which = *std::move(acceptor);
+      endpoint.port(((*thread).*which).local_endpoint().port());
     }
-    thread->acceptor = *std::move(acceptor);
-    // The first listener settles the port, so port 0 means one port for every thread.
-    proxy->port(thread->acceptor.local_endpoint().port());
+    return endpoint.port();
+  };
+  absl::StatusOr<uint16_t> proxy_port = listen_on_every_thread(*proxy, &Thread::acceptor);
+  if (!proxy_port.ok()) return proxy_port.status();
+  proxy_port_ = *proxy_port;
+  if (!options_.tls_listen.empty()) {
+    absl::StatusOr<tcp::endpoint> tls = ParseEndpoint(options_.tls_listen);
+    if (!tls.ok())
+      return absl::InvalidArgumentError(StrCat("--tls-listen: ", tls.status().message()));
+    absl::StatusOr<uint16_t> tls_port = listen_on_every_thread(*tls, &Thread::tls_acceptor);
+    if (!tls_port.ok()) return tls_port.status();
+    tls_port_ = *tls_port;
   }
-  proxy_port_ = proxy->port();
   absl::StatusOr<tcp::acceptor> admin_acceptor =
       Listen(control_context(), *admin, /*reuse_port=*/false);
   if (!admin_acceptor.ok()) return admin_acceptor.status();
@@ -171,7 +215,12 @@ absl::Status Worker::Bind() {
 
 void Worker::Run() {
   for (auto& thread : threads_) {
-    asio::co_spawn(thread->io, AcceptLoop(thread->acceptor, thread->context), asio::detached);
+    asio::co_spawn(thread->io, AcceptLoop(thread->acceptor, /*tls=*/false, thread->context),
+                   asio::detached);
+    if (thread->tls_acceptor.is_open()) {
+      asio::co_spawn(thread->io, AcceptLoop(thread->tls_acceptor, /*tls=*/true, thread->context),
+                     asio::detached);
+    }
   }
   asio::co_spawn(control_context(), ServeAdmin(*admin_acceptor_, snapshots_, metrics_),
                  asio::detached);
@@ -191,9 +240,10 @@ void Worker::Drain(std::chrono::milliseconds timeout) {
   metrics_.draining = 1;
   spdlog::info("draining: no new connections; streams end in {} ms", timeout.count());
   for (auto& thread : threads_) {
-    asio::post(thread->io, [&acceptor = thread->acceptor] {
+    asio::post(thread->io, [&thread = *thread] {
       boost::system::error_code ignored;
-      acceptor.close(ignored);
+      thread.acceptor.close(ignored);
+      thread.tls_acceptor.close(ignored);
     });
   }
   const auto streams_end_at = std::chrono::steady_clock::now() + timeout;

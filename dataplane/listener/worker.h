@@ -24,6 +24,7 @@ namespace apim::dataplane {
 struct WorkerOptions {
   std::string listen = "0.0.0.0:8080";
   std::string admin_listen = "127.0.0.1:9901";
+  std::string tls_listen;  // Empty: no TLS listener.
   int threads = 1;
   size_t cache_max_bytes = 64 * 1024 * 1024;
   size_t rate_limit_max_keys = RateLimiter::kDefaultMaxKeys;
@@ -43,6 +44,7 @@ class Worker {
   absl::Status Bind();
   uint16_t proxy_port() const { return proxy_port_; }
   uint16_t admin_port() const { return admin_port_; }
+  uint16_t tls_port() const { return tls_port_; }  // 0 without --tls-listen
 
   // The first thread's context, for signal handling and other control work.
   boost::asio::io_context& control_context();
@@ -72,6 +74,7 @@ class Worker {
   std::unique_ptr<boost::asio::steady_timer> drain_timer_;
   uint16_t proxy_port_ = 0;
   uint16_t admin_port_ = 0;
+  uint16_t tls_port_ = 0;
 };
 
 }  // namespace apim::dataplane

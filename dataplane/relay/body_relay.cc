@@ -42,7 +42,7 @@ ThreadBuffers& Buffers() {
 
 }  // namespace
 
-BodyRelay::BodyRelay(BackendStream& upstream, Downstream& downstream, ResponseParser& response,
+BodyRelay::BodyRelay(SocketStream& upstream, Downstream& downstream, ResponseParser& response,
                      std::string first_piece, std::string_view already_read, bool event_stream,
                      StreamClock& clock, Metrics& metrics)
     : upstream_(upstream),
@@ -94,12 +94,12 @@ void BodyRelay::Step() {
     ThreadBuffers& buffers = Buffers();
     std::memcpy(buffers.read, unparsed_.data(), unparsed_.size());
     const size_t room = kReadBytes - unparsed_.size();
-    const BackendStream::Tried got = upstream_.TryRead(buffers.read + unparsed_.size(), room);
+    const SocketStream::Tried got = upstream_.TryRead(buffers.read + unparsed_.size(), room);
     const size_t read = got.bytes;
     readable_ = false;
-    wait_writable_ = got.wait == BackendStream::Wait::kWritable;
+    wait_writable_ = got.wait == SocketStream::Wait::kWritable;
     if (got.error) return Finish(RelayEnd::kBackendFailed);
-    if (read == 0 && got.wait == BackendStream::Wait::kNone) {
+    if (read == 0 && got.wait == SocketStream::Wait::kNone) {
       backend_closed_ = true;
     } else if (read > 0) {
       // A full read may have left more behind; TLS hands over one record a read, and more may

@@ -22,7 +22,7 @@
 #include <string_view>
 
 #include "dataplane/admin/metrics.h"
-#include "dataplane/backend/backend_stream.h"
+#include "dataplane/net/socket_stream.h"
 #include "dataplane/exchange/downstream.h"
 #include "dataplane/relay/sse/event_boundary_tracker.h"
 #include "dataplane/relay/stream_clock.h"
@@ -44,7 +44,7 @@ class BodyRelay {
   // is body the exchange read already (a buffer-response that did not fit), sent first.
   // For an event stream, heartbeats are written between events when the clock asks, and a drain
   // ends the stream at an event boundary.
-  BodyRelay(BackendStream& upstream, Downstream& downstream, ResponseParser& response,
+  BodyRelay(SocketStream& upstream, Downstream& downstream, ResponseParser& response,
             std::string first_piece, std::string_view already_read, bool event_stream,
             StreamClock& clock, Metrics& metrics);
 
@@ -78,7 +78,7 @@ class BodyRelay {
   // False when the relay waits for the client or ended.
   bool Send(std::string_view piece);
 
-  BackendStream& upstream_;
+  SocketStream& upstream_;
   Downstream& downstream_;
   ResponseParser& response_;
   std::string first_piece_;  // Until sent.

@@ -41,15 +41,6 @@ std::string Json(const std::string& text) {
   return out + "\"";
 }
 
-// The value of one series of a metric on the worker's /metrics, e.g.
-// apim_backend_tls_handshakes_total{result="resumed"}; -1 if absent.
-int64_t Series(const GatewayProcess& gateway, const std::string& series) {
-  const std::string metrics = HttpRequest(gateway.admin_port(), "GET", "/metrics").body;
-  const size_t at = metrics.find("\n" + series + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(metrics.substr(at + series.size() + 2));
-}
-
 std::string EventsRequest(const std::string& target) {
   return "GET " + target + " HTTP/1.1\r\nHost: gateway.test\r\nAccept: text/event-stream\r\n\r\n";
 }
@@ -109,8 +100,8 @@ TEST_F(BackendTlsTest, OrdinaryCallsAndStreamsGoOverVerifiedTls) {
                   "Accept: text/event-stream\r\n");
   EXPECT_EQ(events.status, 200);
   EXPECT_NE(events.body.find("id: 3\n"), std::string::npos) << events.body;
-  EXPECT_GE(Series(*gateway, R"(apim_backend_tls_handshakes_total{result="full"})"), 1);
-  EXPECT_EQ(Series(*gateway, R"(apim_backend_tls_handshakes_total{result="failed"})"), 0);
+  EXPECT_GE(MetricSeries(*gateway, R"(apim_backend_tls_handshakes_total{result="full"})"), 1);
+  EXPECT_EQ(MetricSeries(*gateway, R"(apim_backend_tls_handshakes_total{result="failed"})"), 0);
 }
 
 TEST_F(BackendTlsTest, NewStreamsToAWarmBackendResumeTheSession) {
@@ -122,8 +113,8 @@ TEST_F(BackendTlsTest, NewStreamsToAWarmBackendResumeTheSession) {
     streams.back()->Send(EventsRequest("/secure/events?interval_ms=30000"));
     ASSERT_TRUE(streams.back()->ReadUntil("id: 1\n", 5s)) << streams.back()->received();
   }
-  EXPECT_EQ(Series(*gateway, R"(apim_backend_tls_handshakes_total{result="full"})"), 1);
-  EXPECT_EQ(Series(*gateway, R"(apim_backend_tls_handshakes_total{result="resumed"})"), 4);
+  EXPECT_EQ(MetricSeries(*gateway, R"(apim_backend_tls_handshakes_total{result="full"})"), 1);
+  EXPECT_EQ(MetricSeries(*gateway, R"(apim_backend_tls_handshakes_total{result="resumed"})"), 4);
   EXPECT_EQ(backend_->stats().tls_resumed, 4u);
 }
 
@@ -160,7 +151,7 @@ TEST_F(BackendTlsTest, EachHandshakeFailureIsA502ThatSaysWhyAndTheWorkerStaysAli
     EXPECT_TRUE(WaitForFileContent(gateway->process().stdout_path(), failure.reason, 5s))
         << gateway->process().Stdout();
   }
-  EXPECT_EQ(Series(*gateway, R"(apim_backend_tls_handshakes_total{result="failed"})"), 4);
+  EXPECT_EQ(MetricSeries(*gateway, R"(apim_backend_tls_handshakes_total{result="failed"})"), 4);
   // Skipping verification is explicit: it works, and the worker warned when it applied it.
   EXPECT_EQ(HttpRequest(gateway->port(), "GET", "/unverified/json").status, 200);
   EXPECT_NE(gateway->process().Stderr().find("is not verified"), std::string::npos);

@@ -79,7 +79,7 @@ GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::stri
   args.insert(args.end(), common.begin(), common.end());
   process_ = std::make_unique<ChildProcess>(GatewayBinary(), args, dir, env);
   std::istringstream ports(WaitForPortFile(port_file, *process_));
-  ports >> port_ >> admin_port_;
+  ports >> port_ >> admin_port_ >> tls_port_;
 }
 
 GatewayProcess::GatewayProcess(const std::filesystem::path& dir, const std::string& snapshot_json,

@@ -58,6 +58,7 @@ class GatewayProcess {
                                               std::vector<std::string> extra_args = {});
   uint16_t port() const { return port_; }
   uint16_t admin_port() const { return admin_port_; }
+  uint16_t tls_port() const { return tls_port_; }  // With --tls-listen 127.0.0.1:0.
   std::filesystem::path config_path() const { return dir_ / "config.json"; }
   ChildProcess& process() { return *process_; }
   // Rewrites the config file and sends SIGHUP.
@@ -70,6 +71,7 @@ class GatewayProcess {
   std::unique_ptr<ChildProcess> process_;
   uint16_t port_ = 0;
   uint16_t admin_port_ = 0;
+  uint16_t tls_port_ = 0;
 };
 
 // An API (a JSON object of apim.v1.Api) published at /NAME, its backend at

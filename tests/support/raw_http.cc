@@ -2,15 +2,120 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <csignal>
 #include <stdexcept>
 
 namespace apim::testing {
+
+struct RawConnection::TlsState {
+  SSL_CTX* context = SSL_CTX_new(TLS_client_method());
+  SSL* ssl = nullptr;
+  ~TlsState() {
+    SSL_free(ssl);
+    SSL_CTX_free(context);
+  }
+};
+
+namespace {
+
+std::string OpenSslError() {
+  std::string text;
+  while (unsigned long error = ERR_get_error()) {
+    char line[256];
+    ERR_error_string_n(error, line, sizeof line);
+    text += (text.empty() ? "" : "; ") + std::string(line);
+  }
+  return text;
+}
+
+// "h2,http/1.1" in ALPN's wire form: each name after its length.
+std::string AlpnWire(const std::string& list) {
+  std::string wire;
+  size_t start = 0;
+  while (start <= list.size()) {
+    const size_t end = std::min(list.find(',', start), list.size());
+    if (end > start) {
+      wire += static_cast<char>(end - start);
+      wire += list.substr(start, end - start);
+    }
+    start = end + 1;
+  }
+  return wire;
+}
+
+}  // namespace
+
+RawConnection::RawConnection(uint16_t port, const TlsClient& tls) : RawConnection(port) {
+  // OpenSSL writes with write(): a server that has closed must fail the write, not kill the test.
+  static const bool ignore_sigpipe = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
+  (void)ignore_sigpipe;
+  timeval receive_timeout{10, 0};  // A handshake that stalls fails instead of hanging the test.
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
+  tls_ = std::make_unique<TlsState>();
+  SSL_CTX* context = tls_->context;
+  SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+  if (SSL_CTX_load_verify_locations(context, tls.ca_file.c_str(), nullptr) != 1) {
+    throw std::runtime_error("cannot load " + tls.ca_file.string() + ": " + OpenSslError());
+  }
+  SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
+  tls_->ssl = SSL_new(context);
+  SSL_set_fd(tls_->ssl, fd_);
+  if (!tls.server_name.empty()) {
+    SSL_set_tlsext_host_name(tls_->ssl, tls.server_name.c_str());
+    if (tls.verify_name) SSL_set1_host(tls_->ssl, tls.server_name.c_str());
+  }
+  if (const std::string alpn = AlpnWire(tls.alpn); !alpn.empty()) {
+    SSL_set_alpn_protos(tls_->ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
+                        static_cast<unsigned>(alpn.size()));
+  }
+  if (const int done = SSL_connect(tls_->ssl); done != 1) {
+    const int error = SSL_get_error(tls_->ssl, done);
+    const long verified = SSL_get_verify_result(tls_->ssl);
+    std::string why =
+        verified != X509_V_OK ? X509_verify_cert_error_string(verified) : OpenSslError();
+    if (why.empty()) {
+      why = error == SSL_ERROR_SYSCALL
+                ? "the connection closed (errno " + std::to_string(errno) + ")"
+                : "SSL error " + std::to_string(error);
+    }
+    throw std::runtime_error("TLS handshake with 127.0.0.1:" + std::to_string(port) +
+                             " failed: " + why);
+  }
+}
+
+std::string RawConnection::peer_subject() const {
+  if (!tls_) return "";
+  X509* certificate = SSL_get1_peer_certificate(tls_->ssl);
+  if (certificate == nullptr) return "";
+  BIO* out = BIO_new(BIO_s_mem());
+  X509_NAME_print_ex(out, X509_get_subject_name(certificate), 0, XN_FLAG_RFC2253);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(out, &data);
+  std::string subject(data, static_cast<size_t>(size));
+  BIO_free(out);
+  X509_free(certificate);
+  return subject;
+}
+
+std::string RawConnection::alpn() const {
+  if (!tls_) return "";
+  const unsigned char* chosen = nullptr;
+  unsigned int size = 0;
+  SSL_get0_alpn_selected(tls_->ssl, &chosen, &size);
+  return std::string(reinterpret_cast<const char*>(chosen), size);
+}
+
+bool RawConnection::session_reused() const { return tls_ && SSL_session_reused(tls_->ssl) == 1; }
 
 RawConnection::RawConnection(uint16_t port) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -37,7 +142,8 @@ uint16_t RawConnection::local_port() const {
 
 void RawConnection::Send(std::string_view bytes) {
   while (!bytes.empty()) {
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    const ssize_t n = tls_ ? SSL_write(tls_->ssl, bytes.data(), static_cast<int>(bytes.size()))
+                           : ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n <= 0) throw std::runtime_error("send failed");
     bytes.remove_prefix(static_cast<size_t>(n));
   }
@@ -47,10 +153,18 @@ bool RawConnection::ReadOnce(std::chrono::steady_clock::time_point deadline) {
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
       deadline - std::chrono::steady_clock::now());
   if (left.count() <= 0) return false;
+  const bool buffered = tls_ && SSL_pending(tls_->ssl) > 0;
   pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
+  if (!buffered && ::poll(&p, 1, static_cast<int>(left.count())) <= 0) return false;
   char buffer[16384];
-  ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+  ssize_t n = 0;
+  if (tls_) {
+    n = SSL_read(tls_->ssl, buffer, sizeof buffer);
+    // Readable, but only a TLS message of no application data (a session ticket): read on.
+    if (n <= 0 && SSL_get_error(tls_->ssl, static_cast<int>(n)) == SSL_ERROR_WANT_READ) return true;
+  } else {
+    n = ::recv(fd_, buffer, sizeof buffer, 0);
+  }
   if (n <= 0) {
     closed_ = true;
   } else {
@@ -81,6 +195,8 @@ void RawConnection::Close(bool reset) {
   if (reset) {
     linger hard{1, 0};
     ::setsockopt(fd_, SOL_SOCKET, SO_LINGER, &hard, sizeof hard);
+  } else if (tls_ && !closed_) {
+    SSL_shutdown(tls_->ssl);
   }
   ::close(fd_);
   fd_ = -1;

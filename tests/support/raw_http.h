@@ -5,16 +5,30 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 namespace apim::testing {
 
+// A TLS client's side of the handshake: the chain verified against `ca_file`, and the name
+// against `server_name` unless `verify_name` is false; `server_name` sent as SNI unless empty;
+// offering `alpn` (comma-separated, e.g. "h2,http/1.1"; empty offers none).
+struct TlsClient {
+  std::string server_name = "localhost";
+  std::filesystem::path ca_file;
+  std::string alpn = "http/1.1";
+  bool verify_name = true;
+};
+
 class RawConnection {
  public:
   // Connects to 127.0.0.1:port; throws on failure.
   explicit RawConnection(uint16_t port);
+  // The same over TLS; throws, saying why, if the handshake fails.
+  RawConnection(uint16_t port, const TlsClient& tls);
   ~RawConnection();
   RawConnection(const RawConnection&) = delete;
   RawConnection& operator=(const RawConnection&) = delete;
@@ -30,13 +44,21 @@ class RawConnection {
   const std::string& received() const { return received_; }
   // This end's port (the server sees the connection coming from it).
   uint16_t local_port() const;
-  // Closes the socket abruptly (RST) when `reset`, else with a FIN.
+  // Closes the socket abruptly (RST) when `reset`, else with a FIN (after close_notify on TLS).
   void Close(bool reset = false);
+
+  // TLS: the subject (RFC 2253) of the certificate the server showed, and the protocol ALPN chose
+  // ("" for none).
+  std::string peer_subject() const;
+  std::string alpn() const;
+  bool session_reused() const;
 
  private:
   // One read with a deadline: false on timeout; sets closed_ on EOF or error.
   bool ReadOnce(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
+  struct TlsState;
+  std::unique_ptr<TlsState> tls_;
   bool closed_ = false;
   std::string received_;
 };

@@ -27,13 +27,14 @@ TestCa::TestCa(std::filesystem::path dir, std::string name)
            "/CN=" + name_ + " test CA"});
 }
 
-CertificateFiles TestCa::Issue(const std::string& name, int days) const {
+CertificateFiles TestCa::Issue(const std::string& name, int days,
+                               const std::string& subject_alt_names) const {
   const std::filesystem::path base = dir_ / (name_ + "-" + name);
   CertificateFiles files{base.string() + ".crt", base.string() + ".key"};
   const std::string request = base.string() + ".csr";
   const std::string extensions = base.string() + ".ext";
-  std::ofstream(extensions) << "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
-                               "basicConstraints=CA:FALSE\n"
+  std::ofstream(extensions) << "subjectAltName=" << subject_alt_names << "\n"
+                            << "basicConstraints=CA:FALSE\n"
                                "keyUsage=digitalSignature\n"
                                "extendedKeyUsage=serverAuth,clientAuth\n";
   OpenSsl({"req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout",

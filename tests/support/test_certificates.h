@@ -18,9 +18,11 @@ class TestCa {
   // Makes `dir`/`name`-ca.crt and its key. Throws if openssl fails.
   TestCa(std::filesystem::path dir, std::string name);
   const std::filesystem::path& cert() const { return files_.cert; }
-  // A certificate `name` signed by this CA, for localhost and 127.0.0.1, valid for `days` from
-  // now (-1: it expired yesterday).
-  CertificateFiles Issue(const std::string& name, int days = 2) const;
+  // A certificate `name` signed by this CA, for localhost and 127.0.0.1 (or the names in
+  // `subject_alt_names`, as openssl takes them: "DNS:api.example.com,DNS:*.example.com"), valid
+  // for `days` from now (-1: it expired yesterday).
+  CertificateFiles Issue(const std::string& name, int days = 2,
+                         const std::string& subject_alt_names = "DNS:localhost,IP:127.0.0.1") const;
 
  private:
   std::filesystem::path dir_;

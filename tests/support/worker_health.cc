@@ -27,6 +27,13 @@ SimpleResponse RequestOrNothing(uint16_t port, const std::string& target,
 
 }  // namespace
 
+int64_t MetricSeries(const GatewayProcess& gateway, const std::string& series) {
+  const std::string metrics = RequestOrNothing(gateway.admin_port(), "/metrics").body;
+  const size_t at = metrics.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(metrics.substr(at + series.size() + 2));
+}
+
 int64_t Metric(const GatewayProcess& gateway, std::string_view name) {
   const std::string text = RequestOrNothing(gateway.admin_port(), "/metrics").body;
   std::istringstream lines(text);

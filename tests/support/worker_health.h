@@ -17,6 +17,9 @@ namespace apim::testing {
 // The sum of every series of a metric (labelled or not) on the worker's admin /metrics, or -1 if
 // the worker reports none.
 int64_t Metric(const GatewayProcess& gateway, std::string_view name);
+// One series of a metric, written as /metrics shows it (e.g. name{result="full"}), or -1 if the
+// worker reports no such series.
+int64_t MetricSeries(const GatewayProcess& gateway, const std::string& series);
 
 // Re-checks `condition` every 20 ms until it holds (true) or `timeout` passes (false). Only for
 // state that offers no event to wait on, such as a gauge.

@@ -111,6 +111,32 @@ TEST(CommandLine, EmptyListValueClearsTheListOnUpdate) {
   EXPECT_EQ(ResourceOf<v1::Api>(command).gateways_size(), 0);
 }
 
+TEST(CommandLine, HostnameFlagsReplaceTheGatewaysBindingsAndMarkTheDefault) {
+  Command command =
+      ParseValid({"gateway", "update", "edge", "--hostname", "a.example.com=web", "--hostname",
+                  "b.example.com=web,*.example.org=org", "--default-hostname", "b.example.com"});
+
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"hostnames"});
+  const auto& hostnames = ResourceOf<v1::Gateway>(command).hostnames();
+  ASSERT_EQ(hostnames.size(), 3);
+  EXPECT_EQ(hostnames[1].hostname(), "b.example.com");
+  EXPECT_EQ(hostnames[2].certificate(), "org");
+  EXPECT_TRUE(hostnames[1].is_default());
+  EXPECT_FALSE(hostnames[0].is_default());
+}
+
+TEST(CommandLine, CertificateFilesAreReadAndNamedInTheMask) {
+  const std::string path = ::testing::TempDir() + "/chain.pem";
+  std::ofstream(path) << "PEM";
+  Command command = ParseValid({"certificate", "update", "web", "--cert-file", path});
+
+  EXPECT_EQ(MaskPaths(command), std::vector<std::string>{"certificate_chain"});
+  EXPECT_EQ(ResourceOf<v1::Certificate>(command).certificate_chain(), "PEM");
+  EXPECT_EQ(Parse({"certificate", "create", "web", "--cert-file", path}).exit_code, kExitUsage)
+      << "create needs the key too";
+  std::remove(path.c_str());
+}
+
 TEST(CommandLine, RepeatedListFlagsAccumulateAndSplitOnCommas) {
   Command command = ParseValid({"api", "create", "orders", "--gateways", "a,b", "--gateways", "c"});
 
@@ -320,7 +346,10 @@ constexpr char kDocument[] = R"({
   "apiVersion": "apim/v1",
   "tiers": [{"name": "custom", "long_lived_connections": true, "idle_timeout_seconds": 60,
              "built_in": true, "etag": "7"}],
-  "gateways": [{"name": "edge", "tier": "custom", "create_time": "2026-01-02T03:04:05Z"}],
+  "certificates": [{"name": "web", "certificate_chain": "PEM", "subject": "CN=web",
+                    "private_key_set": true}],
+  "gateways": [{"name": "edge", "tier": "custom", "create_time": "2026-01-02T03:04:05Z",
+                "hostnames": [{"hostname": "api.example.com", "certificate": "web"}]}],
   "apis": [{"name": "orders", "path_prefix": "/orders", "backend_url": "http://b",
             "gateways": ["edge"], "timeout_seconds": 0}],
   "products": [{"name": "gold", "apis": ["orders"]}],
@@ -351,9 +380,9 @@ TEST(Declarative, DocumentListsTheKindsInTheOrderTheyAreApplied) {
   std::vector<std::string> plurals;
   for (const ResourceKind& kind : ResourceKinds()) plurals.push_back(kind.plural);
 
-  EXPECT_EQ(plurals,
-            (std::vector<std::string>{"tiers", "gateways", "apis", "products", "subscriptions",
-                                      "diagnostic_settings", "cache_settings", "policies"}));
+  EXPECT_EQ(plurals, (std::vector<std::string>{"tiers", "certificates", "gateways", "apis",
+                                               "products", "subscriptions", "diagnostic_settings",
+                                               "cache_settings", "policies"}));
 }
 
 TEST(Declarative, ParsesOneListPerKindAndDropsOutputOnlyFields) {
@@ -368,19 +397,23 @@ TEST(Declarative, ParsesOneListPerKindAndDropsOutputOnlyFields) {
   EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
       Declared<v1::Tier>(configuration, 0), tier))
       << configuration.resources[0][0]->DebugString();
-  EXPECT_FALSE(Declared<v1::Gateway>(configuration, 1).has_create_time());
-  EXPECT_EQ(Declared<v1::Api>(configuration, 2).gateways(0), "edge");
-  EXPECT_EQ(Declared<v1::Product>(configuration, 3).apis(0), "orders");
-  EXPECT_EQ(Declared<v1::Subscription>(configuration, 4).primary_key(), "")
+  EXPECT_EQ(Declared<v1::Certificate>(configuration, 1).certificate_chain(), "PEM");
+  EXPECT_EQ(Declared<v1::Certificate>(configuration, 1).subject(), "") << "read from the chain";
+  EXPECT_FALSE(Declared<v1::Certificate>(configuration, 1).private_key_set());
+  EXPECT_FALSE(Declared<v1::Gateway>(configuration, 2).has_create_time());
+  EXPECT_EQ(Declared<v1::Gateway>(configuration, 2).hostnames(0).certificate(), "web");
+  EXPECT_EQ(Declared<v1::Api>(configuration, 3).gateways(0), "edge");
+  EXPECT_EQ(Declared<v1::Product>(configuration, 4).apis(0), "orders");
+  EXPECT_EQ(Declared<v1::Subscription>(configuration, 5).primary_key(), "")
       << "keys are output only";
-  EXPECT_EQ(Declared<v1::DiagnosticSetting>(configuration, 5).verbosity(), v1::VERBOSITY_ERROR);
-  EXPECT_EQ(Declared<v1::CacheSetting>(configuration, 6).warnings_size(), 0);
-  EXPECT_EQ(Declared<v1::Policy>(configuration, 7).xml(), "<policies/>");
+  EXPECT_EQ(Declared<v1::DiagnosticSetting>(configuration, 6).verbosity(), v1::VERBOSITY_ERROR);
+  EXPECT_EQ(Declared<v1::CacheSetting>(configuration, 7).warnings_size(), 0);
+  EXPECT_EQ(Declared<v1::Policy>(configuration, 8).xml(), "<policies/>");
 }
 
 TEST(Declarative, OptionalFieldSetToZeroStaysSetAndUnsetStaysUnset) {
   Configuration configuration = ParseValidConfiguration(kDocument);
-  const v1::Api& api = Declared<v1::Api>(configuration, 2);
+  const v1::Api& api = Declared<v1::Api>(configuration, 3);
 
   EXPECT_TRUE(api.has_timeout_seconds());
   EXPECT_EQ(api.timeout_seconds(), 0u);
@@ -393,7 +426,7 @@ TEST(Declarative, KindsMissingFromTheDocumentAreEmpty) {
 
   ASSERT_EQ(configuration.resources.size(), ResourceKinds().size());
   EXPECT_EQ(configuration.resources[0].size(), 0u);
-  EXPECT_EQ(configuration.resources[1].size(), 1u);
+  EXPECT_EQ(configuration.resources[2].size(), 1u);
 }
 
 TEST(Declarative, MalformedJsonIsRejectedWithTheLineAndColumn) {
@@ -529,7 +562,7 @@ TEST(Declarative, ExportedDocumentShowsEveryFieldExceptTheOutputOnlyOnes) {
   api->add_gateways("edge");
   api->set_buffer_response(false);
   *api->mutable_update_time() = google::protobuf::util::TimeUtil::SecondsToTimestamp(1);
-  configuration.resources[2].push_back(std::move(api));
+  configuration.resources[3].push_back(std::move(api));
 
   EXPECT_EQ(ConfigurationJson(configuration),
             "{\n"
@@ -545,6 +578,7 @@ TEST(Declarative, ExportedDocumentShowsEveryFieldExceptTheOutputOnlyOnes) {
             "   \"max_concurrent_streams\": 0\n"
             "  }\n"
             " ],\n"
+            " \"certificates\": [],\n"
             " \"gateways\": [],\n"
             " \"apis\": [\n"
             "  {\n"
@@ -696,7 +730,7 @@ TEST(CommandLine, ImportParsesTheFileAndTakesItsFlags) {
   EXPECT_TRUE(command.import_options.prune);
   EXPECT_TRUE(command.import_options.verbose);
   ASSERT_EQ(command.configuration.resources.size(), ResourceKinds().size());
-  EXPECT_EQ(Declared<v1::Gateway>(command.configuration, 1).name(), "edge");
+  EXPECT_EQ(Declared<v1::Gateway>(command.configuration, 2).name(), "edge");
   std::remove(path.c_str());
 }
 
@@ -963,6 +997,7 @@ TEST(Output, JsonArrayHoldsEachResourceWithProtoFieldNamesAndEveryPrimitiveField
             "   \"name\": \"a\",\n"
             "   \"description\": \"\",\n"
             "   \"tier\": \"basic\",\n"
+            "   \"hostnames\": [],\n"
             "   \"etag\": \"\",\n"
             "   \"warnings\": []\n"
             "  },\n"
@@ -970,6 +1005,7 @@ TEST(Output, JsonArrayHoldsEachResourceWithProtoFieldNamesAndEveryPrimitiveField
             "   \"name\": \"b\",\n"
             "   \"description\": \"\",\n"
             "   \"tier\": \"\",\n"
+            "   \"hostnames\": [],\n"
             "   \"etag\": \"\",\n"
             "   \"warnings\": []\n"
             "  }\n"

@@ -93,6 +93,48 @@ TEST_F(StoreTest, ReopeningTheFileFindsEverythingAndAppliesNoMigrationTwice) {
   EXPECT_EQ(store_->List<v1::Tier>({})->items.size(), 8u) << "seed migration ran twice";
 }
 
+TEST_F(StoreTest, HostnameBindingsSurviveAReopenAndHoldTheirCertificate) {
+  v1::Certificate certificate;
+  certificate.set_name("web");
+  certificate.set_certificate_chain("chain");
+  certificate.set_private_key("key");
+  ASSERT_TRUE(store_->Create(certificate).ok());
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  for (const char* hostname : {"b.example.com", "a.example.com"}) {
+    v1::HostnameBinding& binding = *gateway.add_hostnames();
+    binding.set_hostname(hostname);
+    binding.set_certificate("web");
+  }
+  gateway.mutable_hostnames(1)->set_is_default(true);
+  ASSERT_TRUE(store_->Create(gateway).ok());
+  store_.reset();
+
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  absl::StatusOr<v1::Gateway> stored = store_->Get<v1::Gateway>("edge");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  ASSERT_EQ(stored->hostnames_size(), 2);
+  EXPECT_EQ(stored->hostnames(0).hostname(), "b.example.com") << "in the order given";
+  EXPECT_TRUE(stored->hostnames(1).is_default());
+  EXPECT_EQ(store_->Get<v1::Certificate>("web")->private_key(), "key");
+
+  absl::Status refused = store_->Delete<v1::Certificate>("web", "");
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(refused.message(),
+            "certificate \"web\" is bound by gateways \"edge\"; bind their hostnames to another "
+            "certificate or remove them first");
+  v1::Gateway unknown = gateway;
+  unknown.set_name("other");
+  unknown.mutable_hostnames(0)->set_certificate("nope");
+  EXPECT_EQ(store_->Create(unknown).status().message(),
+            "gateway.hostnames[0].certificate: certificate \"nope\" not found");
+  // The gateway's bindings go with it, and then the certificate may go.
+  ASSERT_TRUE(store_->Delete<v1::Gateway>("edge", "").ok());
+  EXPECT_TRUE(store_->Delete<v1::Certificate>("web", "").ok());
+}
+
 TEST_F(StoreTest, RefusesADatabaseWrittenByANewerRelease) {
   store_.reset();
   {

@@ -2,6 +2,11 @@
 #include "common/validation.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+
+#include "common/tls/pem.h"
 
 namespace apim {
 namespace {
@@ -208,5 +213,164 @@ TEST(ValidationTest, ASnapshotsDiagnosticAndCacheSettingsAreValidated) {
   ExpectInvalid(Validate(snapshot), "cache_setting.max_entry_bytes");
 }
 
+namespace certificates {
+
+constexpr long kDay = 24 * 3600;
+
+std::string PemOf(int (*write)(BIO*, void*), void* object) {
+  BIO* bio = BIO_new(BIO_s_mem());
+  write(bio, object);
+  char* data = nullptr;
+  const long size = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(size));
+  BIO_free(bio);
+  return pem;
+}
+
+// A self-signed EC certificate "CN=api.example.com" for `names` (openssl's subjectAltName
+// syntax), valid from now + `from` to now + `until` seconds, with its key.
+v1::Certificate SelfSigned(long from, long until,
+                           const char* names = "DNS:api.example.com,IP:10.0.0.1") {
+  EVP_PKEY* key = EVP_EC_gen("P-256");
+  X509* x509 = X509_new();
+  ASN1_INTEGER_set(X509_get_serialNumber(x509), 1);
+  X509_gmtime_adj(X509_getm_notBefore(x509), from);
+  X509_gmtime_adj(X509_getm_notAfter(x509), until);
+  X509_set_pubkey(x509, key);
+  X509_NAME* name = X509_get_subject_name(x509);
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("api.example.com"), -1, -1, 0);
+  X509_set_issuer_name(x509, name);
+  X509V3_CTX context;
+  X509V3_set_ctx_nodb(&context);
+  X509V3_set_ctx(&context, x509, x509, nullptr, nullptr, 0);
+  X509_EXTENSION* extension = X509V3_EXT_conf_nid(nullptr, &context, NID_subject_alt_name, names);
+  X509_add_ext(x509, extension, -1);
+  X509_EXTENSION_free(extension);
+  X509_sign(x509, key, EVP_sha256());
+  v1::Certificate certificate;
+  certificate.set_name("web");
+  certificate.set_certificate_chain(PemOf(
+      [](BIO* bio, void* x) { return PEM_write_bio_X509(bio, static_cast<X509*>(x)); }, x509));
+  certificate.set_private_key(PemOf(
+      [](BIO* bio, void* k) {
+        return PEM_write_bio_PrivateKey(bio, static_cast<EVP_PKEY*>(k), nullptr, nullptr, 0,
+                                        nullptr, nullptr);
+      },
+      key));
+  X509_free(x509);
+  EVP_PKEY_free(key);
+  return certificate;
+}
+
+TEST(CertificateValidationTest, AcceptsACertificateValidNowWithItsKey) {
+  EXPECT_TRUE(Validate(SelfSigned(-kDay, kDay)).ok()) << Validate(SelfSigned(-kDay, kDay));
+}
+
+TEST(CertificateValidationTest, RefusesACertificateExpiredOrNotValidYet) {
+  absl::Status expired = Validate(SelfSigned(-2 * kDay, -kDay));
+  ExpectInvalid(expired, "certificate.certificate_chain");
+  EXPECT_NE(expired.message().find("expired at"), absl::string_view::npos) << expired;
+  absl::Status early = Validate(SelfSigned(kDay, 2 * kDay));
+  ExpectInvalid(early, "certificate.certificate_chain");
+  EXPECT_NE(early.message().find("not valid until"), absl::string_view::npos) << early;
+}
+
+TEST(CertificateValidationTest, RefusesAKeyThatIsNotTheCertificates) {
+  v1::Certificate certificate = SelfSigned(-kDay, kDay);
+  certificate.set_private_key(SelfSigned(-kDay, kDay).private_key());
+  ExpectInvalid(Validate(certificate), "certificate.private_key");
+}
+
+TEST(CertificateValidationTest, RequiresAChainAndAKeyThatParse) {
+  v1::Certificate certificate = SelfSigned(-kDay, kDay);
+  for (auto clear : {&v1::Certificate::clear_certificate_chain, &v1::Certificate::clear_name}) {
+    v1::Certificate missing = certificate;
+    (missing.*clear)();
+    EXPECT_EQ(Validate(missing).code(), absl::StatusCode::kInvalidArgument);
+  }
+  v1::Certificate no_key = certificate;
+  no_key.clear_private_key();
+  ExpectInvalid(Validate(no_key), "certificate.private_key");
+  v1::Certificate garbage = certificate;
+  garbage.set_certificate_chain("-----BEGIN CERTIFICATE-----\nnot base64\n");
+  ExpectInvalid(Validate(garbage), "certificate.certificate_chain");
+  garbage = certificate;
+  garbage.set_private_key("hello");
+  ExpectInvalid(Validate(garbage), "certificate.private_key");
+}
+
+TEST(CertificateValidationTest, ReadsSubjectNamesDatesAndFingerprintFromTheLeaf) {
+  absl::StatusOr<tls::LeafCertificate> leaf =
+      tls::ReadLeafCertificate("chain", SelfSigned(-kDay, kDay).certificate_chain());
+  ASSERT_TRUE(leaf.ok()) << leaf.status();
+  EXPECT_EQ(leaf->subject, "CN=api.example.com");
+  EXPECT_EQ(leaf->issuer, "CN=api.example.com");
+  EXPECT_EQ(leaf->subject_alt_names,
+            (std::vector<std::string>{"DNS:api.example.com", "IP:10.0.0.1"}));
+  EXPECT_NEAR(static_cast<double>(leaf->not_after - leaf->not_before), 2.0 * kDay, 5);
+  EXPECT_EQ(leaf->sha256_fingerprint.size(), 32u * 3 - 1);
+  EXPECT_EQ(leaf->sha256_fingerprint.find_first_not_of("0123456789ABCDEF:"), std::string::npos);
+  EXPECT_EQ(tls::ReadLeafCertificate("chain", "hello").status().message(),
+            "chain: holds no PEM certificate (-----BEGIN CERTIFICATE-----)");
+}
+
+TEST(CertificateValidationTest, AWildcardNameCoversOneLabelOnly) {
+  tls::LeafCertificate leaf;
+  leaf.subject_alt_names = {"DNS:api.example.com", "DNS:*.Shop.Example.com", "IP:10.0.0.1"};
+  EXPECT_TRUE(tls::CoversHostname(leaf, "api.example.com"));
+  EXPECT_TRUE(tls::CoversHostname(leaf, "eu.shop.example.com"));
+  EXPECT_TRUE(tls::CoversHostname(leaf, "*.shop.example.com"));
+  EXPECT_FALSE(tls::CoversHostname(leaf, "a.eu.shop.example.com"));
+  EXPECT_FALSE(tls::CoversHostname(leaf, "shop.example.com"));
+  EXPECT_FALSE(tls::CoversHostname(leaf, "www.example.com"));
+  EXPECT_FALSE(tls::CoversHostname(leaf, "*.example.com"));
+  EXPECT_FALSE(tls::CoversHostname(leaf, "10.0.0.1"));
+}
+
+v1::Gateway GatewayWithHostnames(std::initializer_list<std::pair<const char*, bool>> hostnames) {
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  for (const auto& [hostname, is_default] : hostnames) {
+    v1::HostnameBinding& binding = *gateway.add_hostnames();
+    binding.set_hostname(hostname);
+    binding.set_certificate("web");
+    binding.set_is_default(is_default);
+  }
+  return gateway;
+}
+
+TEST(CertificateValidationTest, HostnamesAreLowercaseDnsNamesOrOneLeadingWildcard) {
+  EXPECT_TRUE(Validate(GatewayWithHostnames({{"api.example.com", false},
+                                             {"*.example.com", true},
+                                             {"localhost", false},
+                                             {"x-1.example.com", false}}))
+                  .ok());
+  for (const char* hostname :
+       {"", "API.example.com", "*.*.example.com", "api.*.com", "*", "*.", "a..b", "a.",
+        ".example.com", "-a.example.com", "a-.example.com", "api.example.com:443",
+        "api_1.example.com", "http://api.example.com"}) {
+    SCOPED_TRACE(hostname);
+    ExpectInvalid(Validate(GatewayWithHostnames({{hostname, false}})),
+                  "gateway.hostnames[0].hostname");
+  }
+  ExpectInvalid(
+      Validate(GatewayWithHostnames({{std::string(64, 'a').append(".com").c_str(), false}})),
+      "gateway.hostnames[0].hostname");
+}
+
+TEST(CertificateValidationTest, HostnamesAreUniqueWithOneDefaultAndACertificate) {
+  ExpectInvalid(
+      Validate(GatewayWithHostnames({{"a.example.com", false}, {"a.example.com", false}})),
+      "gateway.hostnames[1].hostname");
+  ExpectInvalid(Validate(GatewayWithHostnames({{"a.example.com", true}, {"b.example.com", true}})),
+                "gateway.hostnames[1].is_default");
+  v1::Gateway no_certificate = GatewayWithHostnames({{"a.example.com", false}});
+  no_certificate.mutable_hostnames(0)->clear_certificate();
+  ExpectInvalid(Validate(no_certificate), "gateway.hostnames[0].certificate");
+}
+
+}  // namespace certificates
 }  // namespace
 }  // namespace apim

@@ -5,6 +5,8 @@
 #include <cstddef>
 #include <memory>
 
+#include "dataplane/net/socket_stream.h"
+
 namespace apim::dataplane {
 
 // While a response is relayed, watches the client socket: if the client closes or resets its
@@ -14,7 +16,7 @@ namespace apim::dataplane {
 // unwatched. A plain handler rather than a second coroutine keeps an open stream small.
 class ClientCloseWatch {
  public:
-  ClientCloseWatch(boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& upstream,
+  ClientCloseWatch(SocketStream& client, boost::asio::ip::tcp::socket& upstream,
                    boost::beast::flat_buffer& pipelined, size_t limit)
       : client_(client), state_(std::make_shared<State>(client, upstream, pipelined, limit)) {
     Watch(state_);
@@ -26,10 +28,10 @@ class ClientCloseWatch {
 
  private:
   struct State {
-    State(boost::asio::ip::tcp::socket& client, boost::asio::ip::tcp::socket& upstream,
+    State(SocketStream& client, boost::asio::ip::tcp::socket& upstream,
           boost::beast::flat_buffer& pipelined, size_t limit)
         : client(client), upstream(upstream), pipelined(pipelined), limit(limit) {}
-    boost::asio::ip::tcp::socket& client;
+    SocketStream& client;
     boost::asio::ip::tcp::socket& upstream;
     boost::beast::flat_buffer& pipelined;
     const size_t limit;
@@ -38,12 +40,13 @@ class ClientCloseWatch {
     bool overrun = false;
   };
 
-  static void Watch(const std::shared_ptr<State>& state);
+  static void Watch(const std::shared_ptr<State>& state,
+                    SocketStream::Wait wait = SocketStream::Wait::kReadable);
 
   static void OnReadable(const std::shared_ptr<State>& state,
                          const boost::system::error_code& error);
 
-  boost::asio::ip::tcp::socket& client_;
+  SocketStream& client_;
   std::shared_ptr<State> state_;
 };
 

@@ -8,6 +8,7 @@
 #include "common/str_cat.h"
 #include "dataplane/admin/access_log.h"
 #include "dataplane/codec/http1/http1_downstream.h"
+#include "dataplane/config/served_certificates.h"
 #include "dataplane/exchange/exchange.h"
 #include "dataplane/exchange/problem.h"
 #include "dataplane/net/socket_deadline.h"
@@ -21,13 +22,15 @@ using asio::awaitable;
 using tcp = asio::ip::tcp;
 
 // Writes a problem for a request that could not even be parsed, then the connection closes.
-awaitable<void> RejectUnparsable(beast::tcp_stream& client, SessionContext& context,
-                                 http::status status, std::string_view type, std::string_view title,
-                                 std::string detail, std::string client_ip) {
+awaitable<void> RejectUnparsable(SocketStream& client, SessionContext& context, http::status status,
+                                 std::string_view type, std::string_view title, std::string detail,
+                                 std::string client_ip) {
   auto response = Problem(status, type, title, detail);
   response.keep_alive(false);
-  client.expires_after(std::chrono::seconds(5));
-  co_await http::async_write(client, response, kNoThrow);
+  {
+    SocketDeadline deadline(client.socket(), std::chrono::seconds(5));
+    co_await http::async_write(client, response, kNoThrow);
+  }
   AccessRecord record;
   record.client_ip = std::move(client_ip);
   record.status = static_cast<unsigned>(status);
@@ -39,7 +42,7 @@ awaitable<void> RejectUnparsable(beast::tcp_stream& client, SessionContext& cont
 // Reads the next request's head into `parser`. On failure it answers what can be answered (408,
 // 431, 400) and returns false: the connection then closes. Its own coroutine, so the temporaries
 // of reading and rejecting are not kept in the frame of a long stream.
-awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& buffer,
+awaitable<bool> ReadRequestHead(SocketStream& client, beast::flat_buffer& buffer,
                                 http::request_parser<http::buffer_body>& parser,
                                 SessionContext& context, const std::string& client_ip) {
   // Waiting for a request may take up to the idle timeout; once it starts, its headers must be
@@ -47,17 +50,14 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
   if (buffer.size() == 0) {
     // The tier's idle timeout, once a configuration is loaded.
     std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
-    client.expires_after(snapshot ? std::chrono::duration_cast<std::chrono::seconds>(
-                                        snapshot->routes.tier().idle_timeout)
-                                  : context.limits.idle_timeout);
+    SocketDeadline idle(client.socket(), snapshot ? snapshot->routes.tier().idle_timeout
+                                                  : context.limits.idle_timeout);
     auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
     if (error) co_return false;
     buffer.commit(n);
   }
   parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
   parser.body_limit(boost::none);
-  // Not the stream's own expiry: that would close the socket before the 408 could be written.
-  client.expires_never();
   beast::error_code error;
   {
     SocketDeadline deadline(client.socket(), context.limits.request_header_timeout);
@@ -100,20 +100,44 @@ awaitable<bool> ReadRequestHead(beast::tcp_stream& client, beast::flat_buffer& b
                                      context.limits.request_header_timeout.count(), " s"),
                               client_ip);
   } else if (error != http::error::end_of_stream && error != asio::error::eof &&
-             error != asio::error::connection_reset) {
+             error != asio::error::connection_reset && client.tls_error().empty()) {
     co_await RejectUnparsable(client, context, http::status::bad_request, "bad-request",
                               "Malformed request", error.message(), client_ip);
   }
   co_return false;
 }
 
+// TLS: the handshake, within the header timeout. A client that fails it (does not trust the
+// certificate, speaks plaintext to the TLS port, offers nothing we accept) is counted and logged
+// at debug level: it is the client's problem, and a scanner could fill the log otherwise.
+awaitable<bool> AcceptTls(SocketStream& client, SessionContext& context,
+                          const std::string& client_ip) {
+  std::string failure;
+  const beast::error_code error = co_await client.Handshake(context.limits.request_header_timeout,
+                                                            failure, &ClientHandshakeFailure);
+  if (!error) {
+    ++(SSL_session_reused(client.ssl()) ? context.metrics.client_tls_resumed
+                                        : context.metrics.client_tls_full);
+    co_return true;
+  }
+  ++context.metrics.client_tls_failed;
+  spdlog::debug("TLS handshake with {} failed: {}", client_ip, failure);
+  co_return false;
+}
+
 }  // namespace
 
-awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionContext& context) {
+awaitable<void> ServeConnection(SocketStream client, tcp::endpoint peer, SessionContext& context) {
   const std::string client_ip = peer.address().to_string();
-  beast::tcp_stream client(std::move(socket));
-  beast::flat_buffer buffer;
   GaugeHold connection_count(context.metrics.active_connections);
+  if (client.ssl() != nullptr) {
+    const bool secured = co_await AcceptTls(client, context, client_ip);
+    if (!secured) {
+      client.Shutdown();
+      co_return;
+    }
+  }
+  beast::flat_buffer buffer;
   // Every exchange ends through Run, or through Fail when something threw (a bug, or input no
   // check foresaw): either way the client is answered if it can be, and the exchange is logged
   // and counted. (A catch handler cannot co_await, hence the message carried out of it.)
@@ -144,9 +168,7 @@ awaitable<void> ServeConnection(tcp::socket socket, tcp::endpoint peer, SessionC
     }
     if (after == AfterExchange::kClose || context.draining.load()) break;
   }
-  beast::error_code ignored;
-  client.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  client.close();
+  client.Shutdown();
 }
 
 }  // namespace apim::dataplane

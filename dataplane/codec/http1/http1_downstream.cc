@@ -1,13 +1,12 @@
 #include "dataplane/codec/http1/http1_downstream.h"
 
-#include <sys/socket.h>
 #include <sys/uio.h>
 
 #include <boost/asio/write.hpp>
-#include <cerrno>
 #include <charconv>
 
 #include "dataplane/exchange/exchange_io.h"
+#include "dataplane/net/socket_deadline.h"
 
 namespace apim::dataplane {
 namespace {
@@ -40,7 +39,7 @@ std::string SerializedHead(http::response<http::empty_body>& head) {
 
 }  // namespace
 
-Http1Downstream::Http1Downstream(beast::tcp_stream& client, beast::flat_buffer& buffer,
+Http1Downstream::Http1Downstream(SocketStream& client, beast::flat_buffer& buffer,
                                  http::request_parser<http::buffer_body>& parser,
                                  const ProxyLimits& limits)
     : client_(client),
@@ -68,9 +67,8 @@ awaitable<BodyRead> Http1Downstream::ReadBody(std::span<char> into) {
   buffer_.reserve(kBodyBufferBytes);
   parser_.get().body().data = into.data();
   parser_.get().body().size = into.size();
-  client_.expires_after(limits_.idle_timeout);
+  SocketDeadline deadline(client_.socket(), limits_.idle_timeout);
   auto [error, read] = co_await http::async_read_some(client_, buffer_, parser_, kNoThrow);
-  client_.expires_never();
   if (error == http::error::need_buffer) error = {};
   if ((error || parser_.is_done()) && buffer_.size() == 0) buffer_.shrink_to_fit();
   co_return BodyRead{error, into.size() - parser_.get().body().size};
@@ -81,9 +79,8 @@ awaitable<bool> Http1Downstream::SendAnswer(http::response<http::string_body> re
   keep_alive_ = keep_alive_ && parser_.is_done();
   response.version(version_);
   response.keep_alive(keep_alive_);
-  client_.expires_after(limits_.idle_timeout);
+  SocketDeadline deadline(client_.socket(), limits_.idle_timeout);
   auto [error, written] = co_await http::async_write(client_, response, kNoThrow);
-  client_.expires_never();
   if (error) broken_ = true;
   co_return !error;
 }
@@ -124,18 +121,14 @@ Sent Http1Downstream::Write(std::string_view piece) {
     add(piece);
   }
   if (count == 0) return Sent::kTaken;
-  msghdr message{};
-  message.msg_iov = parts;
-  message.msg_iovlen = count;
-  // MSG_NOSIGNAL: a client that went away is an error here, not a SIGPIPE.
-  const ssize_t written =
-      ::sendmsg(client_.socket().native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
-  if (written < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+  const SocketStream::Tried written = client_.TryWrite(parts, count);
+  if (written.bytes == 0 && written.wait == SocketStream::Wait::kNone) {
     broken_ = true;
     return Sent::kGone;
   }
   // The piece lives in a buffer that is reused once the caller waits: keep what was not taken.
-  size_t skip = written > 0 ? static_cast<size_t>(written) : 0;
+  // (Over TLS, what OpenSSL did not take is what it wants offered again.)
+  size_t skip = written.bytes;
   for (size_t i = 0; i < count; ++i) {
     const size_t size = parts[i].iov_len;
     if (skip < size)
@@ -147,10 +140,10 @@ Sent Http1Downstream::Write(std::string_view piece) {
 }
 
 void Http1Downstream::WhenTaken(asio::any_completion_handler<void(bool)> handler) {
-  // To the bare socket, with no timer: a client that stops reading stalls only its own relay,
-  // and the stream clock's idle timeout ends it.
+  // With no timer: a client that stops reading stalls only its own relay, and the stream
+  // clock's idle timeout ends it.
   asio::async_write(
-      client_.socket(), asio::buffer(unsent_),
+      client_, asio::buffer(unsent_),
       [this, handler = std::move(handler)](const beast::error_code& error, size_t) mutable {
         std::string().swap(unsent_);
         if (error) broken_ = true;
@@ -172,9 +165,8 @@ awaitable<bool> Http1Downstream::Finish() {
 }
 
 awaitable<bool> Http1Downstream::WriteAll(std::string_view bytes) {
-  client_.expires_after(limits_.idle_timeout);
+  SocketDeadline deadline(client_.socket(), limits_.idle_timeout);
   auto [error, written] = co_await asio::async_write(client_, asio::buffer(bytes), kNoThrow);
-  client_.expires_never();
   if (error) broken_ = true;
   co_return !error;
 }
@@ -191,7 +183,7 @@ AfterExchange Http1Downstream::after() const {
 }
 
 void Http1Downstream::CloseOnClientGone(asio::ip::tcp::socket& backend) {
-  watch_.emplace(client_.socket(), backend, buffer_, limits_.max_request_header_bytes);
+  watch_.emplace(client_, backend, buffer_, limits_.max_request_header_bytes);
 }
 
 ClientState Http1Downstream::StopWatchingClient() {

@@ -2,11 +2,10 @@
 // The downstream of one exchange on an HTTP/1.1 connection: the request Beast parsed, and the
 // response written to the connection's socket. Framing is chosen here: Content-Length when the
 // length is known, chunked for HTTP/1.1 otherwise, close-delimited for HTTP/1.0. A chunk goes out
-// as one sendmsg of [held head][size line][piece][CRLF], with nothing copied unless the client
-// does not take all of it at once.
+// as one sendmsg (over TLS, one record) of [held head][size line][piece][CRLF], with nothing copied
+// unless the client does not take all of it at once.
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <optional>
 #include <string>
@@ -14,13 +13,14 @@
 #include "dataplane/codec/http1/client_close_watch.h"
 #include "dataplane/exchange/downstream.h"
 #include "dataplane/exchange/session_context.h"
+#include "dataplane/net/socket_stream.h"
 
 namespace apim::dataplane {
 
 class Http1Downstream final : public Downstream {
  public:
   // `parser` has read the request's head from `client`; `buffer` holds what was read past it.
-  Http1Downstream(boost::beast::tcp_stream& client, boost::beast::flat_buffer& buffer,
+  Http1Downstream(SocketStream& client, boost::beast::flat_buffer& buffer,
                   http::request_parser<http::buffer_body>& parser, const ProxyLimits& limits);
 
   http::request_header<>& request() override { return parser_.get(); }
@@ -49,7 +49,7 @@ class Http1Downstream final : public Downstream {
   // Writes `bytes` whole within the idle timeout.
   boost::asio::awaitable<bool> WriteAll(std::string_view bytes);
 
-  boost::beast::tcp_stream& client_;
+  SocketStream& client_;
   boost::beast::flat_buffer& buffer_;
   http::request_parser<http::buffer_body>& parser_;
   const ProxyLimits& limits_;

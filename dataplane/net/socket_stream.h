@@ -1,11 +1,14 @@
 #pragma once
-// A connection to a backend, plaintext or TLS, as the exchange and the relay use it: Beast reads
-// and writes through it (an AsyncReadStream and AsyncWriteStream), and the relay reads from it
-// try-now. TLS is OpenSSL on the socket itself rather than asio::ssl::stream, which holds two
-// 17 KiB buffers for a connection's whole life and cannot be read try-now; here OpenSSL frees its
-// buffers while the connection idles (SSL_MODE_RELEASE_BUFFERS), and an open stream mostly idles.
+// A TCP connection, plaintext or TLS, as both sides of an exchange use it (a client's connection
+// and a backend's): Beast reads and writes through it (an AsyncReadStream and AsyncWriteStream),
+// and the relay and the HTTP/1 codec read and write it try-now. TLS is OpenSSL on the socket
+// itself rather than asio::ssl::stream, which holds two 17 KiB buffers for a connection's whole
+// life and cannot be used try-now; here OpenSSL frees its buffers while the connection idles
+// (SSL_MODE_RELEASE_BUFFERS), and an open stream mostly idles.
 
+#include <openssl/ssl.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -13,20 +16,29 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include "dataplane/backend/backend_tls.h"
-
 namespace apim::dataplane {
 
-class BackendStream {
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+class SocketStream {
  public:
   using executor_type = boost::asio::any_io_executor;
 
-  explicit BackendStream(boost::asio::ip::tcp::socket socket, SslPtr ssl = nullptr)
-      : socket_(std::move(socket)), ssl_(std::move(ssl)) {}
+  explicit SocketStream(boost::asio::ip::tcp::socket socket, SslPtr ssl = nullptr)
+      : socket_(std::move(socket)), ssl_(std::move(ssl)) {
+    // OpenSSL reads and writes the descriptor itself: it must never block the event loop. (Asio
+    // makes a socket non-blocking only once it starts an operation of its own on it.)
+    boost::system::error_code ignored;
+    if (ssl_) socket_.non_blocking(true, ignored);
+  }
 
   executor_type get_executor() { return socket_.get_executor(); }
   boost::asio::ip::tcp::socket& socket() { return socket_; }
@@ -45,11 +57,18 @@ class BackendStream {
   };
   Tried TryRead(char* into, size_t size);
   Tried TryWrite(const char* from, size_t size);
+  // Writes the parts in order as far as the connection takes them now: one sendmsg, or over TLS
+  // one record when they fit in one.
+  Tried TryWrite(const iovec* parts, size_t count);
 
-  // TLS only: the handshake, within `timeout` (beast::error::timeout past it). On failure
-  // `failure` says why (unknown CA, name mismatch, expired, ...).
-  boost::asio::awaitable<boost::system::error_code> Handshake(std::chrono::milliseconds timeout,
-                                                              std::string& failure);
+  // TLS only: the handshake, either side (the SSL says which), within `timeout`
+  // (beast::error::timeout past it). On failure `failure` says why: `explain(ssl)` when OpenSSL
+  // refused (e.g. the verification result), else what the socket said.
+  boost::asio::awaitable<boost::system::error_code> Handshake(
+      std::chrono::steady_clock::duration timeout, std::string& failure,
+      std::string (*explain)(SSL*));
+  // TLS: sends close_notify if the connection takes it now; then shuts the socket down both ways.
+  void Shutdown();
 
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
@@ -89,7 +108,7 @@ class BackendStream {
   // One TLS read or write: tried at once, then after each wait the socket needs. Never completes
   // inside the initiating call (a result ready at once is posted).
   struct TlsIo {
-    BackendStream& stream;
+    SocketStream& stream;
     boost::asio::mutable_buffer into;
     std::string from;
     bool write;

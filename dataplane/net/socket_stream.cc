@@ -1,4 +1,4 @@
-#include "dataplane/backend/backend_stream.h"
+#include "dataplane/net/socket_stream.h"
 
 #include <openssl/err.h>
 #include <sys/socket.h>
@@ -7,6 +7,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <cerrno>
+#include <cstring>
 
 #include "common/tls/pem.h"
 #include "dataplane/net/socket_deadline.h"
@@ -17,14 +18,14 @@ namespace {
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
 
-BackendStream::Tried Failed(int error) {
-  return {0, BackendStream::Wait::kNone,
+SocketStream::Tried Failed(int error) {
+  return {0, SocketStream::Wait::kNone,
           boost::system::error_code(error, boost::system::system_category())};
 }
 
 }  // namespace
 
-BackendStream::Tried BackendStream::TryRead(char* into, size_t size) {
+SocketStream::Tried SocketStream::TryRead(char* into, size_t size) {
   if (!ssl_) {
     // MSG_DONTWAIT: a read that would block returns EAGAIN, whatever the socket's mode.
     for (;;) {
@@ -53,7 +54,7 @@ BackendStream::Tried BackendStream::TryRead(char* into, size_t size) {
   }
 }
 
-BackendStream::Tried BackendStream::TryWrite(const char* from, size_t size) {
+SocketStream::Tried SocketStream::TryWrite(const char* from, size_t size) {
   if (!ssl_) {
     for (;;) {
       const ssize_t sent = ::send(socket_.native_handle(), from, size, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -79,16 +80,67 @@ BackendStream::Tried BackendStream::TryWrite(const char* from, size_t size) {
   }
 }
 
-asio::awaitable<boost::system::error_code> BackendStream::Handshake(
-    std::chrono::milliseconds timeout, std::string& failure) {
+SocketStream::Tried SocketStream::TryWrite(const iovec* parts, size_t count) {
+  if (!ssl_) {
+    msghdr message{};
+    message.msg_iov = const_cast<iovec*>(parts);
+    message.msg_iovlen = count;
+    for (;;) {
+      // MSG_NOSIGNAL: a peer that went away is an error here, not a SIGPIPE.
+      const ssize_t sent =
+          ::sendmsg(socket_.native_handle(), &message, MSG_DONTWAIT | MSG_NOSIGNAL);
+      if (sent >= 0) return {static_cast<size_t>(sent), Wait::kNone, {}};
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::kWritable, {}};
+      return Failed(errno);
+    }
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < count; ++i) total += parts[i].iov_len;
+  // An event and its framing as one record: one encryption, one packet.
+  if (count > 1 && total <= kMaxWrite) {
+    char joined[kMaxWrite];
+    size_t at = 0;
+    for (size_t i = 0; i < count; ++i) {
+      std::memcpy(joined + at, parts[i].iov_base, parts[i].iov_len);
+      at += parts[i].iov_len;
+    }
+    return TryWrite(joined, total);
+  }
+  Tried written;
+  for (size_t i = 0; i < count; ++i) {
+    const Tried tried = TryWrite(static_cast<const char*>(parts[i].iov_base), parts[i].iov_len);
+    written.bytes += tried.bytes;
+    if (tried.bytes < parts[i].iov_len) {
+      written.wait = tried.wait;
+      if (written.bytes == 0) written.error = tried.error;
+      break;
+    }
+  }
+  return written;
+}
+
+void SocketStream::Shutdown() {
+  if (ssl_ && SSL_is_init_finished(ssl_.get())) {
+    ERR_clear_error();
+    SSL_shutdown(ssl_.get());  // Try-now: a client that does not read does not get it.
+    ERR_clear_error();
+  }
+  boost::system::error_code ignored;
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+asio::awaitable<boost::system::error_code> SocketStream::Handshake(
+    std::chrono::steady_clock::duration timeout, std::string& failure,
+    std::string (*explain)(SSL*)) {
   SocketDeadline deadline(socket_, timeout);
   for (;;) {
     ERR_clear_error();
-    const int done = SSL_connect(ssl_.get());
+    const int done = SSL_do_handshake(ssl_.get());
     if (done == 1) co_return boost::system::error_code{};
     const int error = SSL_get_error(ssl_.get(), done);
     if (error != SSL_ERROR_WANT_READ && error != SSL_ERROR_WANT_WRITE) {
-      failure = HandshakeFailure(ssl_.get());
+      failure = explain(ssl_.get());
       co_return boost::system::error_code(ECONNABORTED, boost::system::system_category());
     }
     const tcp::socket::wait_type wait =
