@@ -15,6 +15,8 @@
 #include <string>
 #include <vector>
 
+#include "apim/v1/management.grpc.pb.h"
+#include "tests/support/control_plane.h"
 #include "tests/support/gateway.h"
 #include "tests/support/process.h"
 #include "tests/support/raw_http.h"
@@ -229,6 +231,89 @@ TEST_F(ClientTlsTest, TheRelayBehavesOverATlsClientConnectionAsOverPlaintext) {
   EXPECT_FALSE(PollUntil([&] { return backend_.Stats().events_sent - sent_before >= 2000; }, 2s))
       << "the backend sent all it had to a client that read nothing";
   EXPECT_TRUE(slow.ReadUntil("id: 2000\n", 60s)) << "stopped after " << slow.received().size();
+}
+
+// The control plane's certificates reach a joined worker: the one bound to the gateway's hostname
+// is served, and one the worker's OpenSSL refuses (a 512-bit RSA key, which the control plane can
+// check but a worker must not serve) is NACKed while the worker keeps serving the one it had.
+TEST_F(ClientTlsTest, PushedCertificatesAreServedAndOneAWorkerCannotLoadIsRefused) {
+  ControlPlane control_plane(dir_.path());
+  control_plane.Start();
+  auto stub = control_plane.Stub();
+  const auto create_certificate = [&](const std::string& name, const CertificateFiles& files) {
+    v1::CreateCertificateRequest request;
+    request.mutable_certificate()->set_name(name);
+    request.mutable_certificate()->set_certificate_chain(ReadFile(files.cert));
+    request.mutable_certificate()->set_private_key(ReadFile(files.key));
+    v1::Certificate created;
+    grpc::Status status = stub->CreateCertificate(AuthorizedContext().get(), request, &created);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  };
+  // Binds `hostnames` (hostname -> certificate; the first is the default); the config version.
+  const auto bind = [&](const std::vector<std::pair<std::string, std::string>>& hostnames) {
+    v1::UpdateGatewayRequest request;
+    request.mutable_gateway()->set_name("edge");
+    for (const auto& [hostname, certificate] : hostnames) {
+      v1::HostnameBinding* binding = request.mutable_gateway()->add_hostnames();
+      binding->set_hostname(hostname);
+      binding->set_certificate(certificate);
+      binding->set_is_default(hostname == hostnames.front().first);
+    }
+    request.mutable_update_mask()->add_paths("hostnames");
+    v1::Gateway updated;
+    grpc::Status status = stub->UpdateGateway(AuthorizedContext().get(), request, &updated);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return status.ok() ? std::stoull(updated.etag()) : 0;
+  };
+
+  v1::CreateGatewayRequest gateway;
+  gateway.mutable_gateway()->set_name("edge");
+  gateway.mutable_gateway()->set_tier("standard");
+  v1::Gateway created;
+  ASSERT_TRUE(stub->CreateGateway(AuthorizedContext().get(), gateway, &created).ok());
+  v1::CreateApiRequest api;
+  api.mutable_api()->set_name("orders");
+  api.mutable_api()->set_path_prefix("/orders");
+  api.mutable_api()->set_backend_url("http://127.0.0.1:" + std::to_string(backend_.port()));
+  api.mutable_api()->add_gateways("edge");
+  v1::Api made;
+  ASSERT_TRUE(stub->CreateApi(AuthorizedContext().get(), api, &made).ok());
+  create_certificate("local", localhost_);
+  const uint64_t bound = bind({{"localhost", "local"}});
+  v1::RotateGatewayTokenRequest rotate;
+  rotate.set_name("edge");
+  v1::GatewayToken token;
+  ASSERT_TRUE(stub->RotateGatewayToken(AuthorizedContext().get(), rotate, &token).ok());
+
+  auto worker = GatewayProcess::Join(dir_.path(), control_plane.address(), "edge", token.token(),
+                                     "w1", {"--tls-listen", "127.0.0.1:0"});
+  ASSERT_TRUE(WaitForFileContent(worker->process().stderr_path(),
+                                 "applied config version " + std::to_string(bound), 20s));
+  RawConnection secure(worker->tls_port(), Client());
+  EXPECT_EQ(secure.peer_subject(), "CN=localhost-cert");
+  secure.Send("GET /orders/json?size=10 HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  ASSERT_TRUE(secure.ReadUntil("}", 5s)) << secure.received();
+  EXPECT_TRUE(secure.received().starts_with("HTTP/1.1 200")) << secure.received();
+
+  const std::filesystem::path weak_key = dir_.path() / "weak.key";
+  const std::filesystem::path weak_cert = dir_.path() / "weak.crt";
+  ASSERT_EQ(RunCommand("/usr/bin/openssl",
+                       {"req", "-x509", "-newkey", "rsa:512", "-nodes", "-keyout",
+                        weak_key.string(), "-out", weak_cert.string(), "-days", "2", "-subj",
+                        "/CN=weak.test", "-addext", "subjectAltName=DNS:weak.test"})
+                .exit_code,
+            0);
+  create_certificate("weak", CertificateFiles{weak_cert, weak_key});
+  const uint64_t refused = bind({{"localhost", "local"}, {"weak.test", "weak"}});
+  ASSERT_TRUE(WaitForFileContent(worker->process().stderr_path(),
+                                 "refused config version " + std::to_string(refused), 20s));
+  EXPECT_TRUE(WaitForFileContent(worker->process().stderr_path(),
+                                 "certificate \"weak\" cannot be served", 1s));
+  EXPECT_EQ(RawConnection(worker->tls_port(), Client()).peer_subject(), "CN=localhost-cert");
+  TlsClient weak = Client("weak.test");
+  weak.verify_name = false;
+  EXPECT_EQ(RawConnection(worker->tls_port(), weak).peer_subject(), "CN=localhost-cert")
+      << "the refused snapshot's certificates are not served";
 }
 
 }  // namespace
