@@ -82,13 +82,15 @@ TEST_F(GatewayOptionsTest, DefaultsAreTheOnesTheReadmeLists) {
 
 TEST_F(GatewayOptionsTest, FlagsSetTheOptionsInTheirUnits) {
   const GatewayOptions options =
-      Valid({"--config=s.json", "--listen=127.0.0.1:0", "--admin-listen=[::1]:9000", "--threads=3",
+      Valid({"--config=s.json", "--listen=127.0.0.1:0", "--admin-listen=[::1]:9000",
+             "--tls-listen=0.0.0.0:8443", "--threads=3",
              "--request-header-timeout=20", "--connect-timeout=2", "--drain-timeout=0.25",
              "--tcp-keepalive-idle=30", "--tcp-keepalive-interval=5", "--tcp-keepalive-count=3",
              "--port-file=ports", "--log-level=warn"});
 
   EXPECT_EQ(options.worker.listen, "127.0.0.1:0");
   EXPECT_EQ(options.worker.admin_listen, "[::1]:9000");
+  EXPECT_EQ(options.worker.tls_listen, "0.0.0.0:8443");
   EXPECT_EQ(options.worker.threads, 3);
   EXPECT_EQ(options.worker.limits.request_header_timeout, std::chrono::seconds(20));
   EXPECT_EQ(options.worker.limits.connect_timeout, std::chrono::seconds(2));
@@ -214,6 +216,9 @@ TEST_F(GatewayOptionsTest, RefusesListenAddressesThatAreNotAnIpAndAPort) {
             "127.0.0.1:8080");
   EXPECT_EQ(Refused({"--config", "s.json", "--listen", "8080"}),
             "--listen: \"8080\" must be HOST:PORT");
+  EXPECT_EQ(Refused({"--config", "s.json", "--tls-listen", "localhost:8443"}),
+            "--tls-listen: \"localhost:8443\" must be an IP address and a port, e.g. "
+            "127.0.0.1:8080");
 }
 
 TEST_F(GatewayOptionsTest, RefusesNumbersOutsideTheirRangesNamingTheFlag) {
