@@ -10,6 +10,7 @@
 
 #include "common/str_cat.h"
 #include "common/tls/pem.h"
+#include "dataplane/net/tls_certificate.h"
 
 namespace apim::dataplane {
 namespace {
@@ -85,22 +86,11 @@ absl::StatusOr<std::shared_ptr<BackendTlsContext>> BackendTlsContext::For(
     SSL_CTX_set_default_verify_paths(context);  // $SSL_CERT_FILE, else the system's bundle.
   }
   if (!settings.client_cert_pem.empty()) {
-    BIO* cert_bio = BIO_new_mem_buf(settings.client_cert_pem.data(),
-                                    static_cast<int>(settings.client_cert_pem.size()));
-    BIO* key_bio = BIO_new_mem_buf(settings.client_key_pem.data(),
-                                   static_cast<int>(settings.client_key_pem.size()));
-    X509* certificate = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
-    EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-    const bool used = certificate && key && SSL_CTX_use_certificate(context, certificate) == 1 &&
-                      SSL_CTX_use_PrivateKey(context, key) == 1 &&
-                      SSL_CTX_check_private_key(context) == 1;
-    X509_free(certificate);
-    EVP_PKEY_free(key);
-    BIO_free(cert_bio);
-    BIO_free(key_bio);
-    if (!used) {
+    if (absl::Status used =
+            UseCertificateChainAndKey(context, settings.client_cert_pem, settings.client_key_pem);
+        !used.ok()) {
       return absl::InvalidArgumentError(StrCat(
-          "the backend client certificate or key cannot be used: ", tls::OpenSslErrorText()));
+          "the backend client certificate or key cannot be used: ", std::string(used.message())));
     }
   }
   // Sessions are kept here, one per backend, not in OpenSSL's cache (clients have none).

@@ -1,14 +1,12 @@
 #include "dataplane/config/served_certificates.h"
 
-#include <openssl/err.h>
-#include <openssl/pem.h>
-
 #include <algorithm>
 #include <cctype>
 #include <cstring>
 
 #include "common/str_cat.h"
 #include "common/tls/pem.h"
+#include "dataplane/net/tls_certificate.h"
 
 namespace apim::dataplane {
 namespace {
@@ -89,32 +87,11 @@ absl::StatusOr<SSL_CTX*> MakeContext(const std::string& chain, const std::string
   SSL_CTX_set_num_tickets(context, 1);
   SSL_CTX_set_alpn_select_cb(context, &SelectProtocol, nullptr);
 
-  BIO* chain_bio = BIO_new_mem_buf(chain.data(), static_cast<int>(chain.size()));
-  BIO* key_bio = BIO_new_mem_buf(key.data(), static_cast<int>(key.size()));
-  bool used = false;
-  if (X509* leaf = PEM_read_bio_X509(chain_bio, nullptr, nullptr, nullptr)) {
-    used = SSL_CTX_use_certificate(context, leaf) == 1;
-    X509_free(leaf);
-    while (used) {
-      X509* intermediate = PEM_read_bio_X509(chain_bio, nullptr, nullptr, nullptr);
-      if (intermediate == nullptr) break;
-      used = SSL_CTX_add0_chain_cert(context, intermediate) == 1;  // Takes it.
-      if (!used) X509_free(intermediate);
-    }
-  }
-  if (used) {
-    EVP_PKEY* private_key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
-    used = private_key != nullptr && SSL_CTX_use_PrivateKey(context, private_key) == 1 &&
-           SSL_CTX_check_private_key(context) == 1;
-    EVP_PKEY_free(private_key);
-  }
-  BIO_free(chain_bio);
-  BIO_free(key_bio);
-  if (!used) {
+  if (absl::Status used = UseCertificateChainAndKey(context, chain, key); !used.ok()) {
     SSL_CTX_free(context);
-    return absl::InvalidArgumentError(tls::OpenSslErrorText("the certificate cannot be used"));
+    return absl::InvalidArgumentError(
+        StrCat("the certificate cannot be used: ", std::string(used.message())));
   }
-  ERR_clear_error();  // The end of the chain reads as an error.
   return context;
 }
 

@@ -39,45 +39,32 @@ SocketStream::Tried SocketStream::TryRead(char* into, size_t size) {
   ERR_clear_error();
   const int got = SSL_read(ssl_.get(), into, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
   if (got > 0) return {static_cast<size_t>(got), Wait::kNone, {}};
-  switch (SSL_get_error(ssl_.get(), got)) {
-    case SSL_ERROR_WANT_READ:
-      return {0, Wait::kReadable, {}};
-    case SSL_ERROR_WANT_WRITE:
-      return {0, Wait::kWritable, {}};
-    case SSL_ERROR_ZERO_RETURN:
-      return {};  // close_notify: the end of the stream.
-    case SSL_ERROR_SYSCALL:
-      return errno == 0 ? Tried{} : Failed(errno);
-    default:
-      tls_error_ = tls::OpenSslErrorText("TLS error");
-      return Failed(EPROTO);  // A broken record or an alert from the backend.
-  }
+  return TlsOutcome(got, /*reading=*/true);
 }
 
 SocketStream::Tried SocketStream::TryWrite(const char* from, size_t size) {
   if (!ssl_) {
-    for (;;) {
-      const ssize_t sent = ::send(socket_.native_handle(), from, size, MSG_DONTWAIT | MSG_NOSIGNAL);
-      if (sent >= 0) return {static_cast<size_t>(sent), Wait::kNone, {}};
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN || errno == EWOULDBLOCK) return {0, Wait::kWritable, {}};
-      return Failed(errno);
-    }
+    const iovec part{const_cast<char*>(from), size};
+    return TryWrite(&part, 1);
   }
   ERR_clear_error();
   const int sent = SSL_write(ssl_.get(), from, static_cast<int>(std::min<size_t>(size, INT32_MAX)));
   if (sent > 0) return {static_cast<size_t>(sent), Wait::kNone, {}};
-  switch (SSL_get_error(ssl_.get(), sent)) {
-    case SSL_ERROR_WANT_READ:
-      return {0, Wait::kReadable, {}};
-    case SSL_ERROR_WANT_WRITE:
-      return {0, Wait::kWritable, {}};
-    case SSL_ERROR_SYSCALL:
-      return Failed(errno == 0 ? EPIPE : errno);
-    default:
-      tls_error_ = tls::OpenSslErrorText("TLS error");
-      return Failed(EPROTO);
+  return TlsOutcome(sent, /*reading=*/false);
+}
+
+SocketStream::Tried SocketStream::TlsOutcome(int result, bool reading) {
+  const int error = SSL_get_error(ssl_.get(), result);
+  if (error == SSL_ERROR_WANT_READ) return {0, Wait::kReadable, {}};
+  if (error == SSL_ERROR_WANT_WRITE) return {0, Wait::kWritable, {}};
+  if (reading && error == SSL_ERROR_ZERO_RETURN) return {};  // close_notify: the end.
+  if (error == SSL_ERROR_SYSCALL) {
+    // No errno: the peer closed the connection; the end for a read, a broken pipe for a write.
+    if (errno != 0) return Failed(errno);
+    return reading ? Tried{} : Failed(EPIPE);
   }
+  tls_error_ = tls::OpenSslErrorText("TLS error");
+  return Failed(EPROTO);  // A broken record or an alert from the peer.
 }
 
 SocketStream::Tried SocketStream::TryWrite(const iovec* parts, size_t count) {

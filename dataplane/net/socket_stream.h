@@ -95,6 +95,9 @@ class SocketStream {
  private:
   static constexpr size_t kMaxWrite = 16 * 1024;
 
+  // What an SSL_read (`reading`) or SSL_write that moved nothing and returned `result` means.
+  Tried TlsOutcome(int result, bool reading);
+
   template <typename Buffer, typename Buffers>
   static Buffer FirstBuffer(const Buffers& buffers) {
     for (auto it = boost::asio::buffer_sequence_begin(buffers);
