@@ -78,6 +78,24 @@ void AddOptions(CLI::App& app, CommandLine& line) {
   app.add_option("--tls-listen", worker.tls_listen,
                  "HTTPS address (port 0 picks one), serving the certificates of the snapshot "
                  "chosen by SNI");
+  app.add_flag("--http2,!--no-http2", worker.limits.http2,
+               "HTTP/2 to clients: ALPN h2 on --tls-listen, prior knowledge (h2c) on --listen")
+      ->capture_default_str();
+  app.add_option("--http2-max-concurrent-streams", worker.limits.http2_max_concurrent_streams,
+                 "Streams one HTTP/2 connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS)")
+      ->check(CLI::Range(1, 100000))
+      ->capture_default_str();
+  app.add_option("--http2-max-resets-per-second", worker.limits.http2_max_resets_per_second,
+                 "Stream resets an HTTP/2 connection may cause per second (twice as many in a "
+                 "burst), then GOAWAY: the rapid-reset defence")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--http2-max-control-frames-per-second",
+                 worker.limits.http2_max_control_frames_per_second,
+                 "PING, SETTINGS, PRIORITY and empty DATA frames an HTTP/2 connection may send per "
+                 "second (twice as many in a burst), then GOAWAY: the flood defence")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
   app.add_option("--threads", worker.threads, "Worker threads, each with its own listener")
       ->check(CLI::Range(1, 256))
       ->capture_default_str();

@@ -105,6 +105,17 @@ std::string Metrics::RenderPrometheus() const {
              backend_tls_resumed_handshakes.load(), backend_tls_failed_handshakes.load());
   handshakes("apim_client_tls_handshakes_total", "from clients", client_tls_full.load(),
              client_tls_resumed.load(), client_tls_failed.load());
+  gauge("apim_http2_connections_total", "Client connections that spoke HTTP/2.", "counter",
+        http2_connections.load());
+  gauge("apim_http2_streams_total", "Requests received over HTTP/2.", "counter",
+        http2_streams.load());
+  out << "# HELP apim_http2_abuse_closed_total HTTP/2 connections closed with GOAWAY "
+         "ENHANCE_YOUR_CALM: too many stream resets, or a flood of control frames.\n"
+         "# TYPE apim_http2_abuse_closed_total counter\n"
+         "apim_http2_abuse_closed_total{reason=\"rapid_reset\"} "
+      << http2_closed_rapid_reset.load()
+      << "\napim_http2_abuse_closed_total{reason=\"control_flood\"} "
+      << http2_closed_control_flood.load() << '\n';
   std::lock_guard lock(mu_);
   out << "# HELP apim_certificate_not_after_seconds When the certificate served for a hostname "
          "expires (Unix time).\n# TYPE apim_certificate_not_after_seconds gauge\n";

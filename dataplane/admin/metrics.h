@@ -48,6 +48,11 @@ class Metrics {
   std::atomic<uint64_t> client_tls_full{0};
   std::atomic<uint64_t> client_tls_resumed{0};
   std::atomic<uint64_t> client_tls_failed{0};
+  std::atomic<uint64_t> http2_connections{0};  // Client connections that spoke HTTP/2.
+  std::atomic<uint64_t> http2_streams{0};      // Requests received over HTTP/2.
+  // HTTP/2 connections closed with GOAWAY ENHANCE_YOUR_CALM.
+  std::atomic<uint64_t> http2_closed_rapid_reset{0};
+  std::atomic<uint64_t> http2_closed_control_flood{0};
 
  private:
   mutable std::mutex mu_;

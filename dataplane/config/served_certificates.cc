@@ -18,15 +18,27 @@ constexpr char kTls12Ciphers[] =
     "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
     "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
 
-// ALPN: HTTP/1.1 only for now. A client offering only other protocols is served without ALPN
-// (and finds out from the first response), as nginx does.
+// ALPN: h2 preferred, then HTTP/1.1 (OpenSSL picks by the server's order); HTTP/1.1 alone when
+// HTTP/2 is turned off. A client offering only other protocols is served without ALPN (and finds
+// out from the first response), as nginx does.
+constexpr unsigned char kHttp2AndHttp11[] = {2,   'h', '2', 8,   'h', 't',
+                                             't', 'p', '/', '1', '.', '1'};
 constexpr unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
 
-int SelectProtocol(SSL* /*ssl*/, const unsigned char** out, unsigned char* out_length,
+// Where an SSL notes that it may offer h2 (any non-null value).
+int OfferHttp2Index() {
+  static const int index = SSL_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
+  return index;
+}
+
+int SelectProtocol(SSL* ssl, const unsigned char** out, unsigned char* out_length,
                    const unsigned char* offered, unsigned int offered_length, void* /*arg*/) {
+  const bool http2 = SSL_get_ex_data(ssl, OfferHttp2Index()) != nullptr;
+  const unsigned char* ours = http2 ? kHttp2AndHttp11 : kHttp11;
+  const unsigned int ours_length = http2 ? sizeof kHttp2AndHttp11 : sizeof kHttp11;
   unsigned char* selected = nullptr;
-  if (SSL_select_next_proto(&selected, out_length, kHttp11, sizeof kHttp11, offered,
-                            offered_length) != OPENSSL_NPN_NEGOTIATED) {
+  if (SSL_select_next_proto(&selected, out_length, ours, ours_length, offered, offered_length) !=
+      OPENSSL_NPN_NEGOTIATED) {
     return SSL_TLSEXT_ERR_NOACK;
   }
   *out = selected;
@@ -140,9 +152,10 @@ ServedCertificates::~ServedCertificates() {
   for (Served& served : served_) SSL_CTX_free(served.context);
 }
 
-SslPtr ServedCertificates::NewConnection(int fd) const {
+SslPtr ServedCertificates::NewConnection(int fd, bool offer_http2) const {
   SslPtr ssl(SSL_new(served_[default_].context));
   if (!ssl) return ssl;
+  if (offer_http2) SSL_set_ex_data(ssl.get(), OfferHttp2Index(), ssl.get());
   SSL_set_fd(ssl.get(), fd);
   SSL_set_accept_state(ssl.get());
   SSL_set_ex_data(ssl.get(), OwnerIndex(),

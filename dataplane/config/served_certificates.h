@@ -30,9 +30,10 @@ class ServedCertificates : public std::enable_shared_from_this<ServedCertificate
   ServedCertificates(const ServedCertificates&) = delete;
   ServedCertificates& operator=(const ServedCertificates&) = delete;
 
-  // A server-side SSL on `fd` that picks its certificate from the client's SNI. It keeps these
-  // certificates alive for as long as it lives.
-  SslPtr NewConnection(int fd) const;
+  // A server-side SSL on `fd` that picks its certificate from the client's SNI, and offers h2
+  // by ALPN (before http/1.1) when `offer_http2`. It keeps these certificates alive for as long
+  // as it lives.
+  SslPtr NewConnection(int fd, bool offer_http2) const;
 
   // Unix not-after time of the certificate served for each hostname ("" for a default
   // certificate that is bound to no hostname), for the expiry metric.

@@ -16,6 +16,10 @@
 #include "dataplane/relay/stream_clock.h"
 
 namespace apim::dataplane {
+class Http2Connection;
+}
+
+namespace apim::dataplane {
 
 struct ProxyLimits {
   size_t max_request_header_bytes = 32 * 1024;
@@ -32,6 +36,14 @@ struct ProxyLimits {
   std::chrono::seconds tcp_keepalive_idle{60};
   std::chrono::seconds tcp_keepalive_interval{10};
   int tcp_keepalive_count = 6;
+  // HTTP/2 to clients: ALPN h2 on the TLS listener, prior knowledge (h2c) on the plaintext one.
+  bool http2 = true;
+  uint32_t http2_max_concurrent_streams = 256;
+  // Beyond these rates per connection (with twice as much as a burst) the connection is closed
+  // with GOAWAY ENHANCE_YOUR_CALM: streams reset, by the client or for its errors (rapid reset,
+  // CVE-2023-44487), and PING, SETTINGS, PRIORITY and empty DATA frames (floods).
+  uint32_t http2_max_resets_per_second = 100;
+  uint32_t http2_max_control_frames_per_second = 200;
 };
 
 // What a session needs from its worker thread. Everything here outlives the sessions.
@@ -42,6 +54,8 @@ struct SessionContext {
   const ProxyLimits& limits;
   // This thread's relays in progress, so a drain can end their streams.
   std::unordered_set<StreamClock*>& open_relays;
+  // This thread's HTTP/2 connections, so a drain can send them GOAWAY.
+  std::unordered_set<Http2Connection*>& http2_connections;
   // Set when the worker drains: connections close after their current exchange.
   const std::atomic<bool>& draining;
   // Shared by the worker's threads.

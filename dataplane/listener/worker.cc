@@ -15,6 +15,8 @@
 
 #include "common/str_cat.h"
 #include "dataplane/admin/admin_server.h"
+#include "dataplane/codec/http2/http2_connection.h"
+#include "dataplane/listener/serve_client.h"
 #include "dataplane/net/tcp_keepalive.h"
 
 namespace apim::dataplane {
@@ -30,9 +32,10 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 std::optional<SocketStream> Accepted(tcp::socket socket, bool tls, SessionContext& context) {
   if (!tls) return SocketStream(std::move(socket));
   std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
-  SslPtr ssl = snapshot && snapshot->certificates
-                   ? snapshot->certificates->NewConnection(socket.native_handle())
-                   : nullptr;
+  SslPtr ssl =
+      snapshot && snapshot->certificates
+          ? snapshot->certificates->NewConnection(socket.native_handle(), context.limits.http2)
+          : nullptr;
   if (!ssl) {
     ++context.metrics.client_tls_failed;
     // Said once per snapshot, not per client: a scanner would fill the log otherwise.
@@ -61,7 +64,7 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls, SessionConte
     }
     std::optional<SocketStream> client = Accepted(std::move(socket), tls, context);
     if (!client) continue;
-    asio::co_spawn(acceptor.get_executor(), ServeConnection(*std::move(client), peer, context),
+    asio::co_spawn(acceptor.get_executor(), ServeClient(*std::move(client), peer, context),
                    [](std::exception_ptr escaped) {
                      // The session answers and logs its own failures; this is the last resort.
                      if (!escaped) return;
@@ -122,6 +125,7 @@ struct Worker::Thread {
                 .pool = pool,
                 .limits = limits,
                 .open_relays = open_relays,
+                .http2_connections = http2_connections,
                 .draining = draining,
                 .rate_limiter = rate_limiter,
                 .cache = cache,
@@ -132,6 +136,7 @@ struct Worker::Thread {
   tcp::acceptor tls_acceptor;  // Open with --tls-listen.
   UpstreamPool pool;
   std::unordered_set<StreamClock*> open_relays;
+  std::unordered_set<Http2Connection*> http2_connections;
   SessionContext context;
 };
 
@@ -244,6 +249,10 @@ void Worker::Drain(std::chrono::milliseconds timeout) {
       boost::system::error_code ignored;
       thread.acceptor.close(ignored);
       thread.tls_acceptor.close(ignored);
+      // HTTP/2 clients are told at once (GOAWAY) to open new streams elsewhere.
+      const std::vector<Http2Connection*> connections(thread.http2_connections.begin(),
+                                                      thread.http2_connections.end());
+      for (Http2Connection* connection : connections) connection->Drain();
     });
   }
   const auto streams_end_at = std::chrono::steady_clock::now() + timeout;

@@ -15,7 +15,6 @@
 
 #include "absl/status/statusor.h"
 #include "dataplane/admin/metrics.h"
-#include "dataplane/codec/http1/connection.h"
 #include "dataplane/config/snapshot_store.h"
 #include "dataplane/exchange/session_context.h"
 

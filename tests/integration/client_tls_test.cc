@@ -1,5 +1,5 @@
 // TLS to clients on the worker's --tls-listen: the certificate chosen by SNI (exact names, one
-// wildcard label, else the default), ALPN http/1.1, certificates rotated by a reload without
+// wildcard label, else the default), ALPN h2 or http/1.1, certificates rotated by a reload without
 // dropping an open stream, a certificate that cannot be loaded refused while the old ones stay,
 // clients that fail the handshake (plaintext, nothing served) leaving the worker alive, and the
 // relay's behaviours over a TLS client connection. A real gateway process (standalone, PEM files
@@ -117,12 +117,15 @@ TEST_F(ClientTlsTest, TheCertificateIsChosenBySniWithTheDefaultForOtherNames) {
   TlsClient no_sni = Client("");
   EXPECT_EQ(RawConnection(gateway->tls_port(), no_sni).peer_subject(), "CN=localhost-cert");
 
-  // ALPN: http/1.1 when offered; a client offering only h2 is served without ALPN.
+  // ALPN: h2 preferred when offered, else http/1.1; a client offering neither is served without.
   RawConnection http11(gateway->tls_port(), Client());
   EXPECT_EQ(http11.alpn(), "http/1.1");
-  TlsClient h2_only = Client();
-  h2_only.alpn = "h2";
-  EXPECT_EQ(RawConnection(gateway->tls_port(), h2_only).alpn(), "");
+  TlsClient both = Client();
+  both.alpn = "http/1.1,h2";
+  EXPECT_EQ(RawConnection(gateway->tls_port(), both).alpn(), "h2");
+  TlsClient other = Client();
+  other.alpn = "spdy/3";
+  EXPECT_EQ(RawConnection(gateway->tls_port(), other).alpn(), "");
 
   // Requests over TLS are served as over plaintext.
   http11.Send("GET /orders/json?size=100 HTTP/1.1\r\nHost: localhost\r\n\r\n");

@@ -17,16 +17,12 @@
 
 namespace apim::testing {
 
-struct RawConnection::TlsState {
-  SSL_CTX* context = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = nullptr;
-  ~TlsState() {
-    SSL_free(ssl);
-    SSL_CTX_free(context);
-  }
-};
+TlsClientState::TlsClientState() : context(SSL_CTX_new(TLS_client_method())) {}
 
-namespace {
+TlsClientState::~TlsClientState() {
+  SSL_free(ssl);
+  SSL_CTX_free(context);
+}
 
 std::string OpenSslError() {
   std::string text;
@@ -38,7 +34,6 @@ std::string OpenSslError() {
   return text;
 }
 
-// "h2,http/1.1" in ALPN's wire form: each name after its length.
 std::string AlpnWire(const std::string& list) {
   std::string wire;
   size_t start = 0;
@@ -53,15 +48,13 @@ std::string AlpnWire(const std::string& list) {
   return wire;
 }
 
-}  // namespace
-
 RawConnection::RawConnection(uint16_t port, const TlsClient& tls) : RawConnection(port) {
   // OpenSSL writes with write(): a server that has closed must fail the write, not kill the test.
   static const bool ignore_sigpipe = [] { return std::signal(SIGPIPE, SIG_IGN) != SIG_ERR; }();
   (void)ignore_sigpipe;
   timeval receive_timeout{10, 0};  // A handshake that stalls fails instead of hanging the test.
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
-  tls_ = std::make_unique<TlsState>();
+  tls_ = std::make_unique<TlsClientState>();
   SSL_CTX* context = tls_->context;
   SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
   if (SSL_CTX_load_verify_locations(context, tls.ca_file.c_str(), nullptr) != 1) {

@@ -3,6 +3,8 @@
 // exact bytes a server writes and when (and also send malformed requests). Every read is bounded
 // by a deadline, and a send the peer does not take within 10 s fails.
 
+#include <openssl/ssl.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -22,6 +24,22 @@ struct TlsClient {
   std::string alpn = "http/1.1";
   bool verify_name = true;
 };
+
+// A TLS client's SSL and its context, freed together.
+struct TlsClientState {
+  TlsClientState();
+  ~TlsClientState();
+  TlsClientState(const TlsClientState&) = delete;
+  TlsClientState& operator=(const TlsClientState&) = delete;
+  SSL_CTX* context;
+  SSL* ssl = nullptr;
+};
+
+// What OpenSSL's error queue holds (taken off it), for a test's message.
+std::string OpenSslError();
+
+// "h2,http/1.1" in ALPN's wire form: each name after its length.
+std::string AlpnWire(const std::string& list);
 
 class RawConnection {
  public:
@@ -57,8 +75,7 @@ class RawConnection {
   // One read with a deadline: false on timeout; sets closed_ on EOF or error.
   bool ReadOnce(std::chrono::steady_clock::time_point deadline);
   int fd_ = -1;
-  struct TlsState;
-  std::unique_ptr<TlsState> tls_;
+  std::unique_ptr<TlsClientState> tls_;
   bool closed_ = false;
   std::string received_;
 };

@@ -175,6 +175,7 @@ class FlowControlledDownstreamTest : public ::testing::Test {
   UpstreamPool pool_{io_.get_executor()};
   ProxyLimits limits_;
   std::unordered_set<StreamClock*> open_relays_;
+  std::unordered_set<Http2Connection*> http2_connections_;
   std::atomic<bool> draining_{false};
   RateLimiter rate_limiter_{metrics_};
   ResponseCache cache_{1 << 20};
@@ -185,6 +186,7 @@ class FlowControlledDownstreamTest : public ::testing::Test {
                           .pool = pool_,
                           .limits = limits_,
                           .open_relays = open_relays_,
+                          .http2_connections = http2_connections_,
                           .draining = draining_,
                           .rate_limiter = rate_limiter_,
                           .cache = cache_,

@@ -8,7 +8,6 @@
 #include "common/str_cat.h"
 #include "dataplane/admin/access_log.h"
 #include "dataplane/codec/http1/http1_downstream.h"
-#include "dataplane/config/served_certificates.h"
 #include "dataplane/exchange/exchange.h"
 #include "dataplane/exchange/problem.h"
 #include "dataplane/net/socket_deadline.h"
@@ -19,7 +18,6 @@ namespace {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
-using tcp = asio::ip::tcp;
 
 // Writes a problem for a request that could not even be parsed, then the connection closes.
 awaitable<void> RejectUnparsable(SocketStream& client, SessionContext& context, http::status status,
@@ -107,37 +105,10 @@ awaitable<bool> ReadRequestHead(SocketStream& client, beast::flat_buffer& buffer
   co_return false;
 }
 
-// TLS: the handshake, within the header timeout. A client that fails it (does not trust the
-// certificate, speaks plaintext to the TLS port, offers nothing we accept) is counted and logged
-// at debug level: it is the client's problem, and a scanner could fill the log otherwise.
-awaitable<bool> AcceptTls(SocketStream& client, SessionContext& context,
-                          const std::string& client_ip) {
-  std::string failure;
-  const beast::error_code error = co_await client.Handshake(context.limits.request_header_timeout,
-                                                            failure, &ClientHandshakeFailure);
-  if (!error) {
-    ++(SSL_session_reused(client.ssl()) ? context.metrics.client_tls_resumed
-                                        : context.metrics.client_tls_full);
-    co_return true;
-  }
-  ++context.metrics.client_tls_failed;
-  spdlog::debug("TLS handshake with {} failed: {}", client_ip, failure);
-  co_return false;
-}
-
 }  // namespace
 
-awaitable<void> ServeConnection(SocketStream client, tcp::endpoint peer, SessionContext& context) {
-  const std::string client_ip = peer.address().to_string();
-  GaugeHold connection_count(context.metrics.active_connections);
-  if (client.ssl() != nullptr) {
-    const bool secured = co_await AcceptTls(client, context, client_ip);
-    if (!secured) {
-      client.Shutdown();
-      co_return;
-    }
-  }
-  beast::flat_buffer buffer;
+awaitable<void> ServeHttp1(SocketStream& client, beast::flat_buffer buffer,
+                           const std::string& client_ip, SessionContext& context) {
   // Every exchange ends through Run, or through Fail when something threw (a bug, or input no
   // check foresaw): either way the client is answered if it can be, and the exchange is logged
   // and counted. (A catch handler cannot co_await, hence the message carried out of it.)
@@ -168,7 +139,6 @@ awaitable<void> ServeConnection(SocketStream client, tcp::endpoint peer, Session
     }
     if (after == AfterExchange::kClose || context.draining.load()) break;
   }
-  client.Shutdown();
 }
 
 }  // namespace apim::dataplane

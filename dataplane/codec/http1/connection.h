@@ -4,17 +4,17 @@
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <string>
 
 #include "dataplane/exchange/session_context.h"
 #include "dataplane/net/socket_stream.h"
 
 namespace apim::dataplane {
 
-// Serves one accepted client connection; `peer` is the client's address as accept returned it.
-// The socket comes with TCP_NODELAY and keepalive already on, inherited from the listener. A
-// client of the TLS listener comes with an SSL in accept state: the handshake is made here.
-boost::asio::awaitable<void> ServeConnection(SocketStream client,
-                                             boost::asio::ip::tcp::endpoint peer,
-                                             SessionContext& context);
+// Serves a client connection (TLS already established, if any) that speaks HTTP/1.1 until it
+// closes; `received` holds what was read of it already.
+boost::asio::awaitable<void> ServeHttp1(SocketStream& client, boost::beast::flat_buffer received,
+                                        const std::string& client_ip, SessionContext& context);
 
 }  // namespace apim::dataplane
