@@ -263,6 +263,20 @@ TEST_F(Http2Test, TierLimitsAndErrorsArePerStreamProblems) {
   EXPECT_FALSE(client.response(second).closed);
 }
 
+TEST_F(Http2Test, AStreamPastTheTiersMaxDurationIsResetAndItsSiblingGoesOn) {
+  auto gateway = Gateway({}, R"(,"maxResponseDurationSeconds":1)");
+  H2Connection client(gateway->port());
+  const int32_t stream = client.Request("GET", "/feed/events?interval_ms=100", EventStream());
+  ASSERT_TRUE(client.WaitForClose(stream, 5s)) << client.error();
+  EXPECT_TRUE(client.response(stream).reset) << "a cut stream must not look like a clean end";
+  EXPECT_NE(client.response(stream).body.find("id: 2\n"), std::string::npos);
+  // Counted when the exchange ends, just after the reset went out.
+  EXPECT_TRUE(PollUntil([&] { return Metric(*gateway, "apim_responses_cut_total") == 1; }));
+  const int32_t next = client.Request("GET", "/orders/json?size=10");
+  ASSERT_TRUE(client.WaitForClose(next, 5s));
+  EXPECT_EQ(client.response(next).status, 200);
+}
+
 TEST_F(Http2Test, AConsumptionTierRefusesEventStreamsOverHttp2) {
   const std::string snapshot = SnapshotJson({ApiJson("feed", backend_.port())},
                                             /*long_lived=*/false);
