@@ -11,7 +11,6 @@
 #include <boost/beast/ssl.hpp>
 #include <boost/url/parse.hpp>
 #include <cctype>
-#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <memory>
@@ -20,7 +19,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
-#include "bench/sse_event_parser.h"
+#include "bench/sse_load_h2.h"
+#include "bench/sse_load_thread.h"
 
 namespace apim::bench {
 namespace {
@@ -30,81 +30,16 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace urls = boost::urls;
 using tcp = asio::ip::tcp;
-using Clock = std::chrono::steady_clock;
+using Clock = LoadClock;
 using namespace std::chrono_literals;
 
 // A stream failing is a measurement, not an exception.
 constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 constexpr auto kGrace = 5s;   // past the deadline, a thread stops waiting for its streams
 constexpr auto kSettle = 1s;  // after the last stream is opened, before steady state begins
-constexpr size_t kMaxLatencySamplesPerThread = 20'000'000;  // 160 MB; counted beyond, not kept
 constexpr int kMaxStreams = 200'000;
 constexpr uint64_t kMaxReadsPerStream = uint64_t{1} << 40;
 constexpr int kMaxThreads = 64;
-
-int64_t RealtimeNs() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
-// What one thread measured; merged after the threads are joined, so nothing is shared.
-struct ThreadResults {
-  std::vector<int64_t> connect_ns;
-  std::vector<int64_t> ttfe_ns;
-  std::vector<int64_t> latency_ns;
-  std::vector<int64_t> steady_latency_ns;  // the part of latency_ns received in steady state
-  uint64_t connected = 0;
-  uint64_t streams_with_events = 0;
-  uint64_t finished = 0;
-  uint64_t open_at_end = 0;
-  uint64_t not_started = 0;
-  uint64_t events = 0;
-  uint64_t events_without_ts = 0;
-  uint64_t tls_full_handshakes = 0;
-  uint64_t tls_resumed_handshakes = 0;
-  LoadErrors errors;
-
-  void Fail(uint64_t LoadErrors::*counter, std::string_view what,
-            const boost::system::error_code& ec = {}) {
-    ++(errors.*counter);
-    if (errors.first.empty()) {
-      errors.first = ec ? fmt::format("{}: {}", what, ec.message()) : std::string(what);
-    }
-  }
-};
-
-// --tls-resume: the latest session this thread's server gave it. Each thread runs its own
-// io_context, so the context's new-session callback always runs on the thread that offers it.
-thread_local SSL_SESSION* latest_session = nullptr;
-
-int KeepLatestSession(SSL* /*ssl*/, SSL_SESSION* session) {
-  if (latest_session != nullptr) SSL_SESSION_free(latest_session);
-  latest_session = session;
-  return 1;  // the reference is ours now
-}
-
-void ForgetLatestSession() {
-  if (latest_session != nullptr) SSL_SESSION_free(latest_session);
-  latest_session = nullptr;
-}
-
-std::optional<int64_t> TimestampNs(std::string_view data) {
-  constexpr std::string_view kKey = "\"ts_ns\":";
-  size_t at = data.find(kKey);
-  if (at == std::string_view::npos) return std::nullopt;
-  const char* begin = data.data() + at + kKey.size();
-  int64_t value = 0;
-  auto [end, ec] = std::from_chars(begin, data.data() + data.size(), value);
-  if (ec != std::errc() || end == begin) return std::nullopt;
-  return value;
-}
-
-bool IsEventStream(std::string_view content_type) {
-  std::string_view media = content_type.substr(0, content_type.find(';'));
-  while (!media.empty() && media.back() == ' ') media.remove_suffix(1);
-  return beast::iequals(media, "text/event-stream");
-}
 
 // Reads the body of an event stream until it ends or the run does, recording every event.
 template <class Stream>
@@ -112,27 +47,7 @@ asio::awaitable<void> ReadEvents(Stream& stream, beast::flat_buffer& buffer,
                                  http::response_parser<http::buffer_body>& parser,
                                  Clock::time_point connect_start, Clock::time_point steady_from,
                                  ThreadResults& out) {
-  SseEventParser events;
-  bool first_event = true;
-  int64_t received_at_ns = 0;
-  Clock::time_point received_at;
-  const SseEventParser::EventHandler on_event = [&](const SseEvent& event) {
-    ++out.events;
-    if (first_event) {
-      first_event = false;
-      ++out.streams_with_events;
-      out.ttfe_ns.push_back((received_at - connect_start) / 1ns);
-    }
-    std::optional<int64_t> sent_at_ns = TimestampNs(event.data);
-    if (!sent_at_ns) {
-      ++out.events_without_ts;
-    } else if (out.latency_ns.size() < kMaxLatencySamplesPerThread) {
-      const int64_t latency_ns = std::max<int64_t>(0, received_at_ns - *sent_at_ns);
-      out.latency_ns.push_back(latency_ns);
-      if (received_at >= steady_from) out.steady_latency_ns.push_back(latency_ns);
-    }
-  };
-
+  StreamEventRecorder events(connect_start, steady_from, out);
   std::array<char, 16 * 1024> scratch;
   // The deadline ends the loop (the stream's timeout closes the socket); the count never does.
   for (uint64_t reads = 0; reads < kMaxReadsPerStream; ++reads) {
@@ -141,13 +56,9 @@ asio::awaitable<void> ReadEvents(Stream& stream, beast::flat_buffer& buffer,
     auto [ec, n] = co_await http::async_read_some(stream, buffer, parser, kNoThrow);
     if (ec == http::error::need_buffer) ec = {};
     size_t got = scratch.size() - parser.get().body().size;
-    if (got > 0) {
-      received_at = Clock::now();
-      received_at_ns = RealtimeNs();
-      if (!events.Feed(std::string_view(scratch.data(), got), on_event)) {
-        out.Fail(&LoadErrors::other, "event longer than the parser's limit");
-        co_return;
-      }
+    if (got > 0 &&
+        !events.Feed(std::string_view(scratch.data(), got), Clock::now(), RealtimeNs())) {
+      co_return;
     }
     if (ec == beast::error::timeout) {
       ++out.open_at_end;  // the run is over; the stream was fine
@@ -254,7 +165,7 @@ asio::awaitable<void> RunStream(const LoopbackUrl& url, tcp::endpoint endpoint,
     SSL_set_tlsext_host_name(secure.native_handle(), url.host.c_str());
   }
   secure.set_verify_callback(asio::ssl::host_name_verification(url.host));
-  if (latest_session != nullptr) SSL_set_session(secure.native_handle(), latest_session);
+  if (LatestSession() != nullptr) SSL_set_session(secure.native_handle(), LatestSession());
   if (auto [ec] = co_await secure.async_handshake(asio::ssl::stream_base::client, kNoThrow); ec) {
     if (ec == beast::error::timeout) {
       out.Fail(&LoadErrors::no_response, "no TLS handshake before the run ended");
@@ -367,6 +278,9 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   if (!url->tls && (!options.ca_file.empty() || options.tls_resume)) {
     return absl::InvalidArgumentError("--ca-file and --tls-resume: only for https:// URLs");
   }
+  if (options.h2 && (options.connections < 1 || options.connections > kMaxStreams)) {
+    return absl::InvalidArgumentError(fmt::format("--connections: expected 1 to {}", kMaxStreams));
+  }
   // One client context for every thread: verified against --ca-file or the system's bundle, TLS
   // 1.2 or newer; sessions kept only with tls_resume.
   std::optional<asio::ssl::context> tls;
@@ -392,7 +306,10 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     }
   }
 
-  const int thread_count = std::min(options.threads, options.streams);
+  // HTTP/1.1: a connection per stream. HTTP/2: stream i on connection i % connection_count.
+  const int connection_count =
+      options.h2 ? std::min(options.connections, options.streams) : options.streams;
+  const int thread_count = std::min(options.threads, connection_count);
   std::vector<ThreadResults> results(thread_count);
   const Clock::time_point start = Clock::now();
   const Clock::time_point deadline = start + std::chrono::duration_cast<Clock::duration>(
@@ -409,10 +326,19 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
   for (int t = 0; t < thread_count; ++t) {
     threads.emplace_back([&, t] {
       asio::io_context context(1);
-      for (int i = t; i < options.streams; i += thread_count) {
+      for (int c = t; c < connection_count; c += thread_count) {
+        if (!options.h2) {
+          asio::co_spawn(context,
+                         RunStream(*url, endpoint, tls ? &*tls : nullptr, opens_at(c), steady_from,
+                                   deadline, results[t]),
+                         asio::detached);
+          continue;
+        }
+        std::vector<Clock::time_point> due;
+        for (int i = c; i < options.streams; i += connection_count) due.push_back(opens_at(i));
         asio::co_spawn(context,
-                       RunStream(*url, endpoint, tls ? &*tls : nullptr, opens_at(i), steady_from,
-                                 deadline, results[t]),
+                       RunH2Connection(H2Target{&*url, endpoint, tls ? &*tls : nullptr},
+                                       std::move(due), steady_from, deadline, results[t]),
                        asio::detached);
       }
       context.run_until(deadline + kGrace);
@@ -443,6 +369,12 @@ absl::StatusOr<LoadReport> RunLoad(const LoadOptions& options) {
     report.events_without_ts += r.events_without_ts;
     report.tls_full_handshakes += r.tls_full_handshakes;
     report.tls_resumed_handshakes += r.tls_resumed_handshakes;
+    report.h2_connections += r.h2_connections;
+    if (r.h2_peer_max_concurrent_streams != 0) {
+      uint32_t& lowest = report.h2_peer_max_concurrent_streams;
+      lowest = lowest == 0 ? r.h2_peer_max_concurrent_streams
+                           : std::min(lowest, r.h2_peer_max_concurrent_streams);
+    }
     report.errors.connect += r.errors.connect;
     report.errors.http_status += r.errors.http_status;
     report.errors.content_type += r.errors.content_type;
@@ -467,6 +399,13 @@ std::string FormatReportText(const LoadReport& r) {
   out += fmt::format(
       "  streams   {} on {} thread(s), connect rate {}, duration {:g} s (ran {:.2f} s)\n",
       o.streams, o.threads, rate, o.duration_s, r.elapsed_s);
+  if (o.h2) {
+    out += fmt::format(
+        "  http/2    {} of {} connections established, server's max concurrent streams {}\n",
+        r.h2_connections, std::min(o.connections, o.streams),
+        r.h2_peer_max_concurrent_streams == 0 ? std::string("not announced")
+                                              : std::to_string(r.h2_peer_max_concurrent_streams));
+  }
   out += fmt::format(
       "  outcome   connected {}, with events {}, open at end {}, finished {}, not started {}\n",
       r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started);
@@ -497,22 +436,30 @@ std::string FormatReportText(const LoadReport& r) {
 
 std::string FormatReportJson(const LoadReport& r) {
   const LoadOptions& o = r.options;
+  const std::string h2 = o.h2 ? fmt::format(
+                                    "\"h2\":{{\"connections\":{},\"established\":{},"
+                                    "\"peer_max_concurrent_streams\":{}}},",
+                                    std::min(o.connections, o.streams), r.h2_connections,
+                                    r.h2_peer_max_concurrent_streams)
+                              : std::string();
   return fmt::format(
-      "{{\"label\":{},\"url\":{},\"streams\":{},\"threads\":{},\"duration_s\":{:g},"
+      "{{\"label\":{},\"url\":{},\"protocol\":{},\"streams\":{},\"threads\":{},"
+      "\"duration_s\":{:g},"
       "\"connect_rate\":{:g},\"elapsed_s\":{:.3f},\"connected\":{},\"streams_with_events\":{},"
       "\"open_at_end\":{},\"finished\":{},\"not_started\":{},\"events\":{},"
       "\"events_without_ts\":{},\"events_per_s\":{:.1f},"
-      "\"tls_handshakes\":{{\"full\":{},\"resumed\":{}}},"
+      "\"tls_handshakes\":{{\"full\":{},\"resumed\":{}}},{}"
       "\"errors\":{{\"total\":{},\"connect\":{},\"http_status\":{},\"content_type\":{},"
       "\"early_close\":{},\"no_response\":{},\"other\":{},\"first\":{}}},"
       "\"connect_us\":{},\"ttfe_us\":{},\"latency_us\":{},\"steady_latency_us\":{}}}\n",
-      JsonString(o.label), JsonString(o.url), o.streams, o.threads, o.duration_s, o.connect_rate,
-      r.elapsed_s, r.connected, r.streams_with_events, r.open_at_end, r.finished, r.not_started,
-      r.events, r.events_without_ts, r.events_per_s, r.tls_full_handshakes,
-      r.tls_resumed_handshakes, r.errors.total(), r.errors.connect, r.errors.http_status,
-      r.errors.content_type, r.errors.early_close, r.errors.no_response, r.errors.other,
-      JsonString(r.errors.first), DistributionJson(r.connect_us), DistributionJson(r.ttfe_us),
-      DistributionJson(r.latency_us), DistributionJson(r.steady_latency_us));
+      JsonString(o.label), JsonString(o.url), JsonString(o.h2 ? "h2" : "http/1.1"), o.streams,
+      o.threads, o.duration_s, o.connect_rate, r.elapsed_s, r.connected, r.streams_with_events,
+      r.open_at_end, r.finished, r.not_started, r.events, r.events_without_ts, r.events_per_s,
+      r.tls_full_handshakes, r.tls_resumed_handshakes, h2, r.errors.total(), r.errors.connect,
+      r.errors.http_status, r.errors.content_type, r.errors.early_close, r.errors.no_response,
+      r.errors.other, JsonString(r.errors.first), DistributionJson(r.connect_us),
+      DistributionJson(r.ttfe_us), DistributionJson(r.latency_us),
+      DistributionJson(r.steady_latency_us));
 }
 
 }  // namespace apim::bench

@@ -3,8 +3,9 @@
 // spread over T threads (one io_context each, one coroutine per stream), keeps them open for the
 // run's duration and measures time-to-first-event, per-event latency (receive time minus the
 // `ts_ns` the backend stamped into the event's data, both CLOCK_REALTIME on this machine),
-// throughput and failures. Loopback targets only: it is a bench tool, not a way to load someone
-// else's server.
+// throughput and failures. Over HTTP/1.1 every stream is a connection of its own; with `h2` the
+// streams are multiplexed over a few HTTP/2 connections (bench/sse_load_h2.h). Loopback targets
+// only: it is a bench tool, not a way to load someone else's server.
 
 #include <cstdint>
 #include <string>
@@ -41,6 +42,11 @@ struct LoadOptions {
   // https:// only: each thread offers the server the latest session it was given, as a proxy's
   // pool does; otherwise every stream makes a full handshake, as that many new clients would.
   bool tls_resume = false;
+  // HTTP/2: the streams spread round-robin over `connections` connections (at most one per
+  // stream), each opened when its first stream is due; https:// negotiates h2 by ALPN (a server
+  // that does not select it is an error), http:// speaks h2c with prior knowledge.
+  bool h2 = false;
+  int connections = 20;
 };
 
 inline constexpr double kMaxDurationSeconds = 600;
@@ -67,7 +73,8 @@ struct LoadErrors {
 struct LoadReport {
   LoadOptions options;
   double elapsed_s = 0;
-  uint64_t connected = 0;            // streams whose TCP connect succeeded
+  uint64_t connected =
+      0;  // streams whose TCP connect succeeded (h2: sent on a connection that did)
   uint64_t streams_with_events = 0;  // streams that received at least one event
   uint64_t finished = 0;             // streams whose body ended normally before the run did
   uint64_t open_at_end = 0;          // streams still open when the run ended (the usual case)
@@ -76,9 +83,16 @@ struct LoadReport {
   uint64_t events_without_ts = 0;  // events whose data had no ts_ns (no latency sample)
   uint64_t tls_full_handshakes = 0;
   uint64_t tls_resumed_handshakes = 0;
+  // h2 only: connections on which the server's SETTINGS arrived (it speaks HTTP/2), and the
+  // lowest SETTINGS_MAX_CONCURRENT_STREAMS a server announced (0: none did, so no limit); streams
+  // beyond it wait in the client's queue until others close.
+  uint64_t h2_connections = 0;
+  uint32_t h2_peer_max_concurrent_streams = 0;
   double events_per_s = 0;
-  Distribution connect_us;
-  Distribution ttfe_us;  // connect start to first event
+  Distribution connect_us;  // one sample per TCP connection
+  // Connect start to first event; h2: from when the stream was due (its connection's connect
+  // start for the first stream of each connection).
+  Distribution ttfe_us;
   Distribution latency_us;
   // Only events received once every stream was open (a second after the ramp-up ended): the
   // relay alone, without the cost of accepting and connecting new streams at the same time.

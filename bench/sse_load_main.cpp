@@ -43,9 +43,19 @@ int main(int argc, char** argv) {
   app.add_flag("--tls-resume", options.tls_resume,
                "https:// only: resume each thread's latest TLS session (as a proxy's pool does) "
                "instead of a full handshake per stream");
+  app.add_flag("--h2", options.h2,
+               "HTTP/2: multiplex the streams over --connections connections (https://: ALPN h2, "
+               "required of the server; http://: h2c with prior knowledge)");
+  app.add_option("--connections", options.connections,
+                 "--h2 only: HTTP/2 connections the streams are spread over evenly")
+      ->capture_default_str();
   app.add_option("--label", options.label, "name of this run in the report");
   app.add_flag("--json", json, "print one JSON object instead of a table");
   CLI11_PARSE(app, argc, argv);
+  if (!options.h2 && app.count("--connections") > 0) {
+    std::fprintf(stderr, "sse-load: --connections: only with --h2\n");
+    return 2;
+  }
 
   RaiseOpenFileLimit(options.streams);
   absl::StatusOr<apim::bench::LoadReport> report = apim::bench::RunLoad(options);

@@ -338,7 +338,7 @@ void Http2Connection::ExchangeEnded(int32_t id) {
   if (found == streams_.end()) return;
   Http2Stream& stream = *found->second;
   if (!ended_) {
-    if (!stream.closed()) {
+    if (!stream.closed() && !stream.reset_sent()) {
       // The response has ended while the request still runs (its body unread), or the exchange
       // left it unfinished: RFC 9113 section 8.1 resets it.
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id,
@@ -349,7 +349,13 @@ void Http2Connection::ExchangeEnded(int32_t id) {
       nghttp2_session_consume_connection(session_, stream.unread_body());
   }
   streams_.erase(found);
-  if (streams_.empty()) exchanges_ended_.cancel();
+  if (streams_.empty()) {
+    exchanges_ended_.cancel();
+    // The read loop waits without the idle deadline while streams are open: it starts again with
+    // one.
+    boost::system::error_code ignored;
+    if (!ended_) client_.socket().cancel(ignored);
+  }
   Flush();
   CloseIfDone();
 }

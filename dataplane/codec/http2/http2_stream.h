@@ -53,6 +53,7 @@ class Http2Stream final : public Downstream {
   void Start() { started_ = true; }
   bool closed() const { return closed_; }
   bool end_sent() const { return end_sent_; }
+  bool reset_sent() const { return reset_sent_; }
   // Request body received that the exchange did not read: its window is given back when the
   // exchange ends.
   size_t unread_body() const { return request_body_.size(); }
