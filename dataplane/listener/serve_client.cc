@@ -95,9 +95,9 @@ awaitable<void> ServeClient(SocketStream client, asio::ip::tcp::endpoint peer,
   }
   if (http2) {
     ++context.metrics.http2_connections;
-    const std::string initial(static_cast<const char*>(received.data().data()), received.size());
+    std::string initial(static_cast<const char*>(received.data().data()), received.size());
     received = beast::flat_buffer();
-    co_await ServeHttp2(client, initial, client_ip, context);
+    co_await ServeHttp2(client, std::move(initial), client_ip, context);
   } else {
     co_await ServeHttp1(client, std::move(received), client_ip, context);
   }

@@ -42,10 +42,10 @@ std::string& FramedBuffer() {
 
 }  // namespace
 
-awaitable<void> ServeHttp2(SocketStream& client, std::string_view received,
-                           const std::string& client_ip, SessionContext& context) {
+awaitable<void> ServeHttp2(SocketStream& client, std::string received, const std::string& client_ip,
+                           SessionContext& context) {
   Http2Connection connection(client, client_ip, context);
-  co_await connection.Serve(received);
+  co_await connection.Serve(std::move(received));
 }
 
 Http2Connection::Http2Connection(SocketStream& client, const std::string& client_ip,
@@ -110,9 +110,11 @@ std::chrono::steady_clock::duration Http2Connection::IdleTimeout() const {
   return snapshot ? snapshot->routes.tier().idle_timeout : context_.limits.idle_timeout;
 }
 
-awaitable<void> Http2Connection::Serve(std::string_view received) {
+awaitable<void> Http2Connection::Serve(std::string received) {
   if (context_.draining.load()) Drain();
-  if (Receive(received)) {
+  const bool received_well = Receive(received);
+  std::string().swap(received);  // Not kept for the connection's life.
+  if (received_well) {
     Flush();
     co_await (ReadLoop() && WriteLoop());
   }

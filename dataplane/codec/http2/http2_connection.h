@@ -34,7 +34,7 @@ namespace apim::dataplane {
 
 // Serves a client connection that speaks HTTP/2 (TLS, if any, already established) until it
 // closes; `received` are its first bytes, read already (the preface, for h2c).
-boost::asio::awaitable<void> ServeHttp2(SocketStream& client, std::string_view received,
+boost::asio::awaitable<void> ServeHttp2(SocketStream& client, std::string received,
                                         const std::string& client_ip, SessionContext& context);
 
 class Http2Connection {
@@ -44,7 +44,7 @@ class Http2Connection {
   Http2Connection(const Http2Connection&) = delete;
   Http2Connection& operator=(const Http2Connection&) = delete;
 
-  boost::asio::awaitable<void> Serve(std::string_view received);
+  boost::asio::awaitable<void> Serve(std::string received);
 
   // Frames what nghttp2 has to send and writes it as far as the socket takes it now. Does
   // nothing inside nghttp2's callbacks (the read loop flushes after them) and once the
