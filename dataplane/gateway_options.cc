@@ -103,6 +103,11 @@ void AddOptions(CLI::App& app, CommandLine& line) {
                  "Seconds a request's headers may take once its first byte arrives")
       ->check(CLI::Range(1, 300))
       ->capture_default_str();
+  app.add_option("--max-request-header-bytes", worker.limits.max_request_header_bytes,
+                 "Largest request head: HTTP/1.1's request line and fields, HTTP/2's header list "
+                 "(SETTINGS_MAX_HEADER_LIST_SIZE); past it 431")
+      ->check(CLI::Range(size_t{1024}, size_t{1} << 20))
+      ->capture_default_str();
   app.add_option("--connect-timeout", line.connect_timeout,
                  "Seconds a backend's TCP handshake may take (then 504)")
       ->check(CLI::Range(1, 300))

@@ -78,15 +78,36 @@ TEST_F(GatewayOptionsTest, DefaultsAreTheOnesTheReadmeLists) {
   EXPECT_EQ(options.client.control_plane, "");
   EXPECT_EQ(options.port_file, "");
   EXPECT_EQ(options.log_level, spdlog::level::info);
+  EXPECT_TRUE(options.worker.limits.http2);
+  EXPECT_EQ(options.worker.limits.http2_max_concurrent_streams, 256u);
+  EXPECT_EQ(options.worker.limits.http2_max_resets_per_second, 100u);
+  EXPECT_EQ(options.worker.limits.http2_max_control_frames_per_second, 200u);
+  EXPECT_EQ(options.worker.limits.max_request_header_bytes, size_t{32} << 10);
+}
+
+TEST_F(GatewayOptionsTest, Http2FlagsSetItsLimitsAndRefuseNonsense) {
+  const GatewayOptions options =
+      Valid({"--config=s.json", "--no-http2", "--http2-max-concurrent-streams=10",
+             "--http2-max-resets-per-second=5", "--http2-max-control-frames-per-second=50",
+             "--max-request-header-bytes=65536"});
+  EXPECT_FALSE(options.worker.limits.http2);
+  EXPECT_EQ(options.worker.limits.http2_max_concurrent_streams, 10u);
+  EXPECT_EQ(options.worker.limits.http2_max_resets_per_second, 5u);
+  EXPECT_EQ(options.worker.limits.http2_max_control_frames_per_second, 50u);
+  EXPECT_EQ(options.worker.limits.max_request_header_bytes, size_t{65536});
+  EXPECT_THAT(Refused({"--config=s.json", "--http2-max-concurrent-streams=0"}),
+              HasSubstr("--http2-max-concurrent-streams"));
+  EXPECT_THAT(Refused({"--config=s.json", "--max-request-header-bytes=10"}),
+              HasSubstr("--max-request-header-bytes"));
 }
 
 TEST_F(GatewayOptionsTest, FlagsSetTheOptionsInTheirUnits) {
   const GatewayOptions options =
       Valid({"--config=s.json", "--listen=127.0.0.1:0", "--admin-listen=[::1]:9000",
-             "--tls-listen=0.0.0.0:8443", "--threads=3",
-             "--request-header-timeout=20", "--connect-timeout=2", "--drain-timeout=0.25",
-             "--tcp-keepalive-idle=30", "--tcp-keepalive-interval=5", "--tcp-keepalive-count=3",
-             "--port-file=ports", "--log-level=warn"});
+             "--tls-listen=0.0.0.0:8443", "--threads=3", "--request-header-timeout=20",
+             "--connect-timeout=2", "--drain-timeout=0.25", "--tcp-keepalive-idle=30",
+             "--tcp-keepalive-interval=5", "--tcp-keepalive-count=3", "--port-file=ports",
+             "--log-level=warn"});
 
   EXPECT_EQ(options.worker.listen, "127.0.0.1:0");
   EXPECT_EQ(options.worker.admin_listen, "[::1]:9000");
