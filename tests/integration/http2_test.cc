@@ -407,6 +407,9 @@ TEST_F(Http2Test, AnIdleConnectionIsClosedButOneWithAStreamStaysOpen) {
   const int32_t stream =
       busy.Request("GET", "/feed/events?count=1&interval_ms=10&idle_after=1", EventStream());
   ASSERT_TRUE(busy.WaitForBody(stream, "id: 1\n", 5s));
+  // Idle once its one request has been answered.
+  const int32_t request = idle.Request("GET", "/orders/json?size=10");
+  ASSERT_TRUE(idle.WaitForClose(request, 5s));
   ASSERT_TRUE(idle.WaitForGoaway(5s)) << idle.error();
   EXPECT_EQ(idle.goaway()->error_code, static_cast<uint32_t>(NGHTTP2_NO_ERROR));
   EXPECT_TRUE(idle.WaitForConnectionClose(5s));

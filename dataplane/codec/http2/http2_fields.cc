@@ -5,16 +5,19 @@
 
 namespace apim::dataplane {
 
-void AddRequestField(http::request_header<>& request, std::string& authority, std::string_view name,
+void AddRequestField(http::request_header<>& request, std::string_view name,
                      std::string_view value) {
   if (name == ":method") {
     request.method_string(value);
   } else if (name == ":path") {
     request.target(value);
   } else if (name == ":authority") {
-    authority = value;
+    // Pseudo-fields come first (nghttp2 checks): a Host field, if any, follows and replaces it.
+    request.set(http::field::host, value);
   } else if (name.starts_with(':')) {
     // :scheme (the gateway forwards by its own), :protocol (no extended CONNECT).
+  } else if (name == "host") {
+    request.set(http::field::host, value);
   } else if (name == "cookie" && request.count(http::field::cookie) > 0) {
     // RFC 9113 section 8.2.3: an HTTP/1.1 server expects one Cookie field.
     std::string joined(request[http::field::cookie]);
@@ -22,13 +25,6 @@ void AddRequestField(http::request_header<>& request, std::string& authority, st
     request.set(http::field::cookie, joined);
   } else {
     request.insert(name, value);
-  }
-}
-
-void CompleteRequestHead(http::request_header<>& request, const std::string& authority) {
-  request.version(20);
-  if (request.count(http::field::host) == 0 && !authority.empty()) {
-    request.set(http::field::host, authority);
   }
 }
 

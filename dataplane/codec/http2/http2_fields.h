@@ -14,13 +14,11 @@ namespace apim::dataplane {
 
 namespace http = boost::beast::http;
 
-// Adds one received field to `request`: the pseudo-fields set the method and target, and
-// :authority is kept in `authority`; cookie crumbs are joined into one Cookie field with "; ".
-void AddRequestField(http::request_header<>& request, std::string& authority, std::string_view name,
+// Adds one received field to `request`: the pseudo-fields set the method and target, :authority
+// becomes Host (a Host field of the request's own wins); cookie crumbs are joined into one Cookie
+// field with "; ".
+void AddRequestField(http::request_header<>& request, std::string_view name,
                      std::string_view value);
-
-// Once every field has arrived: Host from :authority when the request has none.
-void CompleteRequestHead(http::request_header<>& request, const std::string& authority);
 
 // A response head as HTTP/2 fields: ":status" first, then its fields in lower case, without
 // Connection, Keep-Alive, Proxy-Connection, Transfer-Encoding, Upgrade and TE, and without

@@ -26,14 +26,13 @@ void Http2Stream::AddField(std::string_view name, std::string_view value, size_t
     request_ = {};
     return;
   }
-  AddRequestField(request_, authority_, name, value);
+  AddRequestField(request_, name, value);
 }
 
 void Http2Stream::HeadersComplete(bool end_stream) {
   headers_complete_ = true;
   request_ended_ = end_stream;
-  CompleteRequestHead(request_, authority_);
-  std::string().swap(authority_);
+  request_.version(20);
   head_only_ = request_.method() == http::verb::head;
   // nghttp2 has checked that a Content-Length is a number and will match the DATA received.
   if (const std::string_view length = request_[http::field::content_length]; !length.empty()) {
@@ -246,7 +245,7 @@ awaitable<bool> Http2Stream::WaitUntil(Done done, std::chrono::steady_clock::dur
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!done()) {
     if (std::chrono::steady_clock::now() >= deadline) co_return false;
-    wait_.emplace(connection_.executor(), deadline);
+    wait_ = std::make_unique<asio::steady_timer>(connection_.executor(), deadline);
     co_await wait_->async_wait(kNoThrow);
     wait_.reset();
   }

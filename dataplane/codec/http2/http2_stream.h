@@ -14,6 +14,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -94,7 +95,6 @@ class Http2Stream final : public Downstream {
   Http2Connection& connection_;
   const int32_t id_;
   http::request_header<> request_;
-  std::string authority_;
   size_t header_bytes_ = 0;
   std::optional<uint64_t> content_length_;
   std::string request_body_;  // Received, not read yet: at most the stream's window.
@@ -119,7 +119,8 @@ class Http2Stream final : public Downstream {
   bool reset_sent_ = false;
   std::optional<boost::asio::any_completion_handler<void(bool)>> taken_;
   boost::asio::ip::tcp::socket* backend_ = nullptr;  // Closed at once if the client goes.
-  std::optional<boost::asio::steady_timer> wait_;
+  // While WaitUntil waits (only then: an open stream does not keep a timer).
+  std::unique_ptr<boost::asio::steady_timer> wait_;
 };
 
 }  // namespace apim::dataplane
