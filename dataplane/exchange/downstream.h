@@ -54,6 +54,8 @@ class Downstream {
   // Its head. Admission changes it (a subscription key is taken out); once it has been
   // forwarded it is released, so that a long stream does not keep its fields.
   virtual http::request_header<>& request() = 0;
+  // Whether it came over TLS (the scheme X-Forwarded-Proto tells the backend).
+  virtual bool secure() const = 0;
   virtual void ReleaseRequestHead() = 0;
   virtual bool request_body_done() const = 0;
   // The body's length, when the client declared it.

@@ -11,12 +11,12 @@
 #include <vector>
 
 #include "dataplane/admin/access_log.h"
-#include "dataplane/net/socket_stream.h"
 #include "dataplane/exchange/admission.h"
 #include "dataplane/exchange/downstream.h"
 #include "dataplane/exchange/exchange_io.h"
 #include "dataplane/exchange/request_target.h"
 #include "dataplane/exchange/session_context.h"
+#include "dataplane/net/socket_stream.h"
 #include "dataplane/relay/body_relay.h"
 
 namespace apim::dataplane {

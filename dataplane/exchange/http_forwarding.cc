@@ -81,12 +81,12 @@ void RemoveHopByHopHeaders(http::fields& fields) {
   }
 }
 
-void AddForwardedHeaders(const http::fields& original, std::string_view client_ip,
+void AddForwardedHeaders(const http::fields& original, std::string_view client_ip, bool secure,
                          http::fields& upstream) {
   std::string forwarded_for(original["X-Forwarded-For"]);
   forwarded_for.append(forwarded_for.empty() ? "" : ", ").append(client_ip);
   upstream.set("X-Forwarded-For", forwarded_for);
-  upstream.set("X-Forwarded-Proto", "http");
+  upstream.set("X-Forwarded-Proto", secure ? "https" : "http");
   // A client's own claims about where it comes from are not passed on as the gateway's.
   upstream.erase(http::field::forwarded);
   upstream.erase("X-Real-IP");

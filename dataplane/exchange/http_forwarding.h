@@ -13,9 +13,9 @@ namespace http = boost::beast::http;
 // left to the caller, which decides the framing of what it sends.
 void CopyEndToEndHeaders(const http::fields& from, http::fields& to);
 
-// Adds the X-Forwarded-* headers for a request received from `client_ip` over plain HTTP, and
-// removes a client's Forwarded and X-Real-IP.
-void AddForwardedHeaders(const http::fields& original, std::string_view client_ip,
+// Adds the X-Forwarded-* headers for a request received from `client_ip`, over TLS when
+// `secure`, and removes a client's Forwarded and X-Real-IP.
+void AddForwardedHeaders(const http::fields& original, std::string_view client_ip, bool secure,
                          http::fields& upstream);
 
 // Removes a client's hop-by-hop headers: Connection, the fields it names and the standard ones,

@@ -122,7 +122,7 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
   CopyEndToEndHeaders(request, head);
   head.erase(http::field::expect);
   head.set(http::field::host, route.backend.authority);
-  AddForwardedHeaders(request, record_.client_ip, head);
+  AddForwardedHeaders(request, record_.client_ip, downstream_.secure(), head);
   // Event streams are relayed as they are produced: never compressed on the way.
   if (route.sse || AcceptsEventStream(request)) head.erase(http::field::accept_encoding);
   if (content_length) {

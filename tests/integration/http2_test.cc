@@ -161,11 +161,21 @@ TEST_F(Http2Test, AlpnChoosesH2AndFiftyEventStreamsShareOneConnection) {
   EXPECT_EQ(Metric(*gateway, "apim_active_streams"), 50);
   EXPECT_EQ(backend_.Stats().open_streams, 50u);
 
-  // HTTP/1.1 clients of the same port are still served.
+  // The backend learns that the client came over TLS.
+  const int32_t echo = client.Request("GET", "/orders/echo");
+  ASSERT_TRUE(client.WaitForClose(echo, 5s));
+  EXPECT_NE(client.response(echo).body.find(R"("x-forwarded-proto":"https")"), std::string::npos)
+      << client.response(echo).body;
+
+  // HTTP/1.1 clients of the same port are still served, and said to be on https too.
   TlsClient http11;
   http11.ca_file = ca_.cert();
   RawConnection plain(gateway->tls_port(), http11);
   EXPECT_EQ(plain.alpn(), "http/1.1");
+  plain.Send("GET /orders/echo HTTP/1.1\r\nHost: localhost\r\n\r\n");
+  ASSERT_TRUE(plain.ReadUntil("}", 5s)) << plain.received();
+  EXPECT_NE(plain.received().find(R"("x-forwarded-proto":"https")"), std::string::npos)
+      << plain.received();
 }
 
 TEST_F(Http2Test, AResetStreamClosesItsBackendAtOnceAndNothingElse) {

@@ -41,6 +41,7 @@ class FlowControlledDownstream final : public Downstream {
   }
 
   http::request_header<>& request() override { return request_; }
+  bool secure() const override { return false; }
   void ReleaseRequestHead() override { request_.clear(); }
   bool request_body_done() const override { return true; }
   std::optional<uint64_t> request_content_length() const override { return std::nullopt; }

@@ -106,7 +106,7 @@ TEST(AddForwardedHeadersTest, StartsXForwardedForWithTheClient) {
   http::fields original;
   original.set(http::field::host, "gw.example.com:8080");
   http::fields upstream;
-  AddForwardedHeaders(original, "203.0.113.7", upstream);
+  AddForwardedHeaders(original, "203.0.113.7", /*secure=*/false, upstream);
   EXPECT_EQ(upstream["X-Forwarded-For"], "203.0.113.7");
   EXPECT_EQ(upstream["X-Forwarded-Proto"], "http");
   EXPECT_EQ(upstream["X-Forwarded-Host"], "gw.example.com:8080");
@@ -117,7 +117,7 @@ TEST(AddForwardedHeadersTest, AppendsTheClientToTheChainItBrought) {
   original.set("X-Forwarded-For", "192.0.2.1, 192.0.2.2");
   http::fields upstream;
   upstream.set("X-Forwarded-For", "192.0.2.1, 192.0.2.2");
-  AddForwardedHeaders(original, "203.0.113.7", upstream);
+  AddForwardedHeaders(original, "203.0.113.7", /*secure=*/false, upstream);
   EXPECT_EQ(upstream.count("X-Forwarded-For"), 1u);
   EXPECT_EQ(upstream["X-Forwarded-For"], "192.0.2.1, 192.0.2.2, 203.0.113.7");
 }
@@ -130,7 +130,7 @@ TEST(AddForwardedHeadersTest, ReplacesTheClientsOwnClaims) {
   upstream.set("X-Real-IP", "10.0.0.1");
   upstream.set("X-Forwarded-Proto", "https");
   upstream.set("X-Forwarded-Host", "internal.example.com");
-  AddForwardedHeaders(original, "203.0.113.7", upstream);
+  AddForwardedHeaders(original, "203.0.113.7", /*secure=*/false, upstream);
   EXPECT_EQ(upstream.count(http::field::forwarded), 0u);
   EXPECT_EQ(upstream.count("X-Real-IP"), 0u);
   EXPECT_EQ(upstream["X-Forwarded-Proto"], "http");
@@ -138,9 +138,15 @@ TEST(AddForwardedHeadersTest, ReplacesTheClientsOwnClaims) {
   EXPECT_EQ(upstream["X-Forwarded-Host"], "gw.example.com");
 }
 
+TEST(AddForwardedHeadersTest, SaysHttpsForAClientThatCameOverTls) {
+  http::fields upstream;
+  AddForwardedHeaders(http::fields{}, "203.0.113.7", /*secure=*/true, upstream);
+  EXPECT_EQ(upstream["X-Forwarded-Proto"], "https");
+}
+
 TEST(AddForwardedHeadersTest, SetsNoForwardedHostWithoutAHost) {
   http::fields upstream;
-  AddForwardedHeaders(http::fields{}, "203.0.113.7", upstream);
+  AddForwardedHeaders(http::fields{}, "203.0.113.7", /*secure=*/false, upstream);
   EXPECT_EQ(upstream.count("X-Forwarded-Host"), 0u);
 }
 

@@ -24,6 +24,7 @@ class Http1Downstream final : public Downstream {
                   http::request_parser<http::buffer_body>& parser, const ProxyLimits& limits);
 
   http::request_header<>& request() override { return parser_.get(); }
+  bool secure() const override { return client_.ssl() != nullptr; }
   void ReleaseRequestHead() override { parser_.get().clear(); }
   bool request_body_done() const override { return parser_.is_done(); }
   std::optional<uint64_t> request_content_length() const override;

@@ -59,6 +59,7 @@ class Http2Connection {
   static nghttp2_data_provider BodySource();
 
   nghttp2_session* session() { return session_; }
+  bool secure() const { return client_.ssl() != nullptr; }
   SessionContext& context() { return context_; }
   boost::asio::any_io_executor executor() { return client_.get_executor(); }
 

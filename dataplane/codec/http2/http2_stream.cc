@@ -18,6 +18,8 @@ Http2Stream::Http2Stream(Http2Connection& connection, int32_t id)
 
 Http2Stream::~Http2Stream() = default;
 
+bool Http2Stream::secure() const { return connection_.secure(); }
+
 void Http2Stream::AddField(std::string_view name, std::string_view value, size_t limit) {
   if (headers_complete_ || header_list_too_large_) return;  // Trailers are not forwarded.
   header_bytes_ += name.size() + value.size() + 32;

@@ -61,6 +61,7 @@ class Http2Stream final : public Downstream {
 
   // --- Downstream ---
   http::request_header<>& request() override { return request_; }
+  bool secure() const override;
   void ReleaseRequestHead() override { request_ = {}; }
   bool request_body_done() const override { return request_ended_ && request_body_.empty(); }
   std::optional<uint64_t> request_content_length() const override { return content_length_; }
