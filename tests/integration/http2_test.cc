@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "common/sha256.h"
 #include "tests/support/gateway.h"
 #include "tests/support/h2_client.h"
 #include "tests/support/h2_frames.h"
@@ -285,6 +286,34 @@ TEST_F(Http2Test, AStreamPastTheTiersMaxDurationIsResetAndItsSiblingGoesOn) {
   const int32_t next = client.Request("GET", "/orders/json?size=10");
   ASSERT_TRUE(client.WaitForClose(next, 5s));
   EXPECT_EQ(client.response(next).status, 200);
+}
+
+TEST_F(Http2Test, ASubscriptionsStreamCapCountsHttp2Streams) {
+  const std::string snapshot = SnapshotJsonWithTier(
+      R"({"name":"standard","longLivedConnections":true,"idleTimeoutSeconds":240,)"
+      R"("heartbeatIntervalSeconds":30})",
+      {ApiJson("feed", backend_.port(), R"(,"sse":true,"subscriptionRequired":true)")},
+      R"("subscriptions":[{"name":"acme","apis":["feed"],"keySha256":[")" + Sha256Hex("acme-key") +
+          R"("],"maxConcurrentStreams":2}])");
+  GatewayProcess gateway(dir_.path(), snapshot);
+  H2Connection client(gateway.port());
+  H2Fields keyed = EventStream();
+  keyed.emplace_back("ocp-apim-subscription-key", "acme-key");
+  const int32_t first = client.Request("GET", "/feed/events?interval_ms=200", keyed);
+  const int32_t second = client.Request("GET", "/feed/events?interval_ms=200", keyed);
+  ASSERT_TRUE(client.WaitForBody(first, "id: 1\n", 5s));
+  ASSERT_TRUE(client.WaitForBody(second, "id: 1\n", 5s));
+  const int32_t third = client.Request("GET", "/feed/events?interval_ms=200", keyed);
+  ASSERT_TRUE(client.WaitForClose(third, 5s));
+  EXPECT_EQ(client.response(third).status, 429) << client.response(third).body;
+  EXPECT_EQ(client.response(third).header("content-type"), "application/problem+json");
+  // A stream that ends gives its slot back.
+  client.Reset(first);
+  ASSERT_TRUE(client.Flush());
+  EXPECT_TRUE(PollUntil([&] {
+    const int32_t again = client.Request("GET", "/feed/events?interval_ms=200", keyed);
+    return client.WaitForBody(again, "id: 1\n", 1s);
+  }));
 }
 
 TEST_F(Http2Test, AConsumptionTierRefusesEventStreamsOverHttp2) {
