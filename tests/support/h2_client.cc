@@ -281,27 +281,12 @@ void H2Connection::Connect(uint16_t port) {
 }
 
 void H2Connection::Handshake(uint16_t port, const TlsClient& tls) {
-  tls_ = std::make_unique<TlsClientState>();
-  SSL_CTX* context = tls_->context;
-  SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
-  if (SSL_CTX_load_verify_locations(context, tls.ca_file.c_str(), nullptr) != 1) {
-    throw std::runtime_error("cannot load " + tls.ca_file.string() + ": " + OpenSslError());
-  }
-  SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
+  tls_ = std::make_unique<TlsClientState>(fd_, tls, AlpnOffer(tls.alpn));
   // The socket is non-blocking: SSL_write may take part of a buffer, and is retried from a
   // buffer that has since grown (and moved).
-  SSL_CTX_set_mode(context, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+  SSL_set_mode(tls_->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
   // A server that closes without close_notify has still closed: tests wait for exactly that.
-  SSL_CTX_set_options(context, SSL_OP_IGNORE_UNEXPECTED_EOF);
-  tls_->ssl = SSL_new(context);
-  SSL_set_fd(tls_->ssl, fd_);
-  if (!tls.server_name.empty()) {
-    SSL_set_tlsext_host_name(tls_->ssl, tls.server_name.c_str());
-    if (tls.verify_name) SSL_set1_host(tls_->ssl, tls.server_name.c_str());
-  }
-  const std::string alpn = AlpnOffer(tls.alpn);
-  SSL_set_alpn_protos(tls_->ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
-                      static_cast<unsigned>(alpn.size()));
+  SSL_set_options(tls_->ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
   const std::string peer = "127.0.0.1:" + std::to_string(port);
   const auto deadline = Clock::now() + kSetupTimeout;
   for (;;) {
@@ -315,15 +300,8 @@ void H2Connection::Handshake(uint16_t port, const TlsClient& tls) {
       }
       throw std::runtime_error("TLS handshake with " + peer + " timed out");
     }
-    const long verified = SSL_get_verify_result(tls_->ssl);
-    std::string why =
-        verified != X509_V_OK ? X509_verify_cert_error_string(verified) : OpenSslError();
-    if (why.empty()) {
-      why = error == SSL_ERROR_SYSCALL
-                ? "the connection closed (errno " + std::to_string(errno) + ")"
-                : "SSL error " + std::to_string(error);
-    }
-    throw std::runtime_error("TLS handshake with " + peer + " failed: " + why);
+    throw std::runtime_error("TLS handshake with " + peer +
+                             " failed: " + tls_->HandshakeFailure(done));
   }
   const unsigned char* chosen = nullptr;
   unsigned int size = 0;

@@ -17,7 +17,36 @@
 
 namespace apim::testing {
 
-TlsClientState::TlsClientState() : context(SSL_CTX_new(TLS_client_method())) {}
+TlsClientState::TlsClientState(int fd, const TlsClient& tls, const std::string& alpn_wire)
+    : context(SSL_CTX_new(TLS_client_method())) {
+  SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
+  if (SSL_CTX_load_verify_locations(context, tls.ca_file.c_str(), nullptr) != 1) {
+    throw std::runtime_error("cannot load " + tls.ca_file.string() + ": " + OpenSslError());
+  }
+  SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
+  ssl = SSL_new(context);
+  SSL_set_fd(ssl, fd);
+  if (!tls.server_name.empty()) {
+    SSL_set_tlsext_host_name(ssl, tls.server_name.c_str());
+    if (tls.verify_name) SSL_set1_host(ssl, tls.server_name.c_str());
+  }
+  if (!alpn_wire.empty()) {
+    SSL_set_alpn_protos(ssl, reinterpret_cast<const unsigned char*>(alpn_wire.data()),
+                        static_cast<unsigned>(alpn_wire.size()));
+  }
+}
+
+std::string TlsClientState::HandshakeFailure(int result) const {
+  const int error = SSL_get_error(ssl, result);
+  const long verified = SSL_get_verify_result(ssl);
+  std::string why =
+      verified != X509_V_OK ? X509_verify_cert_error_string(verified) : OpenSslError();
+  if (why.empty()) {
+    why = error == SSL_ERROR_SYSCALL ? "the connection closed (errno " + std::to_string(errno) + ")"
+                                     : "SSL error " + std::to_string(error);
+  }
+  return why;
+}
 
 TlsClientState::~TlsClientState() {
   SSL_free(ssl);
@@ -54,35 +83,10 @@ RawConnection::RawConnection(uint16_t port, const TlsClient& tls) : RawConnectio
   (void)ignore_sigpipe;
   timeval receive_timeout{10, 0};  // A handshake that stalls fails instead of hanging the test.
   ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof receive_timeout);
-  tls_ = std::make_unique<TlsClientState>();
-  SSL_CTX* context = tls_->context;
-  SSL_CTX_set_min_proto_version(context, TLS1_2_VERSION);
-  if (SSL_CTX_load_verify_locations(context, tls.ca_file.c_str(), nullptr) != 1) {
-    throw std::runtime_error("cannot load " + tls.ca_file.string() + ": " + OpenSslError());
-  }
-  SSL_CTX_set_verify(context, SSL_VERIFY_PEER, nullptr);
-  tls_->ssl = SSL_new(context);
-  SSL_set_fd(tls_->ssl, fd_);
-  if (!tls.server_name.empty()) {
-    SSL_set_tlsext_host_name(tls_->ssl, tls.server_name.c_str());
-    if (tls.verify_name) SSL_set1_host(tls_->ssl, tls.server_name.c_str());
-  }
-  if (const std::string alpn = AlpnWire(tls.alpn); !alpn.empty()) {
-    SSL_set_alpn_protos(tls_->ssl, reinterpret_cast<const unsigned char*>(alpn.data()),
-                        static_cast<unsigned>(alpn.size()));
-  }
+  tls_ = std::make_unique<TlsClientState>(fd_, tls, AlpnWire(tls.alpn));
   if (const int done = SSL_connect(tls_->ssl); done != 1) {
-    const int error = SSL_get_error(tls_->ssl, done);
-    const long verified = SSL_get_verify_result(tls_->ssl);
-    std::string why =
-        verified != X509_V_OK ? X509_verify_cert_error_string(verified) : OpenSslError();
-    if (why.empty()) {
-      why = error == SSL_ERROR_SYSCALL
-                ? "the connection closed (errno " + std::to_string(errno) + ")"
-                : "SSL error " + std::to_string(error);
-    }
     throw std::runtime_error("TLS handshake with 127.0.0.1:" + std::to_string(port) +
-                             " failed: " + why);
+                             " failed: " + tls_->HandshakeFailure(done));
   }
 }
 

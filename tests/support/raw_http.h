@@ -25,10 +25,14 @@ struct TlsClient {
   bool verify_name = true;
 };
 
-// A TLS client's SSL and its context, freed together.
+// A TLS client's SSL on `fd` and its context, freed together: TLS 1.2 or later, the chain
+// verified against `tls.ca_file`, SNI and the name as `tls` says, offering `alpn_wire` (ALPN's
+// wire form; empty offers none). Throws if the CA file cannot be loaded.
 struct TlsClientState {
-  TlsClientState();
+  TlsClientState(int fd, const TlsClient& tls, const std::string& alpn_wire);
   ~TlsClientState();
+  // Why SSL_connect, which returned `result`, failed.
+  std::string HandshakeFailure(int result) const;
   TlsClientState(const TlsClientState&) = delete;
   TlsClientState& operator=(const TlsClientState&) = delete;
   SSL_CTX* context;
