@@ -1,6 +1,9 @@
 #pragma once
 // Small pieces the exchange's phases and codecs share: error-returning awaits, the body buffer
-// size, a read buffer given room while a body is read, gauges held for a scope.
+// size, a read buffer given room while a body is read, gauges held for a scope, the last resort
+// for exceptions that escape a session.
+
+#include <spdlog/spdlog.h>
 
 #include <atomic>
 #include <boost/asio/as_tuple.hpp>
@@ -9,6 +12,7 @@
 #include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
+#include <exception>
 #include <string>
 
 namespace apim::dataplane {
@@ -57,5 +61,21 @@ class GaugeHold {
  private:
   std::atomic<int64_t>& gauge_;
 };
+
+// The completion of a co_spawn'd session (a client connection, an HTTP/2 stream's exchange). The
+// session answers and logs its own failures; an exception that escapes it anyway is logged here,
+// as the last resort, under `what` ("a client connection").
+inline auto LogWhatEscapes(const char* what) {
+  return [what](std::exception_ptr escaped) {
+    if (!escaped) return;
+    try {
+      std::rethrow_exception(escaped);
+    } catch (const std::exception& error) {
+      spdlog::error("{} ended by an error: {}", what, error.what());
+    } catch (...) {
+      spdlog::error("{} ended by an unknown error", what);
+    }
+  };
+}
 
 }  // namespace apim::dataplane

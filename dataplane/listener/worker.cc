@@ -16,6 +16,7 @@
 #include "common/str_cat.h"
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/codec/http2/http2_connection.h"
+#include "dataplane/exchange/exchange_io.h"
 #include "dataplane/listener/serve_client.h"
 #include "dataplane/net/tcp_keepalive.h"
 
@@ -24,7 +25,6 @@ namespace {
 
 namespace asio = boost::asio;
 using tcp = asio::ip::tcp;
-constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 
 // The connection a client of `acceptor` gets: plaintext, or on the TLS listener an SSL with the
 // certificates the current snapshot serves. Null for a TLS client while none are served: the
@@ -65,17 +65,7 @@ asio::awaitable<void> AcceptLoop(tcp::acceptor& acceptor, bool tls, SessionConte
     std::optional<SocketStream> client = Accepted(std::move(socket), tls, context);
     if (!client) continue;
     asio::co_spawn(acceptor.get_executor(), ServeClient(*std::move(client), peer, context),
-                   [](std::exception_ptr escaped) {
-                     // The session answers and logs its own failures; this is the last resort.
-                     if (!escaped) return;
-                     try {
-                       std::rethrow_exception(escaped);
-                     } catch (const std::exception& error) {
-                       spdlog::error("a client connection ended by an error: {}", error.what());
-                     } catch (...) {
-                       spdlog::error("a client connection ended by an unknown error");
-                     }
-                   });
+                   LogWhatEscapes("a client connection"));
   }
 }
 

@@ -293,14 +293,7 @@ void Http2Connection::StartExchanges() {
     ++context_.metrics.http2_streams;
     asio::co_spawn(executor(),
                    stream->header_list_too_large() ? Refuse(*stream) : RunExchange(*stream),
-                   [](std::exception_ptr escaped) {
-                     if (!escaped) return;
-                     try {
-                       std::rethrow_exception(escaped);
-                     } catch (const std::exception& error) {
-                       spdlog::error("an HTTP/2 stream ended by an error: {}", error.what());
-                     }
-                   });
+                   LogWhatEscapes("an HTTP/2 stream"));
   }
 }
 
