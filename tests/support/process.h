@@ -86,4 +86,12 @@ std::string ReadFile(const std::filesystem::path& path);
 // Resident memory of a process (VmRSS), in KiB; 0 if it cannot be read.
 uint64_t ResidentKib(pid_t pid);
 
+// Whether a process's resident memory is its own: AddressSanitizer holds freed memory back (up to
+// 256 MiB of quarantine) to catch use after free, so memory bounds are checked only without it.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kResidentMemoryIsOwn = false;
+#else
+inline constexpr bool kResidentMemoryIsOwn = true;
+#endif
+
 }  // namespace apim::testing
