@@ -88,15 +88,25 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
     std::string buffered;
     BufferReservation reservation(context_.buffer_budget);
     bool fits = reservation.GrowTo(response_->content_length().value_or(0));
-    std::span<char> buffer = BodyBuffer();
-    RoomToReadBody room(upstream_buffer_);
+    // Room to read the rest of the body, unless all of it came with the head (as a small one does).
+    std::optional<RoomToReadBody> room;
+    if (!response_->content_length() || *response_->content_length() > upstream_buffer_.size()) {
+      room.emplace(upstream_buffer_);
+    }
     while (fits && !response_->is_done()) {
-      if (!reservation.GrowTo(buffered.size() + buffer.size())) {
+      // Read straight into the body: all of it at once when its length is known.
+      const size_t filled = buffered.size();
+      size_t piece = kBodyBufferBytes;
+      if (response_->content_length() && *response_->content_length() > filled) {
+        piece = *response_->content_length() - filled;
+      }
+      if (!reservation.GrowTo(filled + piece)) {
         fits = false;
         break;
       }
-      response_->get().body().data = buffer.data();
-      response_->get().body().size = buffer.size();
+      buffered.resize(filled + piece);
+      response_->get().body().data = buffered.data() + filled;
+      response_->get().body().size = piece;
       // The tier's max response duration bounds the whole exchange, route.timeout each read.
       auto limit = std::chrono::duration_cast<Clock::duration>(route.timeout);
       if (tier.max_response_duration.count() > 0) {
@@ -114,7 +124,7 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
                                              "Backend failed", std::move(detail));
         co_return start;
       }
-      buffered.append(buffer.data(), buffer.size() - response_->get().body().size);
+      buffered.resize(buffered.size() - response_->get().body().size);
       if (buffered.size() > max_body) {
         start.outcome = co_await RefuseLargeResponse(route);
         co_return start;

@@ -14,6 +14,7 @@
 #include <thread>
 
 #include "common/str_cat.h"
+#include "dataplane/admin/access_log.h"
 #include "dataplane/admin/admin_server.h"
 #include "dataplane/codec/http2/http2_connection.h"
 #include "dataplane/exchange/exchange_io.h"
@@ -219,11 +220,16 @@ void Worker::Run() {
   }
   asio::co_spawn(control_context(), ServeAdmin(*admin_acceptor_, snapshots_, metrics_),
                  asio::detached);
+  // Each thread writes its access lines once per turn of its loop, and what is left as it stops.
+  const auto run = [](asio::io_context& io) {
+    AccessLogBatch access_log(io.get_executor());
+    io.run();
+  };
   std::vector<std::jthread> others;
   for (size_t i = 1; i < threads_.size(); ++i) {
-    others.emplace_back([this, i] { threads_[i]->io.run(); });
+    others.emplace_back([this, i, run] { run(threads_[i]->io); });
   }
-  threads_.front()->io.run();
+  run(threads_.front()->io);
 }
 
 void Worker::Stop() {
