@@ -178,8 +178,11 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
     beast::error_code error = send_error;
     if (!error) {
       SocketDeadline deadline(upstream_->socket(), route.timeout);
-      std::tie(error, std::ignore) =
-          co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
+      error = co_await upstream_->WaitReadable();
+      if (!error) {
+        std::tie(error, std::ignore) =
+            co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
+      }
       // 1xx interim responses (other than 101) are not relayed; wait for the final one.
       while (!error && response_->get().result_int() / 100 == 1 &&
              response_->get().result() != http::status::switching_protocols) {

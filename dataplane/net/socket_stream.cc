@@ -117,6 +117,14 @@ void SocketStream::Shutdown() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
 }
 
+asio::awaitable<boost::system::error_code> SocketStream::WaitReadable() {
+  // Bytes OpenSSL has read and not handed out yet would never wake the socket.
+  if (ssl_ && SSL_has_pending(ssl_.get())) co_return boost::system::error_code{};
+  auto [error] =
+      co_await socket_.async_wait(tcp::socket::wait_read, asio::as_tuple(asio::use_awaitable));
+  co_return error;
+}
+
 asio::awaitable<boost::system::error_code> SocketStream::Handshake(
     std::chrono::steady_clock::duration timeout, std::string& failure,
     std::string (*explain)(SSL*)) {

@@ -70,6 +70,12 @@ class SocketStream {
   // TLS: sends close_notify if the connection takes it now; then shuts the socket down both ways.
   void Shutdown();
 
+  // Waits until a read would find something (bytes, the end, an error), without reading. For
+  // where the peer is known to send only later (the next request of a client that waits for this
+  // response; the response to a request just sent): reading at once, as a read operation does,
+  // would fail and cost a system call. Cancelled like any operation on the socket.
+  boost::asio::awaitable<boost::system::error_code> WaitReadable();
+
   template <typename MutableBuffers, typename Token>
   auto async_read_some(const MutableBuffers& buffers, Token&& token) {
     if (!ssl_) return socket_.async_read_some(buffers, std::forward<Token>(token));

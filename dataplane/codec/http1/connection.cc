@@ -50,6 +50,9 @@ awaitable<bool> ReadRequestHead(SocketStream& client, beast::flat_buffer& buffer
     std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
     SocketDeadline idle(client.socket(), snapshot ? snapshot->routes.tier().idle_timeout
                                                   : context.limits.idle_timeout);
+    if (boost::system::error_code waited = co_await client.WaitReadable(); waited) {
+      co_return false;
+    }
     auto [error, n] = co_await client.async_read_some(buffer.prepare(2048), kNoThrow);
     if (error) co_return false;
     buffer.commit(n);
