@@ -23,11 +23,26 @@ inline constexpr auto kNoThrow = boost::asio::as_tuple(boost::asio::use_awaitabl
 
 // Request bodies and buffered responses move through one buffer of this size.
 inline constexpr size_t kBodyBufferBytes = 16 * 1024;
+// The first read for a response head: a head and a small body.
+inline constexpr size_t kHeadReadBytes = 4096;
 
 using Clock = std::chrono::steady_clock;
 
 inline std::chrono::microseconds Since(Clock::time_point start) {
   return std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - start);
+}
+
+// Parses what `buffer` holds into `parser` now, consuming what it used. A request or response
+// head (and a small body) nearly always arrives whole in one read: parsed here, it needs no
+// asynchronous read, with its deadline and its trip through the event loop. Returns the parse
+// error; needing more bytes is none (the asynchronous read that follows gets them).
+template <typename Parser>
+boost::beast::error_code ParseBuffered(Parser& parser, boost::beast::flat_buffer& buffer) {
+  boost::beast::error_code error;
+  if (buffer.size() == 0 || parser.is_done()) return error;
+  buffer.consume(parser.put(buffer.data(), error));
+  if (error == http::error::need_more) error = {};
+  return error;
 }
 
 // Beast reads a body through a connection's read buffer, each read at most what that buffer has

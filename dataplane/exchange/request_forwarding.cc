@@ -180,6 +180,14 @@ awaitable<PhaseOutcome> Exchange::OpenUpstream(const Route& route) {
       SocketDeadline deadline(upstream_->socket(), route.timeout);
       error = co_await upstream_->WaitReadable();
       if (!error) {
+        // A head nearly always arrives in one read: read and parse it now; only what is missing
+        // (or an error, or the end) is left to the asynchronous read.
+        const auto room = upstream_buffer_.prepare(kHeadReadBytes);
+        upstream_buffer_.commit(
+            upstream_->TryRead(static_cast<char*>(room.data()), room.size()).bytes);
+        error = ParseBuffered(*response_, upstream_buffer_);
+      }
+      if (!error && !response_->is_header_done()) {
         std::tie(error, std::ignore) =
             co_await http::async_read_header(*upstream_, upstream_buffer_, *response_, kNoThrow);
       }

@@ -107,15 +107,19 @@ awaitable<Exchange::ResponseStart> Exchange::StartResponse(const Route& route,
       buffered.resize(filled + piece);
       response_->get().body().data = buffered.data() + filled;
       response_->get().body().size = piece;
-      // The tier's max response duration bounds the whole exchange, route.timeout each read.
-      auto limit = std::chrono::duration_cast<Clock::duration>(route.timeout);
-      if (tier.max_response_duration.count() > 0) {
-        limit = std::min(limit, start_ + tier.max_response_duration - Clock::now());
+      // What came with the head first; a small body is complete there.
+      beast::error_code error = ParseBuffered(*response_, upstream_buffer_);
+      if (!error && !response_->is_done() && upstream_buffer_.size() == 0) {
+        // The tier's max response duration bounds the whole exchange, route.timeout each read.
+        auto limit = std::chrono::duration_cast<Clock::duration>(route.timeout);
+        if (tier.max_response_duration.count() > 0) {
+          limit = std::min(limit, start_ + tier.max_response_duration - Clock::now());
+        }
+        SocketDeadline deadline(upstream_->socket(), std::max(limit, Clock::duration::zero()));
+        std::tie(error, std::ignore) =
+            co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
+        if (deadline.expired()) error = beast::error::timeout;
       }
-      SocketDeadline deadline(upstream_->socket(), std::max(limit, Clock::duration::zero()));
-      auto [error, read] =
-          co_await http::async_read_some(*upstream_, upstream_buffer_, *response_, kNoThrow);
-      if (deadline.expired()) error = beast::error::timeout;
       if (error && error != http::error::need_buffer) {
         context_.metrics.CountUpstreamError("response_body");
         std::string detail = StrCat("the backend of api \"", route.api,

@@ -59,8 +59,8 @@ awaitable<bool> ReadRequestHead(SocketStream& client, beast::flat_buffer& buffer
   }
   parser.header_limit(static_cast<std::uint32_t>(context.limits.max_request_header_bytes));
   parser.body_limit(boost::none);
-  beast::error_code error;
-  {
+  beast::error_code error = ParseBuffered(parser, buffer);
+  if (!error && !parser.is_header_done()) {
     SocketDeadline deadline(client.socket(), context.limits.request_header_timeout);
     std::tie(error, std::ignore) =
         co_await http::async_read_header(client, buffer, parser, kNoThrow);
