@@ -13,13 +13,6 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
 
-awaitable<AfterExchange> Exchange::Run() {
-  // Admission runs in a coroutine of its own that ends before the relay: a long stream keeps
-  // none of its state (the decision, an answer's message) in this frame.
-  if (PhaseOutcome admitted = co_await AdmitOrAnswer(); admitted.ended) co_return admitted.after;
-  co_return co_await Forward(*admission_.route, snapshot_->routes.tier());
-}
-
 awaitable<PhaseOutcome> Exchange::AdmitOrAnswer() {
   snapshot_ = context_.snapshots.Current();
   AdmissionServices services{context_.rate_limiter, context_.subscription_streams, context_.cache,
@@ -56,7 +49,7 @@ awaitable<AfterExchange> Exchange::Send(http::response<http::string_body> respon
   co_return downstream_.after();
 }
 
-awaitable<void> Exchange::Fail(std::string reason) {
+awaitable<void> Exchange::Fail(const std::string& reason) {
   ++context_.metrics.session_failures;
   spdlog::error("{} {}: unexpected error: {}", record_.method, record_.target, reason);
   record_.error = StrCat("unexpected error: ", reason);

@@ -48,7 +48,7 @@ class Exchange {
   boost::asio::awaitable<AfterExchange> Run();
   // Ends an exchange that Run left by an exception: answers 500 if nothing was sent yet, and
   // logs and counts it like any other.
-  boost::asio::awaitable<void> Fail(std::string reason);
+  boost::asio::awaitable<void> Fail(const std::string& reason);
 
  private:
   // What StartResponse settled about the response before its body is relayed.
@@ -65,7 +65,6 @@ class Exchange {
   // Writes an answer the gateway makes (a problem, a policy's, a cached response): the one
   // place answers are written.
   boost::asio::awaitable<AfterExchange> Send(http::response<http::string_body> response);
-  boost::asio::awaitable<AfterExchange> Forward(const Route& route, const TierLimits& tier);
   // Connects (or reuses a connection), sends the request and reads the response head; the
   // exchange ends here when that fails (the problem was answered).
   boost::asio::awaitable<PhaseOutcome> OpenUpstream(const Route& route);

@@ -11,9 +11,15 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using asio::awaitable;
 
-awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits& tier) {
-  // Each phase is its own coroutine so that its frame is freed when it ends: an open stream
-  // keeps only the relay's small state.
+awaitable<AfterExchange> Exchange::Run() {
+  // Admission runs in a coroutine of its own that ends before the relay: a long stream keeps
+  // none of its state (the decision, an answer's message) in this frame.
+  if (PhaseOutcome admitted = co_await AdmitOrAnswer(); admitted.ended) co_return admitted.after;
+  // Forwarding is in this same frame (not a coroutine of its own): an open stream keeps one
+  // frame fewer. Each other phase is its own coroutine so that its frame is freed when it ends:
+  // an open stream keeps only the relay's small state.
+  const Route& route = *admission_.route;
+  const TierLimits& tier = snapshot_->routes.tier();
   if (PhaseOutcome opened = co_await OpenUpstream(route); opened.ended) co_return opened.after;
   // The request is sent: its header fields are not needed for the rest of a long stream.
   downstream_.ReleaseRequestHead();
@@ -24,6 +30,9 @@ awaitable<AfterExchange> Exchange::Forward(const Route& route, const TierLimits&
   const unsigned status = response_->get().result_int();
   const bool backend_keep_alive = response_->get().keep_alive();
   response_->get().clear();
+  response_->get().reason({});  // clear() keeps the reason phrase's allocation.
+  // Nor the body buffer that carried the request body (16 KiB, e.g. a POST that opens a stream).
+  std::vector<char>().swap(buffer_);
 
   RelayEnd end = start.client_gone ? RelayEnd::kClientGone : RelayEnd::kComplete;
   // Bytes past the response's end, or a body sent anyway after a HEAD (whose length the head

@@ -70,6 +70,29 @@ awaitable<std::optional<bool>> ReadPreface(SocketStream& client, beast::flat_buf
   }
 }
 
+// Which protocol the client speaks (true: HTTP/2), after the TLS handshake or from the first
+// bytes of a plaintext connection; nullopt when the client failed the handshake, left or stayed
+// silent. A coroutine of its own, so that a long connection does not keep its temporaries.
+awaitable<std::optional<bool>> Negotiate(SocketStream& client, beast::flat_buffer& received,
+                                         const std::string& client_ip, SessionContext& context) {
+  std::optional<bool> http2 = false;
+  if (client.ssl() != nullptr) {
+    const bool secured = co_await AcceptTls(client, context, client_ip);
+    http2 = secured ? std::optional<bool>(NegotiatedHttp2(client.ssl())) : std::nullopt;
+  } else if (context.limits.http2) {
+    http2 = co_await ReadPreface(client, received, context);
+  }
+  co_return http2;
+}
+
+awaitable<void> ServeHttp2Client(SocketStream& client, beast::flat_buffer& received,
+                                 const std::string& client_ip, SessionContext& context) {
+  ++context.metrics.http2_connections;
+  std::string initial(static_cast<const char*>(received.data().data()), received.size());
+  received = beast::flat_buffer();
+  co_await ServeHttp2(client, std::move(initial), client_ip, context);
+}
+
 }  // namespace
 
 awaitable<void> ServeClient(SocketStream client, asio::ip::tcp::endpoint peer,
@@ -77,29 +100,15 @@ awaitable<void> ServeClient(SocketStream client, asio::ip::tcp::endpoint peer,
   const std::string client_ip = peer.address().to_string();
   GaugeHold connection_count(context.metrics.active_connections);
   beast::flat_buffer received;
-  bool http2 = false;
-  if (client.ssl() != nullptr) {
-    const bool secured = co_await AcceptTls(client, context, client_ip);
-    if (!secured) {
-      client.Shutdown();
-      co_return;
-    }
-    http2 = NegotiatedHttp2(client.ssl());
-  } else if (context.limits.http2) {
-    const std::optional<bool> preface = co_await ReadPreface(client, received, context);
-    if (!preface) {
-      client.Shutdown();
-      co_return;
-    }
-    http2 = *preface;
+  const std::optional<bool> http2 = co_await Negotiate(client, received, client_ip, context);
+  if (!http2) {
+    client.Shutdown();
+    co_return;
   }
-  if (http2) {
-    ++context.metrics.http2_connections;
-    std::string initial(static_cast<const char*>(received.data().data()), received.size());
-    received = beast::flat_buffer();
-    co_await ServeHttp2(client, std::move(initial), client_ip, context);
+  if (*http2) {
+    co_await ServeHttp2Client(client, received, client_ip, context);
   } else {
-    co_await ServeHttp1(client, std::move(received), client_ip, context);
+    co_await ServeHttp1(client, received, client_ip, context);
   }
   client.Shutdown();
 }

@@ -63,7 +63,7 @@ SocketStream::Tried SocketStream::TlsOutcome(int result, bool reading) {
     if (errno != 0) return Failed(errno);
     return reading ? Tried{} : Failed(EPIPE);
   }
-  tls_error_ = tls::OpenSslErrorText("TLS error");
+  tls_error_ = std::make_unique<std::string>(tls::OpenSslErrorText("TLS error"));
   return Failed(EPROTO);  // A broken record or an alert from the peer.
 }
 

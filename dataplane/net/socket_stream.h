@@ -45,7 +45,10 @@ class SocketStream {
   SSL* ssl() const { return ssl_.get(); }
   // What OpenSSL said when a TLS read or write last failed (a broken record, an alert such as
   // "certificate required"); empty otherwise.
-  const std::string& tls_error() const { return tls_error_; }
+  const std::string& tls_error() const {
+    static const std::string kNone;
+    return tls_error_ ? *tls_error_ : kNone;
+  }
 
   // What a try-now read or write did: `bytes` > 0 moved; otherwise wait for `wait` and try
   // again, or the stream ended (no error) or failed.
@@ -153,7 +156,7 @@ class SocketStream {
 
   boost::asio::ip::tcp::socket socket_;
   SslPtr ssl_;
-  std::string tls_error_;
+  std::unique_ptr<std::string> tls_error_;  // Rarely set: a pointer keeps every stream smaller.
 };
 
 }  // namespace apim::dataplane

@@ -186,7 +186,16 @@ std::optional<std::string_view> BodyRelay::Decode(size_t read) {
   }
   // A chunk header this long is not one (and the read buffer must keep room to read into).
   if (!response_.is_done() && total - parsed > kReadBytes / 2) return std::nullopt;
-  unparsed_.assign(buffers.read + parsed, total - parsed);
+  if (total == parsed) {
+    // Usually nothing is left: give back what an earlier remainder (or the bytes that came with
+    // the head) took, so that a waiting stream holds no buffer.
+    std::string().swap(unparsed_);
+  } else {
+    // Often only the CRLF that ends a chunk: then the string keeps it inline, not in what the
+    // bytes that came with the head took.
+    unparsed_.assign(buffers.read + parsed, total - parsed);
+    unparsed_.shrink_to_fit();
+  }
   size_t size = kReadBytes - body.size;
   if (size == 0) return std::string_view();
 

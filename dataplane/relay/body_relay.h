@@ -14,6 +14,7 @@
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <cstdint>
@@ -22,8 +23,8 @@
 #include <string_view>
 
 #include "dataplane/admin/metrics.h"
-#include "dataplane/net/socket_stream.h"
 #include "dataplane/exchange/downstream.h"
+#include "dataplane/net/socket_stream.h"
 #include "dataplane/relay/sse/event_boundary_tracker.h"
 #include "dataplane/relay/stream_clock.h"
 
@@ -87,8 +88,11 @@ class BodyRelay {
   bool readable_ = false;    // The backend socket may have bytes: read before waiting.
   bool wait_writable_ = false;   // TLS wants the socket writable before it reads on.
   bool backend_closed_ = false;  // The backend sent its FIN.
-  // Emplaced, never assigned: Boost 1.81's move assignment wraps the handler in itself endlessly.
-  std::optional<boost::asio::any_completion_handler<void(RelayEnd)>> done_;
+  // The awaiting coroutine's handler, held as its own type (an any_completion_handler would box
+  // it on the heap for the whole stream).
+  using DoneHandler =
+      boost::asio::async_result<boost::asio::use_awaitable_t<>, void(RelayEnd)>::handler_type;
+  std::optional<DoneHandler> done_;
   const bool event_stream_;
   StreamClock& clock_;
   Metrics& metrics_;

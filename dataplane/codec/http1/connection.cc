@@ -110,16 +110,18 @@ awaitable<bool> ReadRequestHead(SocketStream& client, beast::flat_buffer& buffer
 
 }  // namespace
 
-awaitable<void> ServeHttp1(SocketStream& client, beast::flat_buffer buffer,
+awaitable<void> ServeHttp1(SocketStream& client, beast::flat_buffer& buffer,
                            const std::string& client_ip, SessionContext& context) {
   // Every exchange ends through Run, or through Fail when something threw (a bug, or input no
   // check foresaw): either way the client is answered if it can be, and the exchange is logged
   // and counted. (A catch handler cannot co_await, hence the message carried out of it.)
+  // This frame lives as long as the connection: the request's parser is on the heap, and the
+  // downstream frees it once the request was forwarded whole.
   for (;;) {
-    http::request_parser<http::buffer_body> parser;
+    auto parser = std::make_unique<http::request_parser<http::buffer_body>>();
     bool read = false;
     try {
-      read = co_await ReadRequestHead(client, buffer, parser, context, client_ip);
+      read = co_await ReadRequestHead(client, buffer, *parser, context, client_ip);
     } catch (const std::exception& error) {
       ++context.metrics.session_failures;
       spdlog::error("reading a request from {}: unexpected error: {}", client_ip, error.what());
@@ -127,17 +129,19 @@ awaitable<void> ServeHttp1(SocketStream& client, beast::flat_buffer buffer,
     if (!read) break;
     // Memory held across a long stream is what limits a worker: give back what parsing took.
     if (buffer.size() == 0) buffer.shrink_to_fit();
-    Http1Downstream downstream(client, buffer, parser, context.limits);
+    Http1Downstream downstream(client, buffer, std::move(parser), context.limits);
     Exchange exchange(context, downstream, client_ip);
     AfterExchange after = AfterExchange::kClose;
-    std::optional<std::string> failure;
+    bool failed = false;
+    std::string failure;
     try {
       after = co_await exchange.Run();
     } catch (const std::exception& error) {
+      failed = true;
       failure = error.what();
     }
-    if (failure) {
-      co_await exchange.Fail(std::move(*failure));
+    if (failed) {
+      co_await exchange.Fail(failure);
       break;
     }
     if (after == AfterExchange::kClose || context.draining.load()) break;

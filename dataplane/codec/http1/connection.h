@@ -13,8 +13,8 @@
 namespace apim::dataplane {
 
 // Serves a client connection (TLS already established, if any) that speaks HTTP/1.1 until it
-// closes; `received` holds what was read of it already.
-boost::asio::awaitable<void> ServeHttp1(SocketStream& client, boost::beast::flat_buffer received,
+// closes; `received` holds what was read of it already (and is its read buffer from then on).
+boost::asio::awaitable<void> ServeHttp1(SocketStream& client, boost::beast::flat_buffer& received,
                                         const std::string& client_ip, SessionContext& context);
 
 }  // namespace apim::dataplane

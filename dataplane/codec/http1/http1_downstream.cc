@@ -40,17 +40,26 @@ std::string SerializedHead(http::response<http::empty_body>& head) {
 }  // namespace
 
 Http1Downstream::Http1Downstream(SocketStream& client, beast::flat_buffer& buffer,
-                                 http::request_parser<http::buffer_body>& parser,
-                                 const ProxyLimits& limits)
+                                 std::unique_ptr<RequestParser> parser, const ProxyLimits& limits)
     : client_(client),
       buffer_(buffer),
-      parser_(parser),
+      parser_(std::move(parser)),
       limits_(limits),
-      version_(parser.get().version()),
-      keep_alive_(parser.get().keep_alive()) {}
+      version_(parser_->get().version()),
+      keep_alive_(parser_->get().keep_alive()) {}
+
+void Http1Downstream::ReleaseRequestHead() {
+  if (parser_->is_done()) {
+    parser_.reset();
+    return;
+  }
+  parser_->get().clear();
+  parser_->get().target({});  // clear() keeps the target's allocation.
+}
 
 std::optional<uint64_t> Http1Downstream::request_content_length() const {
-  if (auto length = parser_.content_length()) return *length;
+  if (!parser_) return std::nullopt;
+  if (auto length = parser_->content_length()) return *length;
   return std::nullopt;
 }
 
@@ -65,18 +74,19 @@ awaitable<BodyRead> Http1Downstream::ReadBody(std::span<char> into) {
   // buffer has a body buffer's worth of room; it is given back once the body has been read, so
   // that an open stream which follows does not keep it.
   buffer_.reserve(kBodyBufferBytes);
-  parser_.get().body().data = into.data();
-  parser_.get().body().size = into.size();
+  RequestParser& parser = *parser_;
+  parser.get().body().data = into.data();
+  parser.get().body().size = into.size();
   SocketDeadline deadline(client_.socket(), limits_.idle_timeout);
-  auto [error, read] = co_await http::async_read_some(client_, buffer_, parser_, kNoThrow);
+  auto [error, read] = co_await http::async_read_some(client_, buffer_, parser, kNoThrow);
   if (error == http::error::need_buffer) error = {};
-  if ((error || parser_.is_done()) && buffer_.size() == 0) buffer_.shrink_to_fit();
-  co_return BodyRead{error, into.size() - parser_.get().body().size};
+  if ((error || parser.is_done()) && buffer_.size() == 0) buffer_.shrink_to_fit();
+  co_return BodyRead{error, into.size() - parser.get().body().size};
 }
 
 awaitable<bool> Http1Downstream::SendAnswer(http::response<http::string_body> response) {
   // An unread request body would be taken for the next request: the connection closes then.
-  keep_alive_ = keep_alive_ && parser_.is_done();
+  keep_alive_ = keep_alive_ && request_body_done();
   response.version(version_);
   response.keep_alive(keep_alive_);
   SocketDeadline deadline(client_.socket(), limits_.idle_timeout);
@@ -178,8 +188,8 @@ void Http1Downstream::Abort() {
 }
 
 AfterExchange Http1Downstream::after() const {
-  return keep_alive_ && parser_.is_done() && !broken_ ? AfterExchange::kKeepAlive
-                                                      : AfterExchange::kClose;
+  return keep_alive_ && request_body_done() && !broken_ ? AfterExchange::kKeepAlive
+                                                        : AfterExchange::kClose;
 }
 
 void Http1Downstream::CloseOnClientGone(asio::ip::tcp::socket& backend) {

@@ -7,6 +7,7 @@
 
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -19,14 +20,17 @@ namespace apim::dataplane {
 
 class Http1Downstream final : public Downstream {
  public:
+  using RequestParser = http::request_parser<http::buffer_body>;
   // `parser` has read the request's head from `client`; `buffer` holds what was read past it.
   Http1Downstream(SocketStream& client, boost::beast::flat_buffer& buffer,
-                  http::request_parser<http::buffer_body>& parser, const ProxyLimits& limits);
+                  std::unique_ptr<RequestParser> parser, const ProxyLimits& limits);
 
-  http::request_header<>& request() override { return parser_.get(); }
+  http::request_header<>& request() override { return parser_->get(); }
   bool secure() const override { return client_.ssl() != nullptr; }
-  void ReleaseRequestHead() override { parser_.get().clear(); }
-  bool request_body_done() const override { return parser_.is_done(); }
+  // Once the request was read whole, its parser is freed (a long stream keeps nothing of it);
+  // otherwise only its fields and target are.
+  void ReleaseRequestHead() override;
+  bool request_body_done() const override { return !parser_ || parser_->is_done(); }
   std::optional<uint64_t> request_content_length() const override;
   boost::asio::awaitable<void> AskForBody() override;
   boost::asio::awaitable<BodyRead> ReadBody(std::span<char> into) override;
@@ -52,7 +56,7 @@ class Http1Downstream final : public Downstream {
 
   SocketStream& client_;
   boost::beast::flat_buffer& buffer_;
-  http::request_parser<http::buffer_body>& parser_;
+  std::unique_ptr<RequestParser> parser_;  // Null once released after the whole request.
   const ProxyLimits& limits_;
   std::string held_;    // The response head until it is written.
   std::string unsent_;  // What the client has not taken yet: usually nothing.
