@@ -28,6 +28,11 @@ struct CommandLine {
   double drain_seconds = 10;
   int tcp_keepalive_idle = 0;
   int tcp_keepalive_interval = 0;
+  std::string redis_url;
+  std::string redis_password_file;
+  std::string redis_ca_file;
+  std::string redis_key_prefix;
+  int shared_state_timeout_ms = 50;
 };
 
 void AddOptions(CLI::App& app, CommandLine& line) {
@@ -143,6 +148,28 @@ void AddOptions(CLI::App& app, CommandLine& line) {
                  "Counter keys rate-limit-by-key tracks; past it new keys share one window")
       ->check(CLI::Range(size_t{1}, size_t{100'000'000}))
       ->capture_default_str();
+  auto* redis = app.add_option(
+      "--redis", line.redis_url,
+      "Count limits across the gateway's workers on this Redis server: "
+      "redis://[USER@]HOST:PORT[/DATABASE], rediss:// for TLS (wins over the gateway's "
+      "shared-state setting)");
+  app.add_option("--redis-password-file", line.redis_password_file,
+                 "File whose first line is the Redis password")
+      ->needs(redis);
+  app.add_option("--redis-ca-file", line.redis_ca_file,
+                 "CAs (PEM) that sign the Redis server's certificate (rediss://); default: the "
+                 "system's bundle")
+      ->needs(redis);
+  app.add_option("--redis-key-prefix", line.redis_key_prefix,
+                 "Prepended to every Redis key (default \"apim:<gateway>:\", \"apim:\" standalone)")
+      ->needs(redis);
+  app.add_option("--shared-state-timeout-ms", line.shared_state_timeout_ms,
+                 "A shared-state reply later than this counts as unavailable")
+      ->check(CLI::Range(1, 60'000))
+      ->capture_default_str();
+  app.add_flag("--shared-state-fail-closed", worker.shared_state.fail_closed,
+               "While the shared-state server is unavailable, refuse calls that a limit counts "
+               "(503) instead of counting them on each worker alone");
   app.add_option("--port-file", line.options.port_file,
                  "Write \"PROXY_PORT ADMIN_PORT [TLS_PORT]\" here once serving");
   app.add_option("--log-level", line.log_level, "trace, debug, info, warn, error")
@@ -225,6 +252,34 @@ absl::Status SettleJoin(const std::string& token_file, ConfigClientOptions& clie
   return absl::OkStatus();
 }
 
+// --redis and its files into the worker's shared-state settings.
+absl::Status SettleRedis(const CommandLine& line, GatewayOptions& options) {
+  SharedStateOptions& shared = options.worker.shared_state;
+  shared.timeout = std::chrono::milliseconds(line.shared_state_timeout_ms);
+  if (line.redis_url.empty()) return absl::OkStatus();
+  absl::StatusOr<RedisSettings> redis = RedisSettingsFromUrl(line.redis_url);
+  if (!redis.ok()) return redis.status();
+  if (!line.redis_password_file.empty()) {
+    absl::StatusOr<std::string> password = ReadFirstLine(line.redis_password_file);
+    if (!password.ok()) {
+      return FlagError("--redis-password-file", std::string(password.status().message()));
+    }
+    redis->password = *std::move(password);
+  }
+  if (!line.redis_ca_file.empty()) {
+    if (!redis->tls) return FlagError("--redis-ca-file", "needs a rediss:// (TLS) --redis URL");
+    absl::StatusOr<std::string> ca = tls::ReadCertificates("--redis-ca-file", line.redis_ca_file);
+    if (!ca.ok()) return ca.status();
+    redis->ca_pem = *std::move(ca);
+  }
+  redis->key_prefix = !line.redis_key_prefix.empty() ? line.redis_key_prefix
+                      : options.client.gateway.empty()
+                          ? "apim:"
+                          : StrCat("apim:", options.client.gateway, ":");
+  shared.redis = *std::move(redis);
+  return absl::OkStatus();
+}
+
 // CLI11 has checked each number's range; these are the checks it cannot make (addresses, flags
 // that depend on each other, files), and the conversion of the parsed values into the options.
 absl::StatusOr<GatewayOptions> Settle(CommandLine line) {
@@ -250,6 +305,7 @@ absl::StatusOr<GatewayOptions> Settle(CommandLine line) {
     APIM_RETURN_IF_ERROR(
         tls::ReadCertificates("--backend-ca-file", options.backend_ca_file).status());
   }
+  APIM_RETURN_IF_ERROR(SettleRedis(line, options));
   ProxyLimits& limits = options.worker.limits;
   limits.request_header_timeout = std::chrono::seconds(line.request_header_timeout);
   limits.connect_timeout = std::chrono::seconds(line.connect_timeout);

@@ -79,6 +79,16 @@ std::string Metrics::RenderPrometheus() const {
         rate_limit_overflow.load());
   gauge("apim_rate_limit_evictions_total", "Expired rate-limit windows dropped.", "counter",
         rate_limit_evictions.load());
+  gauge("apim_shared_state_configured",
+        "1 when limits are counted on a shared-state server (Redis) across the gateway.", "gauge",
+        shared_state_configured.load());
+  gauge("apim_shared_state_available",
+        "1 while every thread of the worker is connected to the shared-state server.", "gauge",
+        shared_state_available.load());
+  gauge("apim_shared_state_unavailable_calls_total",
+        "Calls the shared-state server could not count: counted locally (fail open) or refused "
+        "(fail closed).",
+        "counter", shared_state_unavailable_calls.load());
   gauge("apim_buffered_bytes", "Bytes held by buffered request and response bodies.", "gauge",
         buffered_bytes.load());
   out << "# HELP apim_buffer_budget_exhausted_total Bodies the buffer budget had no room for: "

@@ -35,7 +35,10 @@ class Metrics {
   std::atomic<int64_t> rate_limit_keys{0};        // Counter-key windows held.
   std::atomic<uint64_t> rate_limit_overflow{0};   // Calls counted in a shared overflow window.
   std::atomic<uint64_t> rate_limit_evictions{0};  // Expired windows dropped.
-  std::atomic<int64_t> buffered_bytes{0};         // Held by buffered bodies, worker-wide.
+  std::atomic<int> shared_state_configured{0};
+  std::atomic<int> shared_state_available{0};
+  std::atomic<uint64_t> shared_state_unavailable_calls{0};
+  std::atomic<int64_t> buffered_bytes{0};  // Held by buffered bodies, worker-wide.
   std::atomic<uint64_t> buffer_budget_exhausted_requests{0};   // Refused with 503.
   std::atomic<uint64_t> buffer_budget_exhausted_responses{0};  // Streamed instead.
   std::atomic<uint64_t> client_overruns{0};   // Relays ended: the client sent too much meanwhile.

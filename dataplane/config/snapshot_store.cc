@@ -16,8 +16,12 @@ absl::StatusOr<std::shared_ptr<const RuntimeSnapshot>> RuntimeSnapshot::Compile(
   absl::StatusOr<std::shared_ptr<const ServedCertificates>> certificates =
       ServedCertificates::Load(snapshot.certificates());
   if (!certificates.ok()) return certificates.status();
+  absl::StatusOr<std::shared_ptr<const RedisSettings>> shared_state =
+      RedisSettingsFromSnapshot(snapshot);
+  if (!shared_state.ok()) return shared_state.status();
   auto runtime = std::make_shared<RuntimeSnapshot>();
   runtime->certificates = *std::move(certificates);
+  runtime->shared_state = *std::move(shared_state);
   runtime->source = std::move(snapshot);
   runtime->routes = *std::move(routes);
   return std::shared_ptr<const RuntimeSnapshot>(std::move(runtime));

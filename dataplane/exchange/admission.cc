@@ -74,7 +74,54 @@ Answer CachedAnswer(const CachedResponse& cached, unsigned version, const Route&
   return Answer{std::move(response), "", route.api, &route.diagnostics};
 }
 
+Answer TooManySubscriptionStreams(unsigned version, const std::string& subscription,
+                                  uint32_t max_streams, std::string_view api) {
+  std::string detail = StrCat("subscription \"", subscription, "\" already has the ", max_streams,
+                              " open streams it may hold; close one or retry later");
+  return Answer{Problem(http::status::too_many_requests, "too-many-subscription-streams",
+                        "Too many streams", detail, version),
+                std::move(detail), api};
+}
+
 }  // namespace
+
+Answer RefusedByLimits(const LimitVerdict& verdict, const LimitRequest& request,
+                       AdmissionDecision decision, unsigned version) {
+  std::string_view api;
+  const DiagnosticConfig* diagnostics = nullptr;
+  if (const Admission* admitted = std::get_if<Admission>(&decision)) {
+    api = admitted->route->api;
+    diagnostics = &admitted->route->diagnostics;
+  } else {
+    api = std::get<Answer>(decision).api;
+    diagnostics = std::get<Answer>(decision).diagnostics;
+  }
+  Answer answer;
+  switch (verdict.outcome) {
+    case LimitVerdict::Outcome::kCallsSpent:
+      answer = Answer{TooManyRequests(verdict.retry_after, std::string(api), version), "", api};
+      break;
+    case LimitVerdict::Outcome::kStreamsFull:
+      answer = TooManySubscriptionStreams(version, request.stream_subscription, request.max_streams,
+                                          api);
+      break;
+    case LimitVerdict::Outcome::kAdmitted:
+    case LimitVerdict::Outcome::kUnavailable: {
+      auto problem = Problem(
+          http::status::service_unavailable, "shared-state-unavailable", "Limits cannot be counted",
+          StrCat("the limits of api \"", api,
+                 "\" are counted across the gateway's workers, and the shared-state server "
+                 "cannot count now; retry later"),
+          version);
+      problem.set(http::field::retry_after, "1");
+      answer = Answer{std::move(problem), StrCat("shared state unavailable: ", verdict.unavailable),
+                      api};
+      break;
+    }
+  }
+  answer.diagnostics = diagnostics;
+  return answer;
+}
 
 AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
                         AdmissionServices& services, Clock::time_point now) {
@@ -112,18 +159,18 @@ AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
   const SubscriptionGrant* subscription = admission.subscription;
   if (!stream_reason.empty() && subscription != nullptr &&
       subscription->max_concurrent_streams > 0) {
-    if (!services.subscription_streams.TryOpen(subscription->name,
-                                               subscription->max_concurrent_streams)) {
+    if (services.deferred != nullptr) {
+      services.deferred->stream_subscription = subscription->name;
+      services.deferred->max_streams = subscription->max_concurrent_streams;
+    } else if (!services.subscription_streams.TryOpen(subscription->name,
+                                                      subscription->max_concurrent_streams)) {
       ++services.streams_refused;
-      return Refuse(request, http::status::too_many_requests, "too-many-subscription-streams",
-                    "Too many streams",
-                    StrCat("subscription \"", subscription->name, "\" already has the ",
-                           subscription->max_concurrent_streams,
-                           " open streams it may hold on this worker; close one or retry later"),
-                    route->api);
+      return TooManySubscriptionStreams(request.version(), subscription->name,
+                                        subscription->max_concurrent_streams, route->api);
+    } else {
+      admission.stream_slot =
+          SubscriptionStreamSlot(services.subscription_streams, subscription->name);
     }
-    admission.stream_slot =
-        SubscriptionStreamSlot(services.subscription_streams, subscription->name);
   }
   if (!stream_reason.empty() && tier.max_concurrent_streams > 0 &&
       services.active_streams.load() >= tier.max_concurrent_streams) {
@@ -144,9 +191,10 @@ AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
       }
     }
   }
-  InboundOutcome inbound = ApplyInbound(
-      route->policy->inbound, request, request.target(), in.client_ip, route->api,
-      subscription ? subscription->name : std::string(), services.rate_limiter, request.version());
+  InboundOutcome inbound =
+      ApplyInbound(route->policy->inbound, request, request.target(), in.client_ip, route->api,
+                   subscription ? subscription->name : std::string(), services.rate_limiter,
+                   services.deferred ? &services.deferred->calls : nullptr, request.version());
   if (inbound.answer) {
     return Answer{std::move(*inbound.answer), "", route->api, &route->diagnostics};
   }

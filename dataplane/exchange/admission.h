@@ -18,33 +18,11 @@
 #include "dataplane/policy/policy_runtime.h"
 #include "dataplane/policy/rate_limiter.h"
 #include "dataplane/policy/response_cache.h"
+#include "dataplane/shared_state/shared_counters.h"
 
 namespace apim::dataplane {
 
 namespace http = boost::beast::http;
-
-// One stream counted against a subscription's max_concurrent_streams for as long as it lives.
-class SubscriptionStreamSlot {
- public:
-  SubscriptionStreamSlot() = default;
-  SubscriptionStreamSlot(SubscriptionStreams& streams, std::string subscription)
-      : streams_(&streams), subscription_(std::move(subscription)) {}
-  SubscriptionStreamSlot(SubscriptionStreamSlot&& other) noexcept
-      : streams_(std::exchange(other.streams_, nullptr)),
-        subscription_(std::move(other.subscription_)) {}
-  SubscriptionStreamSlot& operator=(SubscriptionStreamSlot&& other) noexcept {
-    std::swap(streams_, other.streams_);
-    std::swap(subscription_, other.subscription_);
-    return *this;
-  }
-  ~SubscriptionStreamSlot() {
-    if (streams_ != nullptr) streams_->Close(subscription_);
-  }
-
- private:
-  SubscriptionStreams* streams_ = nullptr;
-  std::string subscription_;
-};
 
 // The request is to be forwarded. Points into the snapshot it was admitted under, which the
 // exchange holds for its whole life.
@@ -80,6 +58,10 @@ struct AdmissionServices {
   // The worker's open streams, for the tier's limit; counted up when a refusal is for streams.
   const std::atomic<int64_t>& active_streams;
   std::atomic<uint64_t>& streams_refused;
+  // Set when limits count on the shared-state server: the rate limits' calls (see ApplyInbound)
+  // and the stream slot a subscription's stream needs are gathered here instead of counted, and
+  // the decision stands only if SharedCounters then admits them.
+  LimitRequest* deferred = nullptr;
 };
 
 // What a request brings to admission. `request` is changed on the way: the subscription key and
@@ -94,6 +76,11 @@ struct AdmissionRequest {
 };
 
 using AdmissionDecision = std::variant<Admission, Answer>;
+
+// The answer when the shared limits refused what Admit decided: 429 for spent calls or a
+// subscription's streams all open, 503 when the server could not count (fail closed).
+Answer RefusedByLimits(const LimitVerdict& verdict, const LimitRequest& request,
+                       AdmissionDecision decision, unsigned version);
 
 // `snapshot` is null while the worker has no configuration.
 AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,

@@ -15,11 +15,28 @@ using asio::awaitable;
 
 awaitable<PhaseOutcome> Exchange::AdmitOrAnswer() {
   snapshot_ = context_.snapshots.Current();
-  AdmissionServices services{context_.rate_limiter, context_.subscription_streams, context_.cache,
-                             context_.metrics.active_streams, context_.metrics.streams_refused};
+  LimitRequest limits;
+  const bool shared =
+      snapshot_ != nullptr && context_.shared_counters.Shared(snapshot_->shared_state);
+  AdmissionServices services{context_.rate_limiter,
+                             context_.subscription_streams,
+                             context_.cache,
+                             context_.metrics.active_streams,
+                             context_.metrics.streams_refused,
+                             shared ? &limits : nullptr};
   AdmissionDecision decision = Admit({downstream_.request(), !downstream_.request_body_done(),
                                       record_.client_ip, &record_.headers},
                                      snapshot_.get(), services, Clock::now());
+  if (!limits.empty()) {
+    LimitVerdict verdict = co_await context_.shared_counters.Admit(limits);
+    if (verdict.outcome == LimitVerdict::Outcome::kStreamsFull) ++context_.metrics.streams_refused;
+    if (verdict.outcome != LimitVerdict::Outcome::kAdmitted) {
+      decision =
+          RefusedByLimits(verdict, limits, std::move(decision), downstream_.request().version());
+    } else if (Admission* admitted = std::get_if<Admission>(&decision)) {
+      admitted->stream_slot = std::move(verdict.slot);
+    }
+  }
   if (Answer* answer = std::get_if<Answer>(&decision)) {
     record_.api = answer->api;
     record_.error = std::move(answer->error);

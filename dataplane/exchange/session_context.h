@@ -14,6 +14,7 @@
 #include "dataplane/policy/policy_runtime.h"
 #include "dataplane/policy/response_cache.h"
 #include "dataplane/relay/stream_clock.h"
+#include "dataplane/shared_state/shared_counters.h"
 
 namespace apim::dataplane {
 class Http2Connection;
@@ -63,6 +64,8 @@ struct SessionContext {
   ResponseCache& cache;
   SubscriptionStreams& subscription_streams;
   BufferBudget& buffer_budget;
+  // This thread's: counts rate limits on the gateway's shared-state server when it has one.
+  SharedCounters& shared_counters;
 };
 
 }  // namespace apim::dataplane

@@ -104,30 +104,39 @@ absl::Status SetAcceptedSocketOptions(tcp::acceptor& acceptor, const ProxyLimits
 }  // namespace
 
 struct Worker::Thread {
-  Thread(SnapshotStore& snapshots, Metrics& metrics, const ProxyLimits& limits,
-         const std::atomic<bool>& draining, RateLimiter& rate_limiter, ResponseCache& cache,
-         SubscriptionStreams& subscription_streams, BufferBudget& buffer_budget)
+  explicit Thread(Worker& worker)
       : io(1),
         acceptor(io),
         tls_acceptor(io),
         pool(io.get_executor()),
-        context{.snapshots = snapshots,
-                .metrics = metrics,
+        shared_counters(io.get_executor(), worker.options_.shared_state, worker.rate_limiter_,
+                        worker.subscription_streams_, worker.shared_state_status_, worker.metrics_),
+        context{.snapshots = worker.snapshots_,
+                .metrics = worker.metrics_,
                 .pool = pool,
-                .limits = limits,
+                .limits = worker.options_.limits,
                 .open_relays = open_relays,
                 .http2_connections = http2_connections,
-                .draining = draining,
-                .rate_limiter = rate_limiter,
-                .cache = cache,
-                .subscription_streams = subscription_streams,
-                .buffer_budget = buffer_budget} {}
+                .draining = worker.draining_,
+                .rate_limiter = worker.rate_limiter_,
+                .cache = worker.cache_,
+                .subscription_streams = worker.subscription_streams_,
+                .buffer_budget = worker.buffer_budget_,
+                .shared_counters = shared_counters} {
+    UseSharedState();
+  }
+  // Connects to the shared-state server the options or the current snapshot name, if any.
+  void UseSharedState() {
+    const std::shared_ptr<const RuntimeSnapshot> snapshot = context.snapshots.Current();
+    shared_counters.Shared(snapshot ? snapshot->shared_state : nullptr);
+  }
   asio::io_context io;
   tcp::acceptor acceptor;
   tcp::acceptor tls_acceptor;  // Open with --tls-listen.
   UpstreamPool pool;
   std::unordered_set<StreamClock*> open_relays;
   std::unordered_set<Http2Connection*> http2_connections;
+  SharedCounters shared_counters;
   SessionContext context;
 };
 
@@ -158,15 +167,19 @@ Worker::Worker(WorkerOptions options, SnapshotStore& snapshots, Metrics& metrics
       metrics_(metrics),
       rate_limiter_(metrics, options_.rate_limit_max_keys),
       cache_(options_.cache_max_bytes),
-      buffer_budget_(options_.buffer_budget_bytes, metrics) {
+      buffer_budget_(options_.buffer_budget_bytes, metrics),
+      shared_state_status_(metrics, options_.shared_state.fail_closed) {
   for (int i = 0; i < std::max(1, options_.threads); ++i) {
-    threads_.push_back(std::make_unique<Thread>(snapshots_, metrics_, options_.limits, draining_,
-                                                rate_limiter_, cache_, subscription_streams_,
-                                                buffer_budget_));
+    threads_.push_back(std::make_unique<Thread>(*this));
   }
+  // A snapshot that changes the shared-state server is put to use at once by every thread.
+  snapshots_.SetPublishedHook([this] {
+    for (auto& thread : threads_)
+      asio::post(thread->io, [&thread = *thread] { thread.UseSharedState(); });
+  });
 }
 
-Worker::~Worker() = default;
+Worker::~Worker() { snapshots_.SetPublishedHook(nullptr); }
 
 asio::io_context& Worker::control_context() { return threads_.front()->io; }
 

@@ -29,6 +29,7 @@ struct WorkerOptions {
   size_t rate_limit_max_keys = RateLimiter::kDefaultMaxKeys;
   size_t buffer_budget_bytes = BufferBudget::kDefaultBytes;
   ProxyLimits limits;
+  SharedStateOptions shared_state;
 };
 
 // "host:port" or "[v6]:port" as an endpoint.
@@ -67,6 +68,7 @@ class Worker {
   SubscriptionStreams subscription_streams_;
   ResponseCache cache_;
   BufferBudget buffer_budget_;
+  SharedStateStatus shared_state_status_;
   std::vector<std::unique_ptr<Thread>> threads_;
   std::unique_ptr<boost::asio::ip::tcp::acceptor> admin_acceptor_;
   std::atomic<bool> draining_{false};

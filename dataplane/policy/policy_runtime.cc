@@ -35,16 +35,6 @@ std::string CounterKeyValue(const policy::CounterKey& key, const http::fields& r
   return key.value;
 }
 
-http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_after,
-                                                  const std::string& api, unsigned version) {
-  auto answer = Problem(http::status::too_many_requests, "rate-limited", "Rate limit exceeded",
-                        StrCat("the rate limit of api \"", api, "\" is exceeded; retry in ",
-                               retry_after.count(), " s"),
-                        version);
-  answer.set(http::field::retry_after, std::to_string(retry_after.count()));
-  return answer;
-}
-
 // A message's fields as set-header edits them (Beast compares names case-insensitively).
 struct FieldsHeaderList {
   http::fields& fields;
@@ -58,6 +48,16 @@ void SetHeader(const policy::SetHeader& step, http::fields& fields) {
 }
 
 }  // namespace
+
+http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_after,
+                                                  const std::string& api, unsigned version) {
+  auto answer = Problem(http::status::too_many_requests, "rate-limited", "Rate limit exceeded",
+                        StrCat("the rate limit of api \"", api, "\" is exceeded; retry in ",
+                               retry_after.count(), " s"),
+                        version);
+  answer.set(http::field::retry_after, std::to_string(retry_after.count()));
+  return answer;
+}
 
 bool SubscriptionStreams::TryOpen(const std::string& subscription, uint32_t limit) {
   std::lock_guard lock(mu_);
@@ -77,8 +77,21 @@ void SubscriptionStreams::Close(const std::string& subscription) {
 InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
                             std::string_view target, const std::string& client_ip,
                             const std::string& api, const std::string& subscription,
-                            RateLimiter& limiter, unsigned version) {
+                            RateLimiter& limiter, std::vector<CallCount>* deferred,
+                            unsigned version) {
   InboundOutcome outcome;
+  // Counts a call now, or leaves it to the caller; false when the limit is spent.
+  const auto count = [&](CallCount call) {
+    if (deferred != nullptr) {
+      deferred->push_back(std::move(call));
+      return true;
+    }
+    if (auto retry = limiter.Acquire(call.scope, call.key, call.calls, call.period)) {
+      outcome.answer = TooManyRequests(*retry, api, version);
+      return false;
+    }
+    return true;
+  };
   for (size_t index = 0; index < inbound.steps.size(); ++index) {
     const policy::Step& step = inbound.steps[index];
     if (const auto* set = std::get_if<policy::SetHeader>(&step)) {
@@ -102,16 +115,14 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
         return outcome;
       }
     } else if (const auto* limit = std::get_if<policy::RateLimit>(&step)) {
-      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), "", limit->calls,
-                                       limit->renewal_period)) {
-        outcome.answer = TooManyRequests(*retry, api, version);
+      if (!count({StrCat(api, "#", index, "#", subscription), "", limit->calls,
+                  limit->renewal_period})) {
         return outcome;
       }
     } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
-      const std::string key = CounterKeyValue(by_key->key, request, target, client_ip);
-      if (auto retry = limiter.Acquire(StrCat(api, "#", index, "#", subscription), key,
-                                       by_key->calls, by_key->renewal_period)) {
-        outcome.answer = TooManyRequests(*retry, api, version);
+      if (!count({StrCat(api, "#", index, "#", subscription),
+                  CounterKeyValue(by_key->key, request, target, client_ip), by_key->calls,
+                  by_key->renewal_period})) {
         return outcome;
       }
     } else if (const auto* respond = std::get_if<policy::ReturnResponse>(&step)) {

@@ -10,10 +10,11 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/policy.h"
-#include "dataplane/policy/rate_limiter.h"
 #include "dataplane/config/route_table.h"
+#include "dataplane/policy/rate_limiter.h"
 
 namespace apim::dataplane {
 
@@ -39,11 +40,19 @@ struct InboundOutcome {
   const policy::ValidateContent* validate_content = nullptr;
 };
 
-// Rate limits count per subscription when the request has one (`subscription` non-empty).
+// Rate limits count per subscription when the request has one (`subscription` non-empty): in
+// `limiter` as each step comes, or, with `deferred`, gathered there for the caller to count on
+// the shared-state server (the steps after them run meanwhile, and an answer they make stands
+// only if the counts then admit the call).
 InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
                             std::string_view target, const std::string& client_ip,
                             const std::string& api, const std::string& subscription,
-                            RateLimiter& limiter, unsigned version);
+                            RateLimiter& limiter, std::vector<CallCount>* deferred,
+                            unsigned version);
+
+// 429 with Retry-After, for a spent rate limit of `api`.
+http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_after,
+                                                  const std::string& api, unsigned version);
 
 // forward-request in the backend section overrides the API's settings.
 void ApplyBackend(const policy::Section& backend, Route& route);

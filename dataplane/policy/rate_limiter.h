@@ -13,12 +13,22 @@
 #include <cstdint>
 #include <mutex>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <unordered_map>
 
 #include "dataplane/admin/metrics.h"
 
 namespace apim::dataplane {
+
+// One call to count against a rate-limit step, as RateLimiter::Acquire takes it; the steps of a
+// request are gathered like this when they are counted on a shared-state server instead.
+struct CallCount {
+  std::string scope;  // The policy step and the subscription it counts for.
+  std::string key;    // rate-limit-by-key's counter key; empty for rate-limit.
+  uint32_t calls = 0;
+  std::chrono::seconds period{0};
+};
 
 class RateLimiter {
  public:

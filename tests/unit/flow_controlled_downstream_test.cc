@@ -182,6 +182,10 @@ class FlowControlledDownstreamTest : public ::testing::Test {
   ResponseCache cache_{1 << 20};
   SubscriptionStreams subscription_streams_;
   BufferBudget buffer_budget_{1 << 20, metrics_};
+  SharedStateOptions shared_state_options_;  // No server: limits count locally.
+  SharedStateStatus shared_state_status_{metrics_, /*fail_closed=*/false};
+  SharedCounters shared_counters_{io_.get_executor(), shared_state_options_, rate_limiter_,
+                                  subscription_streams_, shared_state_status_, metrics_};
   SessionContext context_{.snapshots = snapshots_,
                           .metrics = metrics_,
                           .pool = pool_,
@@ -192,7 +196,8 @@ class FlowControlledDownstreamTest : public ::testing::Test {
                           .rate_limiter = rate_limiter_,
                           .cache = cache_,
                           .subscription_streams = subscription_streams_,
-                          .buffer_budget = buffer_budget_};
+                          .buffer_budget = buffer_budget_,
+                          .shared_counters = shared_counters_};
   std::optional<Exchange> exchange_;
   std::optional<AfterExchange> result_;
 };

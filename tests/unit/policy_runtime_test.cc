@@ -53,13 +53,15 @@ struct Call {
   std::string api = "orders";
   std::string_view header = "";
   std::string_view value = "";
+  // Set: the rate limits are gathered here (for the shared-state server) instead of counted.
+  std::vector<CallCount>* deferred = nullptr;
 };
 
 class ApplyInboundTest : public ::testing::Test {
  protected:
   InboundOutcome Run(const policy::Section& inbound, http::fields& request, const Call& call = {}) {
     return ApplyInbound(inbound, request, call.target, call.client_ip, call.api, call.subscription,
-                        limiter_, 11);
+                        limiter_, call.deferred, 11);
   }
   InboundOutcome Run(const policy::Section& inbound) { return Run(inbound, request_); }
 
@@ -194,6 +196,33 @@ TEST_F(ApplyInboundTest, CountsARateLimitPerSubscriptionAndPerApi) {
   EXPECT_FALSE(Refused(inbound, {.subscription = "team-b"}));
   EXPECT_FALSE(Refused(inbound, {})) << "no subscription";
   EXPECT_FALSE(Refused(inbound, {.subscription = "team-a", .api = "users"}));
+}
+
+TEST_F(ApplyInboundTest, DeferredRateLimitsAreGatheredInOrderAndTheStepsAfterThemRun) {
+  const policy::Section inbound =
+      SectionOf({policy::RateLimit{1, 60s}, ByKey(policy::CounterKey::Kind::kHeader, "X-Tenant", 5),
+                 policy::ReturnResponse{204, "", {}, ""}});
+  for (int call = 0; call < 3; ++call) {
+    std::vector<CallCount> deferred;
+    http::fields request;
+    request.set("X-Tenant", "t1");
+    InboundOutcome outcome =
+        Run(inbound, request, {.subscription = "team-a", .deferred = &deferred});
+    // Nothing is counted here: every time both limits are handed over, and the return-response
+    // after them answers (it stands only if the caller's count admits the call).
+    ASSERT_EQ(deferred.size(), 2u);
+    EXPECT_EQ(deferred[0].scope, "orders#0#team-a");
+    EXPECT_EQ(deferred[0].key, "");
+    EXPECT_EQ(deferred[0].calls, 1u);
+    EXPECT_EQ(deferred[0].period, 60s);
+    EXPECT_EQ(deferred[1].scope, "orders#1#team-a");
+    EXPECT_EQ(deferred[1].key, "t1");
+    EXPECT_EQ(deferred[1].calls, 5u);
+    ASSERT_TRUE(outcome.answer);
+    EXPECT_EQ(outcome.answer->result_int(), 204u);
+  }
+  EXPECT_FALSE(Refused(SectionOf({policy::RateLimit{1, 60s}}), {.subscription = "team-a"}))
+      << "the local counter saw none of the deferred calls";
 }
 
 TEST_F(ApplyInboundTest, CountsEachClientIpApart) {
