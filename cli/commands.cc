@@ -26,6 +26,7 @@
 #include "cli/certificate_flags.h"
 #include "cli/output.h"
 #include "cli/proto_flags.h"
+#include "cli/shared_state_flags.h"
 #include "common/files.h"
 
 namespace apim::cli {
@@ -57,7 +58,8 @@ All resources at once, as one JSON document (like kubectl apply):
                         "diagnostic_settings": [...], "cache_settings": [...],
                         "policies": [...]}; each resource as in `-o json` with proto field
                         names, without etag, create_time, update_time, built_in, warnings
-                        and secrets (private keys; import keeps the stored ones)
+                        and secrets (private keys, Redis passwords; import keeps the
+                        stored ones)
   import FILE           make the server match FILE (- is stdin), in the order above: create
                         what is missing, replace what differs (only if unchanged since read,
                         else ABORTED), leave the rest. Prints "create api orders", "update
@@ -77,6 +79,8 @@ Examples:
   apimctl gateway token edge --token-out edge.token
   apimctl certificate create web --cert-file web.crt --key-file web.key
   apimctl gateway update edge --hostname api.example.com=web --default-hostname api.example.com
+  apimctl gateway update edge --redis-address redis.internal:6380 --redis-tls \
+      --redis-user apim --redis-password-file redis.password
   apimctl export > config.json
   apimctl import config.json --dry-run
 
@@ -94,7 +98,8 @@ Exit status:
   16  UNAUTHENTICATED      missing or wrong token
   64  usage error          unknown flag, missing NAME, bad value
   65  data error           import FILE is not a valid document (the parser's message says why)
-  66  no input             --token-file, --file or import FILE cannot be read
+  66  no input             --token-file, --file, a PEM file or import FILE cannot be read,
+                           or --redis-password-file's first line is empty
   73  cannot create        --token-out FILE cannot be written
 Any other failed call exits with its gRPC status code; the error is printed as
 "apimctl: CODE_NAME: message" (import and export name the step: "apimctl: ABORTED: update
@@ -218,11 +223,12 @@ class CommandLine {
     const ResourceKind* kind = nullptr;
     Verb verb = Verb::kGet;
     CLI::App* app = nullptr;
-    std::unique_ptr<MessageFlags> flags{};            // create and update
-    std::unique_ptr<BackendTlsFlags> backend_tls{};   // api create and update
-    std::unique_ptr<CertificateFlags> certificate{};  // certificate create and update
-    std::unique_ptr<HostnameFlags> hostnames{};       // gateway create and update
-    CLI::Option* file = nullptr;                      // --file, for resources with a file_field
+    std::unique_ptr<MessageFlags> flags{};             // create and update
+    std::unique_ptr<BackendTlsFlags> backend_tls{};    // api create and update
+    std::unique_ptr<CertificateFlags> certificate{};   // certificate create and update
+    std::unique_ptr<HostnameFlags> hostnames{};        // gateway create and update
+    std::unique_ptr<SharedStateFlags> shared_state{};  // gateway create and update
+    CLI::Option* file = nullptr;                       // --file, for resources with a file_field
     // For scope-keyed resources: the positional SCOPE and --scope, one of which is needed.
     std::pair<CLI::Option*, CLI::Option*> scope_options{nullptr, nullptr};
   };
@@ -357,6 +363,7 @@ void CommandLine::AddVerb(CLI::App& resource_app, const ResourceKind& kind, Verb
     }
     if (kind.prototype->GetDescriptor() == v1::Gateway::descriptor()) {
       command.hostnames = std::make_unique<HostnameFlags>(*app);
+      command.shared_state = std::make_unique<SharedStateFlags>(*app, verb == Verb::kUpdate);
     }
     if (!kind.file_field.empty()) {
       command.file =
@@ -526,6 +533,11 @@ ParsedCommandLine CommandLine::Resolve(const VerbCommand& chosen) const {
       absl::Status bound =
           chosen.hostnames->Apply(static_cast<v1::Gateway&>(*command.resource), given);
       if (!bound.ok()) return UsageError(std::string(bound.message()));
+    }
+    if (chosen.shared_state != nullptr) {
+      absl::Status read =
+          chosen.shared_state->Apply(static_cast<v1::Gateway&>(*command.resource), given);
+      if (!read.ok()) return InputError(read);
     }
     if (chosen.verb == Verb::kUpdate) {
       // An empty update_mask means "replace everything", which no flag asked for.

@@ -156,13 +156,24 @@ std::string ScalarText(const Message& message, const FieldDescriptor& field, int
   return text;
 }
 
+// Equal but for the fields the server owns inside them (backend_tls.client_key_set,
+// shared_state.has_password), which a document may leave out.
+bool SameMessage(const Message& a, const Message& b) {
+  google::protobuf::util::MessageDifferencer differencer;
+  const Descriptor& type = *a.GetDescriptor();
+  for (int i = 0; i < type.field_count(); ++i) {
+    if (IsOutputOnly(*type.field(i))) differencer.IgnoreField(type.field(i));
+  }
+  return differencer.Compare(a, b);
+}
+
 bool SameElement(const Message& a, const Message& b, const FieldDescriptor& field, int index) {
   if (field.cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
     return ScalarText(a, field, index) == ScalarText(b, field, index);
   }
   const Reflection& ra = *a.GetReflection();
   const Reflection& rb = *b.GetReflection();
-  return google::protobuf::util::MessageDifferencer::Equals(
+  return SameMessage(
       index < 0 ? ra.GetMessage(a, &field) : ra.GetRepeatedMessage(a, &field, index),
       index < 0 ? rb.GetMessage(b, &field) : rb.GetRepeatedMessage(b, &field, index));
 }

@@ -55,8 +55,10 @@ struct FieldChange {
 };
 
 // The fields, in declaration order, whose values differ between two resources of one type (none
-// when the types differ); output-only fields are ignored. An optional field that is unset differs
-// from one set to zero.
+// when the types differ); output-only fields are ignored, those of nested messages too
+// (shared_state.has_password). An optional field that is unset differs from one set to zero. A
+// secret is never read back, so a document that carries one (a Redis password) differs from the
+// stored resource every time, and import sends it again.
 std::vector<FieldChange> ChangedFields(const google::protobuf::Message& current,
                                        const google::protobuf::Message& desired);
 

@@ -22,6 +22,8 @@ using google::protobuf::Reflection;
 
 constexpr std::string_view kNoValue = "-";
 constexpr std::string_view kColumnGap = "  ";
+// Text longer than this is shown as its size where a cell lists several fields.
+constexpr size_t kLongestCellValue = 64;
 
 // `index` is -1 for a singular field.
 std::string FieldValueText(const Message& message, const FieldDescriptor& field, int index) {
@@ -48,6 +50,23 @@ std::string FieldValueText(const Message& message, const FieldDescriptor& field,
       return text;
     }
   }
+}
+
+// "redis_address=redis.internal:6379 tls=true": the fields of `message` that are set, in
+// declaration order, with text too long for a cell, or on several lines, as its size.
+std::string SetFieldsText(const Message& message) {
+  std::vector<const FieldDescriptor*> fields;
+  message.GetReflection()->ListFields(message, &fields);
+  std::string text;
+  for (const FieldDescriptor* field : fields) {
+    if (field->is_repeated() || field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) continue;
+    std::string value = FieldValueText(message, *field, -1);
+    if (value.size() > kLongestCellValue || value.find_first_of("\r\n") != std::string::npos) {
+      value = StrCat("(", value.size(), " B)");
+    }
+    StrAppendTo(text, text.empty() ? "" : " ", field->name(), "=", value);
+  }
+  return text;
 }
 
 std::string CellText(const Message& row, const Column& column) {
@@ -77,6 +96,9 @@ std::string CellText(const Message& row, const Column& column) {
       if (i > 0) text += ',';
       text += FieldValueText(reflection.GetRepeatedMessage(*message, field, i), first, -1);
     }
+  } else if (column.show == Column::Show::kSetFields &&
+             field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE && !field->is_repeated()) {
+    text = SetFieldsText(reflection.GetMessage(*message, field));
   } else if (field->is_repeated()) {
     for (int i = 0; i < reflection.FieldSize(*message, field); ++i) {
       if (i > 0) text += ',';

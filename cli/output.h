@@ -17,6 +17,9 @@ struct Column {
     kByteSize,  // the length in bytes of a string field, for fields too long to show
     // of each message of a repeated message field, its first field (a gateway's hostnames)
     kFirstField,
+    // of a singular message field, each field that is set, as "name=value" separated by spaces
+    // (a gateway's shared state); long or multi-line text as its size: "ca_certificate=(1151 B)"
+    kSetFields,
   };
 
   std::string header;

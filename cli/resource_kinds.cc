@@ -139,6 +139,7 @@ std::vector<ResourceKind> BuildResourceKinds() {
       .columns = {{"NAME", "name"},
                   {"TIER", "tier"},
                   {"HOSTNAMES", "hostnames", Column::Show::kFirstField},
+                  {"SHARED-STATE", "shared_state", Column::Show::kSetFields},
                   {"DESCRIPTION", "description"}},
       .calls = BindCalls(&Stub::CreateGateway, &Stub::GetGateway, &Stub::ListGateways,
                          &Stub::UpdateGateway, &Stub::DeleteGateway),
@@ -243,7 +244,8 @@ bool IsOutputOnly(const FieldDescriptor& field) {
          name == "warnings" || name.starts_with("primary_key") ||
          name.starts_with("secondary_key") || name == "private_key_set" || name == "subject" ||
          name == "subject_alt_names" || name == "issuer" || name == "not_before" ||
-         name == "not_after" || name == "sha256_fingerprint";
+         name == "not_after" || name == "sha256_fingerprint" || name == "client_key_set" ||
+         name == "has_password";
 }
 
 const std::vector<Column>& GatewayWorkerColumns() {

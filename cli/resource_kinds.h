@@ -67,9 +67,10 @@ struct ResourceKind {
 // in this order and deleting in reverse never refers to a resource that is not there.
 const std::vector<ResourceKind>& ResourceKinds();
 
-// Whether the server owns the field: etag, create_time, update_time, built_in, warnings and what a
-// certificate says about itself (subject, names, dates, fingerprint, private_key_set) are set by
-// the server and ignored when a client sends them.
+// Whether the server owns the field: etag, create_time, update_time, built_in, warnings, what a
+// certificate says about itself (subject, names, dates, fingerprint, private_key_set) and whether
+// a secret is stored (backend_tls.client_key_set, shared_state.has_password) are set by the
+// server and ignored when a client sends them.
 bool IsOutputOnly(const google::protobuf::FieldDescriptor& field);
 
 // The table of `apimctl gateway workers`: one GatewayWorker per row.

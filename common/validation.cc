@@ -1,10 +1,12 @@
 #include "common/validation.h"
 
+#include <arpa/inet.h>
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
 #include <boost/url/parse.hpp>
 #include <cctype>
+#include <charconv>
 #include <ctime>
 #include <set>
 #include <string>
@@ -23,6 +25,13 @@ constexpr size_t kMaxNameLength = 63;
 constexpr size_t kMaxDescriptionLength = 1000;
 constexpr uint32_t kMaxSeconds = 7 * 24 * 3600;
 constexpr uint32_t kMaxBodyLogBytes = 8192;
+// Shared state: Redis's own `databases` setting (16 by default) is the real bound on the
+// database; this one only catches numbers no server is configured for.
+constexpr uint32_t kMaxRedisDatabase = 65535;
+constexpr size_t kMaxRedisKeyPrefixBytes = 128;
+constexpr size_t kMaxRedisUsernameBytes = 256;
+constexpr size_t kMaxRedisPasswordBytes = 4096;
+constexpr size_t kMaxRedisCaCertificateBytes = 64 * 1024;
 
 absl::Status Invalid(std::string_view field, std::string_view problem) {
   return absl::InvalidArgumentError(StrCat(field, ": ", problem));
@@ -270,7 +279,106 @@ absl::Status ValidateBackendTls(std::string_view backend_url, const v1::BackendT
   return absl::OkStatus();
 }
 
+// HOST:PORT of a server the workers dial: a DNS name, an IPv4 address or an IPv6 address in
+// brackets, and a port from 1 to 65535.
+absl::Status ValidateHostAndPort(std::string_view field, std::string_view address) {
+  constexpr std::string_view kExamples =
+      "\"redis.internal:6379\", \"10.0.0.5:6379\" or \"[fd00::5]:6379\"";
+  if (address.empty()) return Invalid(field, StrCat("is required, e.g. ", kExamples));
+  auto refuse = [&](std::string_view why) {
+    return Invalid(field,
+                   StrCat("\"", address, "\" ", why, "; expected HOST:PORT such as ", kExamples));
+  };
+  if (address.find("://") != std::string_view::npos) return refuse("must not name a scheme");
+  const size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos) return refuse("has no port");
+  const std::string_view host = address.substr(0, colon);
+  const std::string_view port = address.substr(colon + 1);
+  uint32_t port_number = 0;
+  const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), port_number);
+  if (port.empty() || error != std::errc() || end != port.data() + port.size() || port_number < 1 ||
+      port_number > 65535) {
+    return refuse("has an invalid port (1-65535)");
+  }
+  if (host.starts_with('[')) {
+    in6_addr ipv6{};
+    if (host.size() < 3 || !host.ends_with(']') ||
+        ::inet_pton(AF_INET6, std::string(host.substr(1, host.size() - 2)).c_str(), &ipv6) != 1) {
+      return refuse("has an invalid IPv6 address");
+    }
+    return absl::OkStatus();
+  }
+  if (host.find(':') != std::string_view::npos) {
+    return refuse("has an IPv6 address without brackets (write [ADDRESS]:PORT)");
+  }
+  if (host.empty()) return refuse("has no host");
+  if (host.find_first_not_of("0123456789.") == std::string_view::npos) {
+    in_addr ipv4{};
+    if (::inet_pton(AF_INET, std::string(host).c_str(), &ipv4) != 1) {
+      return refuse("has an invalid IPv4 address");
+    }
+    return absl::OkStatus();
+  }
+  // A DNS name, in any case; '_' too, which some internal zones use.
+  bool name = host.size() <= 253;
+  for (std::string_view rest = host; name;) {
+    const size_t dot = rest.find('.');
+    const std::string_view label = rest.substr(0, dot);
+    name = !label.empty() && label.size() <= kMaxNameLength && label.front() != '-' &&
+           label.back() != '-' && std::all_of(label.begin(), label.end(), [](char c) {
+             return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_';
+           });
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  if (!name) return refuse("has an invalid host name");
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+absl::Status ValidateSharedState(const v1::SharedState& shared_state, std::string_view field) {
+  v1::SharedState given = shared_state;
+  given.clear_has_password();                              // Output only.
+  if (given.ByteSizeLong() == 0) return absl::OkStatus();  // None: each worker counts alone.
+  APIM_RETURN_IF_ERROR(
+      ValidateHostAndPort(StrCat(field, ".redis_address"), shared_state.redis_address()));
+  if (!shared_state.ca_certificate().empty()) {
+    const std::string ca_field = StrCat(field, ".ca_certificate");
+    if (!shared_state.tls()) {
+      return Invalid(ca_field, StrCat("applies only with TLS: set ", field, ".tls too"));
+    }
+    APIM_RETURN_IF_ERROR(
+        ValidateLength(ca_field, shared_state.ca_certificate(), kMaxRedisCaCertificateBytes));
+    APIM_RETURN_IF_ERROR(tls::CheckCertificates(ca_field, shared_state.ca_certificate()));
+  }
+  const std::string& username = shared_state.username();
+  APIM_RETURN_IF_ERROR(
+      ValidateLength(StrCat(field, ".username"), username, kMaxRedisUsernameBytes));
+  if (username.find(' ') != std::string::npos || HasControlCharacter(username, false)) {
+    return Invalid(StrCat(field, ".username"), "must not contain spaces or control characters");
+  }
+  const std::string& password = shared_state.password();
+  const std::string password_field = StrCat(field, ".password");
+  APIM_RETURN_IF_ERROR(ValidateLength(password_field, password, kMaxRedisPasswordBytes));
+  if (password.find_first_of(std::string_view("\r\n\0", 3)) != std::string::npos) {
+    return Invalid(password_field, "must not contain line breaks or NUL bytes");
+  }
+  if (!username.empty() && password.empty()) {
+    return Invalid(password_field, StrCat("is required with ", field,
+                                          ".username (Redis authenticates a user by password)"));
+  }
+  APIM_RETURN_IF_ERROR(
+      ValidateRange(StrCat(field, ".database"), shared_state.database(), 0, kMaxRedisDatabase));
+  const std::string& prefix = shared_state.key_prefix();
+  APIM_RETURN_IF_ERROR(
+      ValidateLength(StrCat(field, ".key_prefix"), prefix, kMaxRedisKeyPrefixBytes));
+  if (!std::all_of(prefix.begin(), prefix.end(), [](char c) { return c > ' ' && c < 0x7f; })) {
+    return Invalid(StrCat(field, ".key_prefix"),
+                   "must be printable ASCII without spaces, e.g. \"apim:edge:\"");
+  }
+  return absl::OkStatus();
+}
 
 absl::Status Validate(const v1::Tier& tier, Rules rules) {
   if (absl::Status s = ValidateName("tier.name", tier.name()); !s.ok()) return s;
@@ -307,7 +415,8 @@ absl::Status Validate(const v1::Gateway& gateway, Rules rules) {
     return s;
   }
   APIM_RETURN_IF_ERROR(ValidateName("gateway.tier", gateway.tier()));
-  return ValidateHostnameBindings(gateway.hostnames());
+  APIM_RETURN_IF_ERROR(ValidateHostnameBindings(gateway.hostnames()));
+  return ValidateSharedState(gateway.shared_state(), "gateway.shared_state");
 }
 
 absl::Status Validate(const v1::Api& api, Rules rules) {
@@ -503,7 +612,8 @@ absl::Status Validate(const v1::Snapshot& snapshot) {
                  snapshot.tier().name(), "\" does not allow long-lived connections"));
     }
   }
-  return absl::OkStatus();
+  // A standalone file is held to the gateway's rules (a pushed snapshot met them when written).
+  return ValidateSharedState(snapshot.shared_state(), "snapshot.shared_state");
 }
 
 }  // namespace apim

@@ -4,6 +4,7 @@
 #include <google/protobuf/util/time_util.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
 #include <map>
@@ -54,7 +55,16 @@ bool IsOutputOnly(std::string_view field) {
          field == "built_in" || field == "warnings" || field.starts_with("primary_key") ||
          field.starts_with("secondary_key") || field == "private_key_set" || field == "subject" ||
          field == "subject_alt_names" || field == "issuer" || field == "not_before" ||
-         field == "not_after" || field == "sha256_fingerprint";
+         field == "not_after" || field == "sha256_fingerprint" ||
+         field == "shared_state.has_password";
+}
+
+// The mask path that sets or clears a gateway's Redis password by itself; without it, a write
+// that leaves the password out keeps the stored one (KeepStoredSecrets).
+constexpr std::string_view kSharedStatePasswordPath = "shared_state.password";
+
+bool Names(const FieldMask& mask, std::string_view path) {
+  return std::find(mask.paths().begin(), mask.paths().end(), path) != mask.paths().end();
 }
 
 template <typename Resource>
@@ -100,6 +110,9 @@ void ClearOutputOnly(Resource& resource) {
   if constexpr (std::is_same_v<Resource, v1::Api>) {
     if (resource.has_backend_tls()) resource.mutable_backend_tls()->clear_client_key_set();
   }
+  if constexpr (std::is_same_v<Resource, v1::Gateway>) {
+    if (resource.has_shared_state()) resource.mutable_shared_state()->clear_has_password();
+  }
   if constexpr (std::is_same_v<Resource, v1::Certificate>) {
     resource.clear_private_key_set();
     resource.clear_subject();
@@ -113,9 +126,19 @@ void ClearOutputOnly(Resource& resource) {
 
 // A write that leaves a secret empty keeps the stored one (what Get returned had it left out,
 // so a resource read, edited and sent back, or exported and imported, keeps its secrets). A
-// client key goes with its certificate: clearing the certificate drops it.
+// client key goes with its certificate: clearing the certificate drops it. A gateway's Redis
+// password goes with its shared state (clearing that drops it), and an update_mask that names
+// shared_state.password sets it to what was sent, an empty one included.
 template <typename Resource>
-void KeepStoredSecrets(const Resource& stored, Resource& written) {
+void KeepStoredSecrets(const Resource& stored, Resource& written, const FieldMask& mask) {
+  if constexpr (std::is_same_v<Resource, v1::Gateway>) {
+    v1::SharedState without_password = written.shared_state();
+    without_password.clear_password();
+    if (written.shared_state().password().empty() && without_password.ByteSizeLong() > 0 &&
+        !stored.shared_state().password().empty() && !Names(mask, kSharedStatePasswordPath)) {
+      written.mutable_shared_state()->set_password(stored.shared_state().password());
+    }
+  }
   if constexpr (std::is_same_v<Resource, v1::Api>) {
     if (written.backend_tls().client_key().empty() &&
         !written.backend_tls().client_certificate().empty() &&
@@ -227,8 +250,9 @@ void AddHostnameWarnings(v1::Gateway& gateway, store::Store& store) {
 }
 
 // A resource as it is returned: without what stays in the control plane (subscription key
-// hashes, private keys), with what the caller should know (SSE warnings, a newer rule it breaks,
-// what a certificate says and whether it names the hostnames bound to it).
+// hashes, private keys, a gateway's Redis password), with what the caller should know (SSE
+// warnings, a newer rule it breaks, what a certificate says and whether it names the hostnames
+// bound to it).
 template <typename Resource>
 void PrepareForReply(Resource& resource, store::Store& store) {
   if constexpr (std::is_same_v<Resource, v1::Subscription>) {
@@ -255,6 +279,13 @@ void PrepareForReply(Resource& resource, store::Store& store) {
   if constexpr (std::is_same_v<Resource, v1::Certificate>) {
     resource.set_private_key_set(!resource.private_key().empty());
     resource.clear_private_key();
+  }
+  if constexpr (std::is_same_v<Resource, v1::Gateway>) {
+    if (resource.has_shared_state()) {
+      v1::SharedState& shared = *resource.mutable_shared_state();
+      shared.set_has_password(!shared.password().empty());
+      shared.clear_password();
+    }
   }
 }
 
@@ -387,8 +418,11 @@ absl::StatusOr<Resource> ManagementService::Update(const Resource& request, cons
           if constexpr (std::is_same_v<Resource, v1::Api>) {
             if (current.has_backend_tls()) current.mutable_backend_tls()->clear_client_key_set();
           }
+          if constexpr (std::is_same_v<Resource, v1::Gateway>) {
+            if (current.has_shared_state()) current.mutable_shared_state()->clear_has_password();
+          }
         }
-        KeepStoredSecrets(stored, current);
+        KeepStoredSecrets(stored, current, mask);
         APIM_RETURN_IF_ERROR(CheckKeptSecretsMatch(stored, current));
         return apim::Validate(current);
       });

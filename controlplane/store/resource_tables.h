@@ -79,15 +79,42 @@ struct Table<v1::Gateway> {
   // The field named when a write would let an SSE API be buffered, cached or body-logged.
   static constexpr std::string_view kGuardrailField = "";
   static constexpr std::string_view kSseField = "gateway.tier";
-  static constexpr std::array<std::string_view, 2> kColumns = {"description", "tier"};
+  static constexpr std::array<std::string_view, 9> kColumns = {"description",
+                                                               "tier",
+                                                               "shared_state_redis_address",
+                                                               "shared_state_tls",
+                                                               "shared_state_ca_certificate",
+                                                               "shared_state_username",
+                                                               "shared_state_password",
+                                                               "shared_state_database",
+                                                               "shared_state_key_prefix"};
   static const std::string& Key(const v1::Gateway& gateway) { return gateway.name(); }
   static void SetKey(v1::Gateway& gateway, std::string key) { gateway.set_name(std::move(key)); }
   static void Bind(Statement& s, int i, const v1::Gateway& gateway) {
-    s.Bind(i, gateway.description()).Bind(i + 1, gateway.tier());
+    const v1::SharedState& shared = gateway.shared_state();
+    s.Bind(i, gateway.description())
+        .Bind(i + 1, gateway.tier())
+        .Bind(i + 2, shared.redis_address())
+        .Bind(i + 3, int64_t{shared.tls()})
+        .Bind(i + 4, shared.ca_certificate())
+        .Bind(i + 5, shared.username())
+        .Bind(i + 6, shared.password())
+        .Bind(i + 7, int64_t{shared.database()})
+        .Bind(i + 8, shared.key_prefix());
   }
   static void Read(Statement& s, int i, v1::Gateway& gateway) {
     gateway.set_description(s.ColumnText(i));
     gateway.set_tier(s.ColumnText(i + 1));
+    v1::SharedState shared;
+    shared.set_redis_address(s.ColumnText(i + 2));
+    shared.set_tls(s.ColumnInt(i + 3) != 0);
+    shared.set_ca_certificate(s.ColumnText(i + 4));
+    shared.set_username(s.ColumnText(i + 5));
+    shared.set_password(s.ColumnText(i + 6));
+    shared.set_database(static_cast<uint32_t>(s.ColumnInt(i + 7)));
+    shared.set_key_prefix(s.ColumnText(i + 8));
+    // All unset is none, so a gateway without shared state reads back as it was written.
+    if (shared.ByteSizeLong() > 0) *gateway.mutable_shared_state() = std::move(shared);
   }
 };
 

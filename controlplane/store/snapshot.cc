@@ -48,6 +48,15 @@ absl::Status AddServedCertificates(Db& db, const v1::Gateway& gateway, v1::Snaps
   return absl::OkStatus();
 }
 
+// The gateway's shared state as its workers use it: the password included, and the key prefix
+// filled in, so workers of different gateways on one Redis server never share a counter.
+void AddSharedState(const v1::Gateway& gateway, v1::Snapshot& snapshot) {
+  if (!gateway.has_shared_state()) return;
+  v1::SharedState& shared = *snapshot.mutable_shared_state() = gateway.shared_state();
+  shared.clear_has_password();
+  if (shared.key_prefix().empty()) shared.set_key_prefix(StrCat("apim:", gateway.name(), ":"));
+}
+
 }  // namespace
 
 absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name) {
@@ -72,6 +81,7 @@ absl::StatusOr<v1::Snapshot> Store::BuildSnapshot(std::string_view gateway_name)
   if (!tier.ok()) return tier.status();
   *snapshot.mutable_tier() = *std::move(tier);
   APIM_RETURN_IF_ERROR(AddServedCertificates(*db_, *gateway, snapshot));
+  AddSharedState(*gateway, snapshot);
 
   absl::StatusOr<std::vector<std::string>> api_names =
       QueryNames(*db_, "SELECT api FROM api_gateways WHERE gateway = ? ORDER BY api", gateway_name);

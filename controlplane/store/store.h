@@ -68,7 +68,8 @@ class Store {
   void SetCommitListener(std::function<void()> listener);
 
   // Everything one gateway's workers need: its tier, the certificates of its hostnames (keys
-  // included), the APIs it serves, and the settings and policies that apply to them, read in one
+  // included), its shared state (password included; key_prefix "apim:<gateway>:" when empty),
+  // the APIs it serves, and the settings and policies that apply to them, read in one
   // transaction. Version is the store revision.
   absl::StatusOr<v1::Snapshot> BuildSnapshot(std::string_view gateway);
 

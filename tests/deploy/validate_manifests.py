@@ -6,6 +6,9 @@ run: every --flag exists in the binary's --help, probes and Services point at de
 ports, Service selectors select pods, the worker Deployment can drain (grace period above the
 drain timeout), the HPA and PDB target the workers, the systemd units pass `systemd-analyze
 verify` (when it exists), and the container image installs the libraries the binaries link.
+Besides our programs a workload may run the official redis image, for the workers' shared
+counters: it must not persist, must ask for a password from a Secret and admit only the workers,
+and the workers' --redis must reach it through a Service with that Secret's password.
 
   validate_manifests.py --repo DIR --gateway BIN --controlplane BIN [--self-test] [-v]
 
@@ -14,6 +17,7 @@ fails unless every break is reported. Exit status: 0 all good, 1 problems found,
 """
 
 import argparse
+import hashlib
 import os
 import re
 import shlex
@@ -21,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import urllib.parse
 
 try:
     import yaml
@@ -34,6 +39,8 @@ except ImportError:  # pragma: no cover - depends on the machine
           file=sys.stderr)
     sys.exit(2)
 
+# libyaml's loader where PyYAML has it: several times faster, which the self-test feels.
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The admin endpoints of apim-gateway (dataplane/admin): the only paths a probe may use.
 READINESS_PATH = "/readyz"
 LIVENESS_PATH = "/healthz"
@@ -43,6 +50,36 @@ SLIM_BASE_PACKAGES = {"libc6", "libgcc-s1", "libstdc++6", "zlib1g"}
 PROGRAMS = ("apim-gateway", "apim-controlplane")
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "ReplicaSet", "Job"}
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "[::1]", "::1"}
+# The official Redis image (Docker Hub's library/redis), any tag or digest: the one image besides
+# ours a workload may run, for the workers' shared counters (kubernetes/redis.yaml).
+REDIS_IMAGE = re.compile(
+    r"^(?:docker\.io/)?(?:library/)?redis(?::[\w][\w.-]*)?(?:@sha256:[0-9a-f]{64})?$")
+REDIS_DEFAULT_PORT = 6379
+# NAME.NAMESPACE.svc[.cluster.local]: a Service's name in the cluster's DNS.
+SERVICE_HOST = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?$")
+
+
+# A tool's verdict, by the text it was given: the self-test validates dozens of copies of deploy/
+# that each differ in one file, so kubectl and systemd-analyze need not see the others again.
+_TOOL_RUNS = {}
+
+
+def run_tool(argv, given, env=None):
+    """subprocess.run(argv), once per distinct `given` (the text of what argv reads)."""
+    key = (argv[0], argv[1], os.path.basename(argv[-1]), hashlib.sha256(given.encode()).hexdigest())
+    if key not in _TOOL_RUNS:
+        _TOOL_RUNS[key] = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+    return _TOOL_RUNS[key]
+
+
+def tree_text(directory):
+    """The names and contents of the files below `directory`, as one text."""
+    parts = []
+    for root, _, files in sorted(os.walk(directory)):
+        for f in sorted(files):
+            with open(os.path.join(root, f), encoding="utf-8", errors="replace") as fh:
+                parts.append(f"{os.path.relpath(os.path.join(root, f), directory)}\0{fh.read()}")
+    return "\0".join(parts)
 
 
 class Report:
@@ -171,7 +208,7 @@ def load_yaml_files(deploy_dir, report, rel):
             path = os.path.join(root, f)
             try:
                 with open(path, encoding="utf-8") as fh:
-                    docs = list(yaml.safe_load_all(fh))
+                    docs = list(yaml.load_all(fh, Loader=YAML_LOADER))
             except yaml.YAMLError as e:
                 report.fail(rel(path), f"does not parse as YAML: {e}")
                 continue
@@ -210,6 +247,10 @@ def container_program(container):
     command = container.get("command") or []
     argv = list(command) + list(container.get("args") or [])
     return os.path.basename(str(argv[0])) if argv else None
+
+
+def is_redis(container):
+    return REDIS_IMAGE.match(str(container.get("image") or "")) is not None
 
 
 def container_argv_flags(container):
@@ -258,12 +299,14 @@ def check_kubernetes(manifests, programs, report, rel, k8s_dir):
         report.check(ns in namespaces, "kubernetes", f"namespace {ns} is declared",
                      f"namespace {ns!r} (of {', '.join(objects)}) has no Namespace manifest")
 
-    workers, controlplanes = [], []
+    workers, controlplanes, redises = [], [], []
     for w in workloads:
         check_workload(w, programs, secrets, report, rel)
         for c in pod_spec(w).get("containers") or []:
             prog = container_program(c)
-            if prog == "apim-gateway":
+            if is_redis(c):
+                redises.append(RedisServer(w, c))
+            elif prog == "apim-gateway":
                 workers.append((w, c))
             elif prog == "apim-controlplane":
                 controlplanes.append((w, c))
@@ -279,8 +322,11 @@ def check_kubernetes(manifests, programs, report, rel, k8s_dir):
         return
     for w, c in workers:
         check_worker(w, c, programs["apim-gateway"], by_kind, services, controlplanes, report, rel)
+        check_worker_redis(w, c, services, redises, by_kind, secrets, report, rel)
     for w, c in controlplanes:
         check_controlplane(w, c, programs["apim-controlplane"], services, report, rel)
+    for r in redises:
+        check_redis(r, services, by_kind, workers, secrets, report, rel)
 
 
 def check_kustomization(m, resources, report, rel):
@@ -302,7 +348,7 @@ def check_kustomization(m, resources, report, rel):
     if not kubectl:
         report.note(f"{where}: kubectl not found, `kubectl kustomize` skipped")
         return
-    out = subprocess.run([kubectl, "kustomize", base], capture_output=True, text=True, timeout=30)
+    out = run_tool([kubectl, "kustomize", base], tree_text(base))
     report.check(out.returncode == 0, where, "`kubectl kustomize` builds",
                  f"`kubectl kustomize` failed: {out.stderr.strip()[-400:]}")
 
@@ -331,11 +377,13 @@ def check_workload(w, programs, secrets, report, rel):
     for c in spec.get("containers") or []:
         cwhere = f"{where} container {c.get('name')}"
         prog = container_program(c)
-        program = programs.get(prog)
-        if not report.check(program is not None, cwhere, f"runs {prog}",
-                            f"runs {prog!r}: not one of {', '.join(PROGRAMS)}"):
+        program = None if is_redis(c) else programs.get(prog)
+        if not report.check(program is not None or is_redis(c), cwhere,
+                            f"runs {prog if program else 'the redis image ' + c.get('image')}",
+                            f"runs {prog!r} from image {c.get('image')!r}: not one of "
+                            f"{', '.join(PROGRAMS)}, nor the official redis image"):
             continue
-        flags = [a for a in container_argv_flags(c) if a.startswith("--")]
+        flags = [a for a in container_argv_flags(c) if a.startswith("--")] if program else []
         for flag in flags:
             name = flag.split("=", 1)[0]
             report.check(name in program.flags, cwhere, f"{name} is a flag of {prog}",
@@ -351,9 +399,7 @@ def check_workload(w, programs, secrets, report, rel):
             ref = ((e.get("valueFrom") or {}).get("secretKeyRef")) or {}
             if ref:
                 secret = secrets.get((w.namespace, ref.get("name")))
-                keys = set(((secret.doc.get("stringData") or {}) | (secret.doc.get("data") or {}))
-                           if secret else ())
-                report.check(secret is not None and ref.get("key") in keys, cwhere,
+                report.check(ref.get("key") in example_keys(secret), cwhere,
                              f"env {e.get('name')} reads Secret {ref.get('name')} key "
                              f"{ref.get('key')}",
                              f"env {e.get('name')} reads Secret {ref.get('name')!r} key "
@@ -362,6 +408,10 @@ def check_workload(w, programs, secrets, report, rel):
         for probe_kind in ("readinessProbe", "livenessProbe", "startupProbe"):
             probe = c.get(probe_kind)
             if not probe:
+                continue
+            if "exec" in probe:
+                report.check(bool(probe["exec"].get("command")), cwhere,
+                             f"{probe_kind} runs a command", f"{probe_kind} exec has no command")
                 continue
             handler = probe.get("httpGet") or probe.get("tcpSocket") or probe.get("grpc") or {}
             port = handler.get("port")
@@ -425,11 +475,42 @@ def check_writable(w, c, path, flag, report, where, want=None):
                      f"{flag} {path} is not on a PersistentVolumeClaim: the database would be lost")
 
 
+def secret_file(w, c, path):
+    """(Secret name, key) of the file `path` on a Secret volume of the pod (key None if the
+    volume's items do not project it), or None when `path` is not on a Secret volume."""
+    mount = mount_for(c, {}, path)
+    if mount is None:
+        return None
+    volumes = {v.get("name"): v for v in pod_spec(w).get("volumes") or []}
+    secret = volumes.get(mount.get("name"), {}).get("secret")
+    if secret is None:
+        return None
+    inside = path[len(mount.get("mountPath", "").rstrip("/")) + 1:]
+    items = secret.get("items")
+    key = next((i.get("key") for i in items if i.get("path") == inside), None) if items else inside
+    return secret.get("secretName"), key
+
+
 def on_secret_volume(w, c, path):
     """Whether `path` is on a volume of the pod that comes from a Secret."""
-    mount = mount_for(c, {}, path)
-    volumes = {v.get("name"): v for v in pod_spec(w).get("volumes") or []}
-    return mount is not None and "secret" in volumes.get(mount.get("name"), {})
+    return secret_file(w, c, path) is not None
+
+
+def check_on_secret_volumes(w, c, flags, names, report, where):
+    """Each of the file flags `names` that is given names a file on a Secret volume."""
+    for flag in names:
+        path = flags.get(flag)
+        if path:
+            report.check(on_secret_volume(w, c, path), where,
+                         f"{flag} {path} is on a Secret volume",
+                         f"{flag} {path} is not on a Secret volume")
+
+
+def example_keys(secret):
+    """The keys an example Secret shows (none if there is no example)."""
+    if secret is None:
+        return set()
+    return set((secret.doc.get("stringData") or {}) | (secret.doc.get("data") or {}))
 
 
 def check_service(s, workloads, report, rel):
@@ -514,11 +595,7 @@ def check_worker(w, c, program, by_kind, services, controlplanes, report, rel):
                  "streams mid-drain")
 
     check_writable(w, c, value("--snapshot-cache"), "--snapshot-cache", report, where)
-    for flag in ("--gateway-token-file", "--ca-file"):
-        path = flags.get(flag)
-        if path:
-            report.check(on_secret_volume(w, c, path), where, f"{flag} {path} is on a Secret volume",
-                         f"{flag} {path} is not on a Secret volume")
+    check_on_secret_volumes(w, c, flags, ("--gateway-token-file", "--ca-file"), report, where)
     # The worker token crosses the network to the control plane: over TLS only.
     report.check(("--ca-file" in flags or "--tls" in flags) and "--allow-insecure" not in flags,
                  where, "joins the control plane over TLS",
@@ -527,21 +604,12 @@ def check_worker(w, c, program, by_kind, services, controlplanes, report, rel):
 
     # --control-plane NAME.NAMESPACE.svc[.cluster.local]:PORT: a Service of the control plane.
     cp = flags.get("--control-plane", "")
-    m = re.match(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.svc(?:\.cluster\.local)?:(\d+)$", cp)
-    if report.check(m is not None, where, f"--control-plane {cp} is a Service address",
+    if report.check(SERVICE_HOST.match(host_of(cp)) and port_of(cp), where,
+                    f"--control-plane {cp} is a Service address",
                     f"--control-plane {cp!r} is not NAME.NAMESPACE.svc:PORT"):
-        name, ns, port = m.group(1), m.group(2), int(m.group(3))
-        svc = next((s for s in services if s.name == name and s.namespace == ns), None)
-        if report.check(svc is not None, where, f"Service {ns}/{name} exists",
-                        f"--control-plane names Service {ns}/{name}, which is not defined"):
-            sspec = svc.doc.get("spec") or {}
-            report.check(any(p.get("port") == port for p in sspec.get("ports") or []), where,
-                         f"Service {name} exposes port {port}",
-                         f"Service {name} has no port {port}")
-            report.check(any(selects(sspec.get("selector") or {}, pod_labels(cw))
-                             for cw, _ in controlplanes), where,
-                         f"Service {name} selects the control plane",
-                         f"Service {name} does not select the control plane's pods")
+        check_service_address("--control-plane", host_of(cp), port_of(cp), services,
+                              [cw for cw, _ in controlplanes], "the control plane's pods",
+                              report, where)
 
     hpas = [h for h in by_kind.get("HorizontalPodAutoscaler", []) if h.namespace == w.namespace]
     target_hpas = []
@@ -580,6 +648,25 @@ def check_worker(w, c, program, by_kind, services, controlplanes, report, rel):
                      f"({replicas}), else node drains block")
 
 
+def check_service_address(flag, host, port, services, targets, what, report, where):
+    """`flag` names the Service `host` (NAME.NAMESPACE.svc): it exists, exposes `port` and selects
+    the pods of the workloads `targets`. Returns (Service, its port entry), or None."""
+    m = SERVICE_HOST.match(host)
+    name, ns = m.group(1), m.group(2)
+    svc = next((s for s in services if s.name == name and s.namespace == ns), None)
+    if not report.check(svc is not None, where, f"Service {ns}/{name} exists",
+                        f"{flag} names Service {ns}/{name}, which is not defined"):
+        return None
+    sspec = svc.doc.get("spec") or {}
+    entry = next((p for p in sspec.get("ports") or [] if p.get("port") == port), None)
+    report.check(entry is not None, where, f"Service {name} exposes port {port}",
+                 f"Service {name} has no port {port}")
+    selected = any(selects(sspec.get("selector") or {}, pod_labels(t)) for t in targets)
+    report.check(selected, where, f"Service {name} selects {what}",
+                 f"Service {name} does not select {what}")
+    return (svc, entry) if entry is not None and selected else None
+
+
 def check_controlplane(w, c, program, services, report, rel):
     where = w.where(rel)
     spec = w.doc.get("spec") or {}
@@ -607,11 +694,7 @@ def check_controlplane(w, c, program, services, report, rel):
                  and "--allow-insecure" not in flags, where, "serves gRPC over TLS",
                  f"--listen {listen!r} serves gRPC in plaintext: tokens would cross the network "
                  "readable; give --tls-cert-file and --tls-key-file (from a Secret)")
-    for flag in ("--tls-cert-file", "--tls-key-file"):
-        path = flags.get(flag)
-        if path:
-            report.check(on_secret_volume(w, c, path), where, f"{flag} {path} is on a Secret volume",
-                         f"{flag} {path} is not on a Secret volume")
+    check_on_secret_volumes(w, c, flags, ("--tls-cert-file", "--tls-key-file"), report, where)
     service_name = spec.get("serviceName")
     headless = next((s for s in services if s.name == service_name and s.namespace == w.namespace),
                     None)
@@ -626,6 +709,310 @@ def check_controlplane(w, c, program, services, report, rel):
                  "the admin token comes from a Secret",
                  "set APIM_ADMIN_TOKEN from a secretKeyRef (or --admin-token-file on a Secret "
                  "volume)")
+
+
+# ---- Redis: the workers' shared counters --------------------------------------------------------
+
+def shell_words(container_strings):
+    """Command-line strings -> words: a string that is a shell script (has blanks) is split as sh
+    would split it, so `sh -c "... redis-server --save '' ..."` reads like a plain command line."""
+    words = []
+    for text in container_strings:
+        text = str(text)
+        if re.search(r"\s", text):
+            try:
+                words += shlex.split(text.replace("\\\n", " "), comments=True)
+            except ValueError:
+                words += text.split()
+        else:
+            words.append(text)
+    return words
+
+
+def redis_settings(words):
+    """redis-server settings in a command line: `--name value` flags, and `name value` lines of a
+    config text written inline (printf 'requirepass %s\\n'); the last one given wins."""
+    settings = {}
+    for i, word in enumerate(words):
+        if word.startswith("--") and len(word) > 2 and i + 1 < len(words):
+            settings[word[2:]] = words[i + 1]
+        elif re.search(r"\s", word):
+            for line in re.split(r"\n|\\n", word):
+                parts = line.split(None, 1)
+                if len(parts) == 2 and re.fullmatch(r"[a-z][a-z-]*", parts[0]):
+                    settings[parts[0]] = parts[1].strip()
+    return settings
+
+
+def is_substituted(value):
+    """Whether a password in a command line is filled in when it runs ($VAR, $(VAR), $(cat FILE),
+    a printf %s), rather than written there."""
+    return str(value).strip("\"'").startswith(("$", "%"))
+
+
+def literal_passwords(c):
+    """Passwords written into a container's command, probes or env: [(where, what)]."""
+    found = []
+    lists = [("command", (c.get("command") or []) + (c.get("args") or []))]
+    for kind in ("readinessProbe", "livenessProbe", "startupProbe"):
+        lists.append((kind, ((c.get(kind) or {}).get("exec") or {}).get("command") or []))
+    for where, strings in lists:
+        words = shell_words(strings)
+        client = "redis-cli" in words
+        for i, word in enumerate(words):
+            value = None
+            if (word in ("requirepass", "--requirepass", "--masterauth", "--pass")
+                    or (client and word == "-a")) and i + 1 < len(words):
+                value = words[i + 1]
+            elif word.startswith("REDISCLI_AUTH="):
+                value = word.split("=", 1)[1]
+            if value is not None and not is_substituted(value):
+                found.append((where, f"{word} {value[:2]}..."))
+        setting = redis_settings(words).get("requirepass")
+        if setting is not None and not is_substituted(setting):
+            found.append((where, f"requirepass {setting[:2]}..."))
+    for e in c.get("env") or []:
+        if re.search(r"PASS|AUTH|SECRET", str(e.get("name")), re.I) and "value" in e:
+            found.append(("env", f"{e.get('name')} has a value"))
+    return found
+
+
+class RedisServer:
+    """A container running the redis image, and what the workers need to know of it: the port
+    it listens on and the Secrets (name, key) its password comes from."""
+
+    def __init__(self, w, c):
+        self.w, self.c = w, c
+        self.words = shell_words((c.get("command") or []) + (c.get("args") or []))
+        self.settings = redis_settings(self.words)
+        port = self.settings.get("port", REDIS_DEFAULT_PORT)
+        self.port = int(port) if str(port).isdigit() else None
+        # The Secrets the command line reads: a file on a Secret volume, or an env var from one.
+        text = " ".join(self.words)
+        self.password_secrets = set()
+        for mount in c.get("volumeMounts") or []:
+            path = mount.get("mountPath", "").rstrip("/")
+            for m in re.finditer(re.escape(path) + r"/([\w.-]+)", text):
+                found = secret_file(w, c, f"{path}/{m.group(1)}")
+                if found:
+                    self.password_secrets.add(found)
+        for e in c.get("env") or []:
+            ref = ((e.get("valueFrom") or {}).get("secretKeyRef")) or {}
+            name = re.escape(str(e.get("name")))
+            if ref and re.search(rf"\$\(?\{{?{name}\b", text):
+                self.password_secrets.add((ref.get("name"), ref.get("key")))
+
+
+# Units of memory sizes: Redis's (any case) and Kubernetes' quantities.
+REDIS_UNITS = {"": 1, "k": 10**3, "kb": 2**10, "m": 10**6, "mb": 2**20, "g": 10**9, "gb": 2**30}
+QUANTITY_UNITS = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "Ki": 2**10, "Mi": 2**20,
+                  "Gi": 2**30}
+
+
+def memory_bytes(value, units):
+    """'192mb' (REDIS_UNITS), '256Mi' (QUANTITY_UNITS) -> bytes; None if it cannot be read."""
+    m = re.fullmatch(r"(\d+)\s*([a-zA-Z]*)", str(value or "").strip())
+    unit = m and (m.group(2).lower() if units is REDIS_UNITS else m.group(2))
+    return int(m.group(1)) * units[unit] if m and unit in units else None
+
+
+def label_selector_matches(selector, labels):
+    """A LabelSelector (matchLabels, matchExpressions) against labels; an empty one matches all."""
+    selector = selector or {}
+    if any(labels.get(k) != v for k, v in (selector.get("matchLabels") or {}).items()):
+        return False
+    for e in selector.get("matchExpressions") or []:
+        key, op, values = e.get("key"), e.get("operator"), e.get("values") or []
+        if (op == "In" and labels.get(key) not in values) \
+                or (op == "NotIn" and labels.get(key) in values) \
+                or (op == "Exists" and key not in labels) \
+                or (op == "DoesNotExist" and key in labels):
+            return False
+    return True
+
+
+def ingress_policies(policies, w):
+    """The NetworkPolicies that limit who reaches the pods of workload `w`."""
+    return [p for p in policies if p.namespace == w.namespace
+            and label_selector_matches((p.doc.get("spec") or {}).get("podSelector"), pod_labels(w))
+            and "Ingress" in ((p.doc.get("spec") or {}).get("policyTypes") or ["Ingress"])]
+
+
+def admits(policy, labels, port, port_name):
+    """Whether a NetworkPolicy admits pods with `labels` of its own namespace on the port."""
+    for rule in (policy.doc.get("spec") or {}).get("ingress") or []:
+        peers = rule.get("from") or []
+        ports = rule.get("ports") or []
+        peer_ok = not peers or any(
+            "podSelector" in peer and "namespaceSelector" not in peer
+            and label_selector_matches(peer["podSelector"], labels) for peer in peers)
+        port_ok = not ports or any(p.get("port") in (port, port_name) or p.get("port") is None
+                                   for p in ports)
+        if peer_ok and port_ok:
+            return True
+    return False
+
+
+def check_redis(r, services, by_kind, workers, secrets, report, rel):
+    w, c = r.w, r.c
+    where = f"{w.where(rel)} container {c.get('name')}"
+    spec = w.doc.get("spec") or {}
+    # Two servers behind one Service would each count part of the calls.
+    report.check(spec.get("replicas", 1) == 1, where, "one Redis replica",
+                 f"replicas is {spec.get('replicas')}: run exactly 1 (two Redis servers behind the "
+                 "Service would each count part of the calls)")
+    if w.kind == "Deployment":
+        strategy = (spec.get("strategy") or {}).get("type", "RollingUpdate")
+        report.check(strategy == "Recreate", where, "strategy Recreate",
+                     f"strategy {strategy}: use Recreate (a rolling update runs two Redis servers "
+                     "side by side, each counting part of the calls)")
+    report.check(bool(c.get("readinessProbe")), where, "has a readinessProbe",
+                 "no readinessProbe: the Service would send workers to a Redis not yet serving")
+    declared = {p.get("containerPort") for p in c.get("ports") or []}
+    report.check(r.port in declared, where, f"listens on declared containerPort {r.port}",
+                 f"Redis listens on port {r.settings.get('port', REDIS_DEFAULT_PORT)!r}, not a "
+                 f"declared containerPort {sorted(declared)}")
+    fronted = [s for s in services if s.namespace == w.namespace
+               and selects((s.doc.get("spec") or {}).get("selector") or {}, pod_labels(w))
+               and any(resolve_port(c, p.get("targetPort", p.get("port"))) == r.port
+                       for p in (s.doc.get("spec") or {}).get("ports") or [])]
+    report.check(fronted, where, f"Service {', '.join(s.name for s in fronted)} selects it on "
+                 f"port {r.port}", f"no Service selects the Redis pods on port {r.port}")
+
+    # Counters and leases live at most a window: persisting them buys nothing but disk writes.
+    settings = r.settings
+    report.check(settings.get("save") == "" and settings.get("appendonly") == "no", where,
+                 "persistence is off (save \"\", appendonly no)",
+                 f"persistence is on (save {settings.get('save')!r}, appendonly "
+                 f"{settings.get('appendonly')!r}): give --save \"\" --appendonly no (counters "
+                 "and leases need no disk)")
+    policy = settings.get("maxmemory-policy", "noeviction")
+    report.check(policy != "noeviction", where, f"maxmemory-policy {policy}",
+                 "maxmemory-policy is noeviction: a full Redis would refuse the workers' scripts; "
+                 "use allkeys-lru")
+    maxmemory = memory_bytes(settings.get("maxmemory"), REDIS_UNITS)
+    limit = ((c.get("resources") or {}).get("limits") or {}).get("memory")
+    limit_bytes = memory_bytes(limit, QUANTITY_UNITS)
+    report.check(bool(maxmemory) and bool(limit_bytes) and maxmemory < limit_bytes, where,
+                 f"maxmemory {settings.get('maxmemory')} is below the memory limit {limit}",
+                 f"maxmemory {settings.get('maxmemory')!r} must be set and below "
+                 f"resources.limits.memory {limit!r}: else the kernel kills Redis before it "
+                 "evicts")
+
+    # The password: asked for, from a Secret the example shows, never written in the manifest.
+    by_config_file = any(secret_file(w, c, word) for word in r.words if word.startswith("/"))
+    report.check("requirepass" in settings or by_config_file, where, "requires a password",
+                 "no requirepass: any pod that reaches Redis could read and reset the counters")
+    report.check(bool(r.password_secrets) or by_config_file, where,
+                 "the password comes from Secret "
+                 f"{', '.join(sorted(str(s) for s, _ in r.password_secrets))}",
+                 "the password does not come from a Secret (an env secretKeyRef or a file on a "
+                 "Secret volume that the command reads)")
+    for name, key in sorted(r.password_secrets, key=str):
+        report.check(key in example_keys(secrets.get((w.namespace, name))), where,
+                     f"Secret {name} key {key} has an example",
+                     f"the password is Secret {name!r} key {key!r}, which secrets.example.yaml "
+                     "does not show")
+    for place, what in literal_passwords(c):
+        report.fail(where, f"a literal password in the {place} ({what}): take it from a Secret")
+
+    # Only the workers may reach it.
+    policies = ingress_policies(by_kind.get("NetworkPolicy", []), w)
+    report.check(policies, where, f"NetworkPolicy {', '.join(p.name for p in policies)} "
+                 "limits who reaches it",
+                 "no NetworkPolicy selects the Redis pods: every pod in the cluster could reach "
+                 "it; admit only the workers")
+    worker_labels = [pod_labels(ww) for ww, _ in workers]
+    for p in policies:
+        for rule in (p.doc.get("spec") or {}).get("ingress") or []:
+            peers = rule.get("from") or []
+            strangers = [peer for peer in peers
+                         if "podSelector" not in peer or "namespaceSelector" in peer
+                         or not any(label_selector_matches(peer["podSelector"], labels)
+                                    for labels in worker_labels)]
+            report.check(peers and not strangers, p.where(rel), "admits only the workers",
+                         f"admits {strangers or 'every pod'}, not only the workers' pods")
+
+
+def check_redis_url(url, report, where):
+    """--redis: redis:// or rediss://, HOST:PORT, no password; plaintext only to loopback or a
+    Service in the cluster. Returns (host, port, tls), or None if it cannot be read."""
+    parts = urllib.parse.urlsplit(url or "")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    if not report.check(parts.scheme in ("redis", "rediss") and parts.hostname and port, where,
+                        f"--redis {url} is a Redis URL",
+                        f"--redis {url!r} is not redis://[USER@]HOST:PORT[/DATABASE] (or "
+                        "rediss://)"):
+        return None
+    report.check(parts.password is None, where, "--redis holds no password",
+                 "--redis URL holds a password: give it in --redis-password-file (from a Secret)")
+    host, tls = parts.hostname, parts.scheme == "rediss"
+    local = host in LOOPBACK_HOSTS or SERVICE_HOST.match(host) is not None
+    how = "over TLS" if tls else "is loopback or a Service in the cluster"
+    report.check(tls or local, where, f"--redis {host} {how}",
+                 f"--redis {host} in plaintext: the password would cross the network readable; "
+                 "use rediss:// (or a Service in the cluster, NAME.NAMESPACE.svc)")
+    return host, port, tls
+
+
+def check_worker_redis(w, c, services, redises, by_kind, secrets, report, rel):
+    """The worker's --redis flags against the Redis they name."""
+    where = w.where(rel)
+    flags = parse_flags(container_argv_flags(c))
+    if "--redis" not in flags:
+        return
+    target = check_redis_url(flags["--redis"], report, where)
+    password = flags.get("--redis-password-file")
+    password_secret = secret_file(w, c, password) if password else None
+    check_on_secret_volumes(w, c, flags, ("--redis-password-file", "--redis-ca-file"), report,
+                            where)
+    if password_secret:
+        name, key = password_secret
+        report.check(key in example_keys(secrets.get((w.namespace, name))), where,
+                     f"--redis-password-file is Secret {name} key {key}",
+                     f"--redis-password-file {password} is Secret {name!r} key {key!r}, which "
+                     "secrets.example.yaml does not show")
+    if target is None:
+        return
+    host, port, tls = target
+    if "--redis-ca-file" in flags:
+        report.check(tls, where, "--redis-ca-file with rediss://",
+                     "--redis-ca-file needs a rediss:// (TLS) --redis URL")
+    if not SERVICE_HOST.match(host):
+        return
+    # A Redis in the cluster: its Service, its pods, its password, its NetworkPolicy.
+    found = check_service_address("--redis", host, port, services, [r.w for r in redises],
+                                  "the Redis pods", report, where)
+    if found is None:
+        return
+    svc, entry = found
+    selector = (svc.doc.get("spec") or {}).get("selector") or {}
+    for r in redises:
+        if r.w.namespace != svc.namespace or not selects(selector, pod_labels(r.w)):
+            continue
+        rwhere = f"{where} -> {r.w.kind}/{r.w.name}"
+        target_port = resolve_port(r.c, entry.get("targetPort", entry.get("port")))
+        report.check(target_port == r.port, rwhere,
+                     f"Service port {port} reaches Redis's port {r.port}",
+                     f"Service port {port} -> targetPort {entry.get('targetPort')!r}, not the port "
+                     f"Redis listens on ({r.port})")
+        if r.password_secrets:
+            asked = ", ".join(f"{s}/{k}" for s, k in sorted(r.password_secrets, key=str))
+            given = f"--redis-password-file {password!r} is not" if password \
+                else "no --redis-password-file, but Redis asks for a password:"
+            report.check(password_secret in r.password_secrets, rwhere,
+                         f"--redis-password-file is the password Redis asks for ({asked})",
+                         f"{given} the password Redis asks for (Secret {asked})")
+        port_name = next((p.get("name") for p in r.c.get("ports") or []
+                          if p.get("containerPort") == r.port), None)
+        for p in ingress_policies(by_kind.get("NetworkPolicy", []), r.w):
+            report.check(admits(p, pod_labels(w), r.port, port_name), rwhere,
+                         f"NetworkPolicy {p.name} admits the workers",
+                         f"NetworkPolicy {p.name} does not admit the workers (pods "
+                         f"{pod_labels(w)}) to Redis on port {r.port}")
 
 
 # ---- systemd ----------------------------------------------------------------------------------
@@ -656,19 +1043,24 @@ def read_unit(path):
     return sections
 
 
-def read_env_file(path):
-    env = {}
+def read_env_file(path, commented=False):
+    """KEY=value settings; with `commented`, instead the ones shown commented out (#KEY=value),
+    as a list, for the optional settings an example offers."""
+    env, offered = {}, []
     if not os.path.exists(path):
-        return env
+        return offered if commented else env
     with open(path, encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
+            m = re.match(r"#([A-Z][A-Z0-9_]*)=(.*)$", line)
+            if m:
+                offered.append((m.group(1), " ".join(shlex.split(m.group(2)))))
             if not line or line.startswith("#") or "=" not in line:
                 continue
             key, _, value = line.partition("=")
             words = shlex.split(value)
             env[key.strip()] = " ".join(words)
-    return env
+    return offered if commented else env
 
 
 def expand_exec(command, env):
@@ -699,6 +1091,8 @@ def check_systemd(systemd_dir, programs, report, rel):
         path = os.path.join(systemd_dir, unit)
         where = rel(path)
         sections = read_unit(path)
+        with open(path, encoding="utf-8") as fh:
+            unit_text = fh.read()
         service = sections.get("Service", [])
         values = {}
         for k, v in service:
@@ -787,14 +1181,28 @@ def check_systemd(systemd_dir, programs, report, rel):
                              f"{flag} is in the StateDirectory",
                              f"{flag} {flags[flag]} is outside StateDirectory {state_dir}: "
                              "ProtectSystem=strict makes it read-only")
-        for k, v in example_env.items():
-            if k.endswith("_OPTS"):
-                for word in v.split():
-                    if word.startswith("--"):
-                        name = word.split("=", 1)[0]
-                        report.check(name in program.flags, rel(example),
-                                     f"{name} is a flag of {prog}",
-                                     f"{k} passes {name}, not a flag of {prog}")
+        # The extra flags, in force or offered commented out.
+        for k, v in list(example_env.items()) + read_env_file(example, commented=True):
+            if not k.endswith("_OPTS"):
+                continue
+            for word in v.split():
+                if word.startswith("--"):
+                    name = word.split("=", 1)[0]
+                    report.check(name in program.flags, rel(example),
+                                 f"{name} is a flag of {prog}",
+                                 f"{k} passes {name}, not a flag of {prog}")
+            opts = parse_flags(v.split())
+            if "--redis" in opts:
+                check_redis_url(opts["--redis"], report, rel(example))
+            # DynamicUser cannot read root-only /etc/apim: secrets come as credentials.
+            password = opts.get("--redis-password-file")
+            if password:
+                credential = re.match(r"/run/credentials/[^/]+/([\w.-]+)$", password)
+                report.check(credential and re.search(
+                    rf"LoadCredential={re.escape(credential.group(1))}:", unit_text),
+                    rel(example), f"--redis-password-file {password} is a credential of {unit}",
+                    f"--redis-password-file {password!r} is not a credential that {unit} loads "
+                    "(/run/credentials/UNIT/NAME with LoadCredential=NAME:..., commented or not)")
 
     verify_units(systemd_dir, units, programs, report, rel)
 
@@ -805,6 +1213,7 @@ def verify_units(systemd_dir, units, programs, report, rel):
         report.note("systemd-analyze not found: `systemd-analyze verify` skipped")
         return
     with tempfile.TemporaryDirectory(prefix="apim-units-") as tmp:
+        texts = {}
         for unit in units:
             with open(os.path.join(systemd_dir, unit), encoding="utf-8") as fh:
                 text = fh.read()
@@ -813,10 +1222,10 @@ def verify_units(systemd_dir, units, programs, report, rel):
                 text = text.replace(f"/usr/local/bin/{name}", os.path.abspath(program.path))
             with open(os.path.join(tmp, unit), "w", encoding="utf-8") as fh:
                 fh.write(text)
+            texts[unit] = text
         for unit in units:
-            out = subprocess.run([analyze, "verify", os.path.join(tmp, unit)],
-                                 capture_output=True, text=True, timeout=60,
-                                 env={**os.environ, "SYSTEMD_LOG_COLOR": "0"})
+            out = run_tool([analyze, "verify", os.path.join(tmp, unit)], texts[unit],
+                           env={**os.environ, "SYSTEMD_LOG_COLOR": "0"})
             stem = unit.split("@")[0].replace(".service", "")
             ours = [line for line in (out.stdout + out.stderr).splitlines() if stem in line]
             report.check(out.returncode == 0 and not ours, rel(os.path.join(systemd_dir, unit)),
@@ -937,6 +1346,8 @@ def check_container(repo, container_dir, programs, k8s_manifests, report, rel):
             continue
         pod_security = pod_spec(m).get("securityContext") or {}
         for c in pod_spec(m).get("containers") or []:
+            if is_redis(c):
+                continue  # Its own image, its own user.
             want_ports |= {p.get("containerPort") for p in c.get("ports") or []}
             run_as = (c.get("securityContext") or {}).get("runAsUser",
                                                          pod_security.get("runAsUser"))
@@ -960,6 +1371,11 @@ def check_container(repo, container_dir, programs, k8s_manifests, report, rel):
             for word in a.split("apt-get install", 1)[1].split("&&")[0].split():
                 if not word.startswith("-"):
                     installed.add(word)
+    # Workers verify https:// backends and rediss:// servers against the system's CA bundle
+    # unless given a CA file; debian:12-slim has none.
+    report.check("ca-certificates" in installed, where, "runtime installs ca-certificates",
+                 "runtime stage does not install ca-certificates: TLS to backends and Redis "
+                 "would trust no CA unless given a CA file")
     if not (shutil.which("ldd") and shutil.which("dpkg")):
         report.note("ldd or dpkg not found: runtime library check skipped")
         return
@@ -1047,6 +1463,49 @@ MUTATIONS = [
      "no LoadCredential=tls-key"),
     ("container/Containerfile", "COPY dataplane /src/dataplane\n", "", "does not COPY dataplane/"),
     ("container/Containerfile", "USER 10001:10001", "USER root", "no non-root USER"),
+    ("container/Containerfile", "      ca-certificates \\\n", "",
+     "does not install ca-certificates"),
+    # Redis, the workers' shared counters.
+    ("kubernetes/redis.yaml", "image: redis:7", "image: bitnami/redis:7", "nor the official redis"),
+    ("kubernetes/redis.yaml", "            requests:\n              cpu: 100m\n"
+     "              memory: 256Mi\n", "", "apim-redis container redis: no resources.requests"),
+    ("kubernetes/redis.yaml", "runAsUser: 999", "runAsUser: 0",
+     "apim-redis container redis: securityContext must set runAsNonRoot"),
+    ("kubernetes/redis.yaml", "allowPrivilegeEscalation: false", "allowPrivilegeEscalation: true",
+     "apim-redis container redis: set allowPrivilegeEscalation: false"),
+    ("kubernetes/redis.yaml", "          readinessProbe:", "          startupProbe:",
+     "no readinessProbe"),
+    ("kubernetes/redis.yaml", "  replicas: 1\n", "  replicas: 2\n", "run exactly 1"),
+    ("kubernetes/redis.yaml", "type: Recreate", "type: RollingUpdate", "use Recreate"),
+    ("kubernetes/redis.yaml", "--appendonly no", "--appendonly yes", "persistence is on"),
+    ("kubernetes/redis.yaml", '--save "" ', "", "persistence is on"),
+    ("kubernetes/redis.yaml", "--maxmemory-policy allkeys-lru", "--maxmemory-policy noeviction",
+     "maxmemory-policy is noeviction"),
+    ("kubernetes/redis.yaml", "--maxmemory 192mb", "--maxmemory 1gb", "below resources.limits"),
+    ("kubernetes/redis.yaml", "'requirepass %s\\n' \"$(cat /var/run/apim/redis/password)\"",
+     "'requirepass hunter2hunter2\\n'", "a literal password"),
+    ("kubernetes/redis.yaml", "      port: 6379\n      targetPort: redis",
+     "      port: 6379\n      targetPort: 6380", "no Service selects the Redis pods on port 6379"),
+    ("kubernetes/redis.yaml", "              app.kubernetes.io/name: apim-gateway",
+     "              app.kubernetes.io/name: apim-controlplane", "does not admit the workers"),
+    ("kubernetes/redis.yaml", "kind: NetworkPolicy", "kind: NetworkPolicyX",
+     "no NetworkPolicy selects the Redis pods"),
+    ("kubernetes/secrets.example.yaml", "  password: CHANGE-ME", "  passwd: CHANGE-ME",
+     "Secret 'apim-redis' key 'password', which secrets.example.yaml does not show"),
+    ("kubernetes/gateway.yaml", "redis://apim-redis.apim.svc:6379",
+     "redis://apim-cache.apim.svc:6379", "--redis names Service apim/apim-cache"),
+    ("kubernetes/gateway.yaml", "redis://apim-redis.apim.svc:6379",
+     "redis://:hunter2@apim-redis.apim.svc:6379", "holds a password"),
+    ("kubernetes/gateway.yaml", "redis://apim-redis.apim.svc:6379",
+     "redis://redis.example.com:6379", "in plaintext: the password would cross the network"),
+    ("kubernetes/gateway.yaml", "mountPath: /var/run/apim/redis\n",
+     "mountPath: /var/run/apim/redis-password\n",
+     "--redis-password-file /var/run/apim/redis/password is not on a Secret volume"),
+    ("kubernetes/gateway.yaml", "secretName: apim-redis", "secretName: apim-gateway-token",
+     "is not the password Redis asks for"),
+    ("systemd/gateway.env.example", "--redis rediss://", "--redis redis://", "in plaintext"),
+    ("systemd/gateway.env.example", "--redis-password-file /run/credentials/",
+     "--redis-password-file /etc/apim/", "is not a credential that"),
 ]
 # Only meaningful where the tool that catches it is installed.
 TOOL_MUTATIONS = [

@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "apim/v1/config_discovery.grpc.pb.h"
 #include "tests/support/control_plane.h"
+#include "tests/support/fake_worker.h"
 #include "tests/support/process.h"
 #include "tests/support/test_certificates.h"
 
@@ -291,43 +291,6 @@ TEST_F(CertificatesTest, AHostnameTheCertificateDoesNotNameIsAcceptedWithAWarnin
   EXPECT_THAT(created.err, HasSubstr("hostname \"deep.api.example.com\" is not among"));
   EXPECT_THAT(created.err, Not(HasSubstr("\"x.example.com\"")));
 }
-
-// A worker's side of ConfigDiscovery, over gRPC, to see the snapshots the control plane pushes.
-class FakeWorker {
- public:
-  FakeWorker(const std::string& address, const std::string& token)
-      : stub_(v1::ConfigDiscovery::NewStub(
-            grpc::CreateChannel(address, grpc::InsecureChannelCredentials()))) {
-    context_.set_deadline(std::chrono::system_clock::now() + 60s);
-    stream_ = stub_->Stream(&context_);
-    v1::WorkerMessage hello;
-    hello.mutable_hello()->set_gateway("edge");
-    hello.mutable_hello()->set_gateway_token(token);
-    hello.mutable_hello()->set_worker_id("fake");
-    EXPECT_TRUE(stream_->Write(hello));
-  }
-  ~FakeWorker() {
-    stream_->WritesDone();
-    context_.TryCancel();
-    (void)stream_->Finish();
-  }
-
-  // The next snapshot pushed, acknowledged.
-  v1::Snapshot Next() {
-    v1::ControlPlaneMessage message;
-    EXPECT_TRUE(stream_->Read(&message));
-    v1::WorkerMessage ack;
-    ack.mutable_ack()->set_version(message.snapshot().version());
-    ack.mutable_ack()->set_nonce(message.nonce());
-    EXPECT_TRUE(stream_->Write(ack));
-    return message.snapshot();
-  }
-
- private:
-  std::unique_ptr<v1::ConfigDiscovery::Stub> stub_;
-  grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReaderWriter<v1::WorkerMessage, v1::ControlPlaneMessage>> stream_;
-};
 
 TEST_F(CertificatesTest, TheGatewaySnapshotCarriesItsCertificatesAndChangesArePushed) {
   CertificateFiles other = ca_.Issue("other", 90, "DNS:shop.example.org");

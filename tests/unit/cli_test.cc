@@ -137,6 +137,72 @@ TEST(CommandLine, CertificateFilesAreReadAndNamedInTheMask) {
   std::remove(path.c_str());
 }
 
+TEST(CommandLine, SharedStateFlagsBuildTheSettingAndReadThePasswordsFirstLine) {
+  const std::string password = ::testing::TempDir() + "/redis.password";
+  std::ofstream(password) << "s3cret pass\r\n";
+  const std::string ca = ::testing::TempDir() + "/redis-ca.pem";
+  std::ofstream(ca) << "CA PEM";
+  Command command = ParseValid(
+      {"gateway", "create", "edge", "--tier", "standard", "--redis-address", "redis.internal:6380",
+       "--redis-tls", "--redis-ca-file", ca, "--redis-user", "apim", "--redis-password-file",
+       password, "--redis-database", "2", "--redis-key-prefix", "edge:"});
+
+  v1::SharedState expected;
+  expected.set_redis_address("redis.internal:6380");
+  expected.set_tls(true);
+  expected.set_ca_certificate("CA PEM");
+  expected.set_username("apim");
+  expected.set_password("s3cret pass");
+  expected.set_database(2);
+  expected.set_key_prefix("edge:");
+  EXPECT_TRUE(google::protobuf::util::MessageDifferencer::Equals(
+      ResourceOf<v1::Gateway>(command).shared_state(), expected))
+      << command.resource->DebugString();
+  EXPECT_FALSE(ResourceOf<v1::Gateway>(ParseValid({"gateway", "create", "edge", "--tier", "basic"}))
+                   .has_shared_state());
+  std::remove(password.c_str());
+  std::remove(ca.c_str());
+}
+
+TEST(CommandLine, SharedStateUpdatesNameEachFlagGivenInTheMask) {
+  EXPECT_EQ(MaskPaths(ParseValid({"gateway", "update", "edge", "--redis-address", "r:1",
+                                  "--redis-tls=false", "--redis-database", "3"})),
+            (std::vector<std::string>{"shared_state.redis_address", "shared_state.tls",
+                                      "shared_state.database"}));
+  Command no_password = ParseValid({"gateway", "update", "edge", "--no-redis-password"});
+  EXPECT_EQ(MaskPaths(no_password), std::vector<std::string>{"shared_state.password"});
+  EXPECT_EQ(ResourceOf<v1::Gateway>(no_password).shared_state().password(), "");
+  EXPECT_EQ(MaskPaths(ParseValid({"gateway", "update", "edge", "--no-redis-ca"})),
+            std::vector<std::string>{"shared_state.ca_certificate"});
+  Command none = ParseValid({"gateway", "update", "edge", "--no-shared-state"});
+  EXPECT_EQ(MaskPaths(none), std::vector<std::string>{"shared_state"});
+  EXPECT_FALSE(ResourceOf<v1::Gateway>(none).has_shared_state());
+}
+
+TEST(CommandLine, SharedStateFlagsThatCannotGoTogetherOrCannotBeReadAreRefused) {
+  EXPECT_EQ(Parse({"gateway", "update", "edge", "--no-shared-state", "--redis-tls"}).exit_code,
+            kExitUsage);
+  EXPECT_EQ(
+      Parse({"gateway", "update", "edge", "--no-redis-ca", "--redis-ca-file", "ca.pem"}).exit_code,
+      kExitUsage);
+  EXPECT_EQ(Parse({"gateway", "create", "edge", "--tier", "basic", "--no-shared-state"}).exit_code,
+            kExitUsage)
+      << "there is nothing to clear on create";
+  EXPECT_EQ(Parse({"gateway", "create", "edge", "--redis-password", "secret"}).exit_code,
+            kExitUsage)
+      << "a password is never a flag's value";
+  ParsedCommandLine missing =
+      Parse({"gateway", "update", "edge", "--redis-password-file", "/nonexistent/redis.password"});
+  EXPECT_EQ(missing.exit_code, kExitNoInput);
+  EXPECT_THAT(missing.err, HasSubstr("--redis-password-file: cannot read /nonexistent/"));
+  const std::string empty = ::testing::TempDir() + "/empty.password";
+  std::ofstream(empty) << "  \n";
+  ParsedCommandLine blank = Parse({"gateway", "update", "edge", "--redis-password-file", empty});
+  EXPECT_EQ(blank.exit_code, kExitNoInput);
+  EXPECT_THAT(blank.err, HasSubstr("is empty"));
+  std::remove(empty.c_str());
+}
+
 TEST(CommandLine, RepeatedListFlagsAccumulateAndSplitOnCommas) {
   Command command = ParseValid({"api", "create", "orders", "--gateways", "a,b", "--gateways", "c"});
 
@@ -636,6 +702,20 @@ TEST(Diff, ResourcesThatDifferOnlyInOutputOnlyFieldsAreEqual) {
   EXPECT_TRUE(ChangedFields(stored, declared).empty());
 }
 
+TEST(Diff, AStoredPasswordIsNotAChangeButAPasswordInTheDocumentIs) {
+  v1::Gateway stored;
+  stored.set_name("edge");
+  stored.mutable_shared_state()->set_redis_address("redis.internal:6379");
+  stored.mutable_shared_state()->set_has_password(true);  // as Get returns it
+  v1::Gateway declared;
+  declared.set_name("edge");
+  declared.mutable_shared_state()->set_redis_address("redis.internal:6379");
+
+  EXPECT_TRUE(ChangedFields(stored, declared).empty());
+  declared.mutable_shared_state()->set_password("from the document");
+  EXPECT_EQ(DescribeChanges(ChangedFields(stored, declared)), "shared_state");
+}
+
 TEST(Diff, ChangedScalarsShowBothValues) {
   v1::Gateway stored;
   stored.set_name("edge");
@@ -926,6 +1006,33 @@ TEST(Output, TableColumnsAreAligned) {
             "NAME               PATH-PREFIX  HOST             SSE    GATEWAYS\n"
             "orders             /orders      -                true   a,b\n"
             "inventory-service  /inv         api.example.com  false  -\n");
+}
+
+TEST(Output, TheGatewayTableListsTheSharedStateFieldsThatAreSetButNeverThePassword) {
+  v1::Gateway plain;
+  plain.set_name("plain");
+  plain.set_tier("basic");
+  v1::Gateway edge;
+  edge.set_name("edge");
+  edge.set_tier("standard");
+  v1::SharedState& shared = *edge.mutable_shared_state();
+  shared.set_redis_address("redis.internal:6380");
+  shared.set_tls(true);
+  shared.set_ca_certificate(std::string(100, 'c') + "\n");
+  shared.set_database(2);
+  shared.set_has_password(true);
+  const ResourceKind& gateways = ResourceKinds()[2];
+  ASSERT_EQ(gateways.command, "gateway");
+  std::ostringstream out;
+
+  PrintTable(gateways.columns, {&plain, &edge}, out);
+
+  std::vector<std::string> lines = Lines(out.str());
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_THAT(lines[0], HasSubstr("SHARED-STATE"));
+  EXPECT_THAT(lines[1], HasSubstr("plain  basic     -          -  "));
+  EXPECT_THAT(lines[2], HasSubstr("redis_address=redis.internal:6380 tls=true "
+                                  "ca_certificate=(101 B) database=2 has_password=true"));
 }
 
 TEST(Output, UnsetOptionalFieldsShowADashAndEnumsShowTheirShortName) {

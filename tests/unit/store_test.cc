@@ -326,5 +326,121 @@ TEST_F(StoreTest, AnApiKeepsItsGatewaysInTheGivenOrderAndUnsetOptionsStayUnset) 
   EXPECT_FALSE(read->has_timeout_seconds());
 }
 
+v1::SharedState FullSharedState() {
+  v1::SharedState shared;
+  shared.set_redis_address("redis.internal:6380");
+  shared.set_tls(true);
+  shared.set_ca_certificate("CA PEM");
+  shared.set_username("apim");
+  shared.set_password("s3cret");
+  shared.set_database(2);
+  return shared;
+}
+
+TEST_F(StoreTest, SharedStateSurvivesAReopenAndAnEmptyOneReadsBackAsNone) {
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  *gateway.mutable_shared_state() = FullSharedState();
+  ASSERT_TRUE(store_->Create(gateway).ok());
+  MakeGateway("plain", "standard");
+  store_.reset();
+
+  store_ = Open();
+  ASSERT_NE(store_, nullptr);
+  absl::StatusOr<v1::Gateway> stored = store_->Get<v1::Gateway>("edge");
+  ASSERT_TRUE(stored.ok()) << stored.status();
+  EXPECT_EQ(stored->shared_state().SerializeAsString(), FullSharedState().SerializeAsString())
+      << stored->shared_state().DebugString();
+  EXPECT_FALSE(store_->Get<v1::Gateway>("plain")->has_shared_state());
+
+  absl::StatusOr<v1::Gateway> cleared =
+      store_->Update<v1::Gateway>("edge", stored->etag(), [](v1::Gateway& g) {
+        g.mutable_shared_state()->Clear();  // present, but all empty
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(cleared.ok()) << cleared.status();
+  EXPECT_FALSE(cleared->has_shared_state());
+  EXPECT_NE(cleared->etag(), stored->etag());
+}
+
+TEST_F(StoreTest, TheSnapshotCarriesTheSharedStateWithItsPasswordAndADefaultKeyPrefix) {
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  *gateway.mutable_shared_state() = FullSharedState();
+  ASSERT_TRUE(store_->Create(gateway).ok());
+  MakeGateway("plain", "standard");
+
+  absl::StatusOr<v1::Snapshot> snapshot = store_->BuildSnapshot("edge");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  v1::SharedState expected = FullSharedState();
+  expected.set_key_prefix("apim:edge:");
+  EXPECT_EQ(snapshot->shared_state().SerializeAsString(), expected.SerializeAsString())
+      << snapshot->shared_state().DebugString();
+  EXPECT_FALSE(store_->BuildSnapshot("plain")->has_shared_state());
+
+  ASSERT_TRUE(store_
+                  ->Update<v1::Gateway>("edge", "",
+                                        [](v1::Gateway& g) {
+                                          g.mutable_shared_state()->set_key_prefix("tenant-a:");
+                                          return absl::OkStatus();
+                                        })
+                  .ok());
+  snapshot = store_->BuildSnapshot("edge");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->shared_state().key_prefix(), "tenant-a:");
+  EXPECT_EQ(snapshot->shared_state().password(), "s3cret");
+}
+
+TEST(StoreMigrationTest, ADatabaseFromBeforeSharedStateKeepsItsGatewaysAndTheirEtags) {
+  TempDir dir;
+  const std::string path = (dir.path() / "apim.db").string();
+  {
+    // The schema as the release before shared state left it, with a gateway serving an API.
+    std::vector<Migration> older;
+    for (const Migration& migration : EmbeddedMigrations()) {
+      if (migration.version < 7) older.push_back(migration);
+    }
+    ASSERT_EQ(older.size(), 6u);
+    absl::StatusOr<std::unique_ptr<Db>> db = Db::Open(path);
+    ASSERT_TRUE(db.ok()) << db.status();
+    ASSERT_TRUE(ApplyMigrations(**db, older).ok());
+    ASSERT_TRUE((*db)
+                    ->Exec("UPDATE store_revision SET revision = 41;"
+                           "INSERT INTO gateways (name, description, tier, revision, "
+                           "  create_time_ms, update_time_ms) "
+                           "  VALUES ('edge', 'from before', 'standard', 40, 1000, 2000);"
+                           "INSERT INTO apis (name, path_prefix, backend_url, sse, revision, "
+                           "  create_time_ms, update_time_ms) "
+                           "  VALUES ('orders', '/orders', 'http://b:9000', 1, 41, 1000, 1000);"
+                           "INSERT INTO api_gateways (api, gateway, position) "
+                           "  VALUES ('orders', 'edge', 0);")
+                    .ok());
+  }
+
+  absl::StatusOr<std::unique_ptr<Store>> store = Store::Open(path);
+  ASSERT_TRUE(store.ok()) << store.status();
+  absl::StatusOr<v1::Gateway> gateway = (*store)->Get<v1::Gateway>("edge");
+  ASSERT_TRUE(gateway.ok()) << gateway.status();
+  EXPECT_EQ(gateway->description(), "from before");
+  EXPECT_EQ(gateway->etag(), "40") << "a migration is not a change";
+  EXPECT_FALSE(gateway->has_shared_state());
+  EXPECT_EQ(*(*store)->Revision(), 41u);
+  absl::StatusOr<v1::Snapshot> snapshot = (*store)->BuildSnapshot("edge");
+  ASSERT_TRUE(snapshot.ok()) << snapshot.status();
+  EXPECT_EQ(snapshot->apis_size(), 1);
+  EXPECT_FALSE(snapshot->has_shared_state());
+
+  // And the gateway takes a shared state like one created today.
+  absl::StatusOr<v1::Gateway> updated =
+      (*store)->Update<v1::Gateway>("edge", "40", [](v1::Gateway& g) {
+        *g.mutable_shared_state() = FullSharedState();
+        return absl::OkStatus();
+      });
+  ASSERT_TRUE(updated.ok()) << updated.status();
+  EXPECT_EQ(updated->shared_state().password(), "s3cret");
+}
+
 }  // namespace
 }  // namespace apim::store

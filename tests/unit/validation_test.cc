@@ -371,6 +371,105 @@ TEST(CertificateValidationTest, HostnamesAreUniqueWithOneDefaultAndACertificate)
   ExpectInvalid(Validate(no_certificate), "gateway.hostnames[0].certificate");
 }
 
+v1::Gateway GatewayWithSharedState(const std::string& redis_address) {
+  v1::Gateway gateway;
+  gateway.set_name("edge");
+  gateway.set_tier("standard");
+  gateway.mutable_shared_state()->set_redis_address(redis_address);
+  return gateway;
+}
+
+TEST(SharedStateValidationTest, AcceptsHostsByNameIpv4OrBracketedIpv6AndEveryFieldInBounds) {
+  for (const char* address : {"redis.internal:6379", "Redis-1.cache_zone.svc:1", "10.0.0.5:65535",
+                              "[fd00::5]:6380", "[::1]:6379", "localhost:6379"}) {
+    EXPECT_TRUE(Validate(GatewayWithSharedState(address)).ok())
+        << address << ": " << Validate(GatewayWithSharedState(address));
+  }
+  v1::Gateway full = GatewayWithSharedState("redis.internal:6380");
+  v1::SharedState& shared = *full.mutable_shared_state();
+  shared.set_tls(true);
+  shared.set_ca_certificate(SelfSigned(-kDay, kDay).certificate_chain());
+  shared.set_username("apim");
+  shared.set_password(std::string(4096, 'p'));
+  shared.set_database(65535);
+  shared.set_key_prefix(std::string(128, '~'));
+  EXPECT_TRUE(Validate(full).ok()) << Validate(full);
+}
+
+TEST(SharedStateValidationTest, AnAllEmptySettingIsNoneAndValid) {
+  v1::Gateway gateway = GatewayWithSharedState("");
+  EXPECT_TRUE(Validate(gateway).ok()) << Validate(gateway);
+  gateway.mutable_shared_state()->set_has_password(true);  // Output only.
+  EXPECT_TRUE(Validate(gateway).ok()) << Validate(gateway);
+}
+
+TEST(SharedStateValidationTest, RedisAddressesAreHostColonPort) {
+  for (const char* address :
+       {"redis.internal", "redis.internal:", "redis.internal:0", "redis.internal:65536",
+        "redis.internal:+1", "redis.internal:6379x", ":6379", "redis://redis.internal:6379",
+        "::1:6379", "[::1:6379", "[::1]", "[]:6379", "[zz::1]:6379", "a..b:6379", "-a.b:6379",
+        "a b:6379", "300.0.0.1:6379", "1.2.3:6379", "redis.internal:6379/0"}) {
+    SCOPED_TRACE(address);
+    ExpectInvalid(Validate(GatewayWithSharedState(address)), "gateway.shared_state.redis_address");
+  }
+  v1::Gateway tls_only = GatewayWithSharedState("");
+  tls_only.mutable_shared_state()->set_tls(true);
+  ExpectInvalid(Validate(tls_only), "gateway.shared_state.redis_address");
+}
+
+TEST(SharedStateValidationTest, RefusesEachFieldOutOfBoundsNamingIt) {
+  struct Case {
+    void (*set)(v1::SharedState&);
+    const char* field;
+  };
+  for (const Case& refused : std::vector<Case>{
+           {[](v1::SharedState& s) {
+              s.set_tls(true);
+              s.set_ca_certificate("hello");
+            },
+            "gateway.shared_state.ca_certificate"},
+           {[](v1::SharedState& s) {
+              s.set_ca_certificate(SelfSigned(-kDay, kDay).certificate_chain());
+            },
+            "gateway.shared_state.ca_certificate"},
+           {[](v1::SharedState& s) {
+              s.set_username("a b");
+              s.set_password("p");
+            },
+            "gateway.shared_state.username"},
+           {[](v1::SharedState& s) {
+              s.set_username("a\x1b[2J");
+              s.set_password("p");
+            },
+            "gateway.shared_state.username"},
+           {[](v1::SharedState& s) { s.set_username("apim"); }, "gateway.shared_state.password"},
+           {[](v1::SharedState& s) { s.set_password("a\nb"); }, "gateway.shared_state.password"},
+           {[](v1::SharedState& s) { s.set_password("a\rb"); }, "gateway.shared_state.password"},
+           {[](v1::SharedState& s) { s.set_password(std::string("a\0b", 3)); },
+            "gateway.shared_state.password"},
+           {[](v1::SharedState& s) { s.set_password(std::string(4097, 'p')); },
+            "gateway.shared_state.password"},
+           {[](v1::SharedState& s) { s.set_database(65536); }, "gateway.shared_state.database"},
+           {[](v1::SharedState& s) { s.set_key_prefix("a b"); }, "gateway.shared_state.key_prefix"},
+           {[](v1::SharedState& s) { s.set_key_prefix("caf\xc3\xa9:"); },
+            "gateway.shared_state.key_prefix"},
+           {[](v1::SharedState& s) { s.set_key_prefix("a\x7f"); },
+            "gateway.shared_state.key_prefix"},
+           {[](v1::SharedState& s) { s.set_key_prefix(std::string(129, 'k')); },
+            "gateway.shared_state.key_prefix"},
+       }) {
+    v1::Gateway gateway = GatewayWithSharedState("redis.internal:6379");
+    refused.set(*gateway.mutable_shared_state());
+    SCOPED_TRACE(gateway.shared_state().ShortDebugString());
+    ExpectInvalid(Validate(gateway), refused.field);
+  }
+  // The same rules name the snapshot's field where a worker checks one.
+  v1::SharedState pushed;
+  pushed.set_redis_address("redis.internal");
+  ExpectInvalid(ValidateSharedState(pushed, "snapshot.shared_state"),
+                "snapshot.shared_state.redis_address");
+}
+
 }  // namespace certificates
 }  // namespace
 }  // namespace apim
