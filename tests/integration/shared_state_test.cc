@@ -138,7 +138,8 @@ TEST_F(SharedStateTest, TheGatewaysSettingInTheSnapshotIsUsedWithoutFlags) {
 TEST_F(SharedStateTest, RedisDownAtStartCountsLocallyThenSharesOnceItIsUp) {
   RedisServer redis(dir_.path());
   redis.Kill();
-  auto worker = StartWorker(Snapshot(3, 60), {"--redis", redis.url()});
+  auto worker = StartWorker(Snapshot(3, 60),
+                            {"--redis", redis.url(), "--shared-state-timeout-ms", kPatientTimeout});
   WorkerHealth health(*worker, "/plain/json");
   EXPECT_EQ(Metric(*worker, "apim_shared_state_configured"), 1);
   EXPECT_FALSE(Available(*worker));
@@ -170,8 +171,10 @@ TEST_F(SharedStateTest, RedisDownAtStartCountsLocallyThenSharesOnceItIsUp) {
 
 TEST_F(SharedStateTest, WorkersKeepServingWhileRedisIsKilledAndRestarted) {
   RedisServer redis(dir_.path());
-  auto first = StartWorker(Snapshot(1000), {"--redis", redis.url()});
-  auto second = StartWorker(Snapshot(1000), {"--redis", redis.url()});
+  auto first = StartWorker(Snapshot(1000),
+                           {"--redis", redis.url(), "--shared-state-timeout-ms", kPatientTimeout});
+  auto second = StartWorker(Snapshot(1000),
+                            {"--redis", redis.url(), "--shared-state-timeout-ms", kPatientTimeout});
   ASSERT_TRUE(PollUntil([&] { return Available(*first) && Available(*second); }, 10s));
   WorkerHealth first_health(*first, "/plain/json");
   WorkerHealth second_health(*second, "/plain/json");
