@@ -172,8 +172,11 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
       tls.ca_pem = settings_.ca_pem;
       absl::StatusOr<std::shared_ptr<BackendTlsContext>> context = BackendTlsContext::For(tls);
       if (!context.ok()) co_return std::string(context.status().message());
+      // Held for the connection's life: OpenSSL calls back into it after the handshake too (a
+      // TLS 1.3 session ticket arrives with the first reply).
+      tls_context_ = *std::move(context);
       const int fd = socket.native_handle();
-      stream_.emplace(std::move(socket), (*context)->NewConnection(fd, settings_.host, port));
+      stream_.emplace(std::move(socket), tls_context_->NewConnection(fd, settings_.host, port));
       std::string why;
       error = co_await stream_->Handshake(options_.connect_timeout, why, &HandshakeFailure);
       if (stopped_) co_return "stopped";
@@ -377,6 +380,7 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
   // Counts connections made and dropped: a coroutine of an earlier connection ends on seeing it
   // changed.
   uint64_t generation_ = 0;
+  std::shared_ptr<BackendTlsContext> tls_context_;  // Outlives stream_ (declared before it).
   std::optional<SocketStream> stream_;
   std::unique_ptr<redisReader, ReaderFree> reader_;
   std::deque<std::shared_ptr<Pending>> pending_;  // Null: a reply nobody waits for.
