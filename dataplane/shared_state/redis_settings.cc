@@ -4,34 +4,18 @@
 #include <charconv>
 
 #include "common/str_cat.h"
+#include "common/validation.h"
 
 namespace apim::dataplane {
 namespace {
 
-// HOST:PORT, the host a name, an IPv4 address or a bracketed IPv6 address.
-absl::Status SplitHostPort(std::string_view field, std::string_view text, RedisSettings& out) {
-  const auto bad = [&] {
-    return absl::InvalidArgumentError(
-        StrCat(field, " \"", text, "\" must be HOST:PORT, e.g. redis.internal:6379"));
-  };
+// HOST:PORT that ValidateSharedState accepted: the host without IPv6 brackets, and the port.
+void SplitHostPort(std::string_view text, RedisSettings& out) {
   const size_t colon = text.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) return bad();
   std::string_view host = text.substr(0, colon);
-  if (host.starts_with('[')) {
-    if (!host.ends_with(']') || host.size() < 3) return bad();
-    host = host.substr(1, host.size() - 2);
-  } else if (host.find(':') != std::string_view::npos) {
-    return bad();
-  }
-  const std::string_view port = text.substr(colon + 1);
-  unsigned value = 0;
-  auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
-  if (error != std::errc() || end != port.data() + port.size() || value == 0 || value > 65535) {
-    return bad();
-  }
+  if (host.starts_with('[')) host = host.substr(1, host.size() - 2);
   out.host = std::string(host);
-  out.port = static_cast<uint16_t>(value);
-  return absl::OkStatus();
+  std::from_chars(text.data() + colon + 1, text.data() + text.size(), out.port);
 }
 
 // The URL as an error may show it: a password in it (which is refused) is not repeated.
@@ -58,12 +42,10 @@ absl::StatusOr<std::shared_ptr<const RedisSettings>> RedisSettingsFromSnapshot(
     return nullptr;
   }
   const v1::SharedState& shared = snapshot.shared_state();
+  // The control plane's rules, so a standalone file is held to them too.
+  if (absl::Status valid = ValidateSharedState(shared, "shared_state"); !valid.ok()) return valid;
   auto settings = std::make_shared<RedisSettings>();
-  if (absl::Status split =
-          SplitHostPort("shared_state.redis_address", shared.redis_address(), *settings);
-      !split.ok()) {
-    return split;
-  }
+  SplitHostPort(shared.redis_address(), *settings);
   settings->tls = shared.tls();
   settings->ca_pem = shared.ca_certificate();
   settings->username = shared.username();
