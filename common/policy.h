@@ -81,9 +81,10 @@ struct RateLimit {
   friend bool operator==(const RateLimit&, const RateLimit&) = default;
 };
 
-// What a rate-limit-by-key counts by. For kHeader and kQueryParameter `value` is the name of the
-// header or parameter; requests without it share one counter (the expression's default argument
-// only names that shared counter, so it is not kept). For kLiteral it is the key itself.
+// What rate-limit-by-key and quota-by-key count by. For kHeader and kQueryParameter `value` is
+// the name of the header or parameter; requests without it share one counter (the expression's
+// default argument only names that shared counter, so it is not kept). For kLiteral it is the key
+// itself.
 struct CounterKey {
   enum class Kind { kLiteral, kClientIp, kHeader, kQueryParameter } kind = Kind::kLiteral;
   std::string value;
@@ -96,6 +97,28 @@ struct RateLimitByKey {
   std::chrono::seconds renewal_period{0};
   CounterKey key;
   friend bool operator==(const RateLimitByKey&, const RateLimitByKey&) = default;
+};
+
+// <quota calls="N" bandwidth="KB" renewal-period="SECONDS"/>: calls and/or kilobytes (request
+// plus response bytes, 1 KB = 1024 bytes) per renewal period for the whole scope. At least one of
+// `calls` and `bandwidth_kilobytes` is set; 0 means that one is not limited. APIM's per-API
+// <api>/<operation> children are refused: a policy's scope is already one API or operation.
+struct Quota {
+  uint32_t calls = 0;
+  uint64_t bandwidth_kilobytes = 0;
+  std::chrono::seconds renewal_period{0};
+  friend bool operator==(const Quota&, const Quota&) = default;
+};
+
+// <quota-by-key calls="N" bandwidth="KB" renewal-period="S" counter-key="@(…)"/>: a Quota per
+// counter key, the keys as rate-limit-by-key's. increment-condition, increment-count and
+// first-period-start are refused.
+struct QuotaByKey {
+  uint32_t calls = 0;
+  uint64_t bandwidth_kilobytes = 0;
+  std::chrono::seconds renewal_period{0};
+  CounterKey key;
+  friend bool operator==(const QuotaByKey&, const QuotaByKey&) = default;
 };
 
 // <return-response><set-status code="429" reason="…"/><set-header …/><set-body>…</set-body>
@@ -144,8 +167,10 @@ struct ValidateContent {
   friend bool operator==(const ValidateContent&, const ValidateContent&) = default;
 };
 
-using Step = std::variant<Base, SetHeader, CheckHeader, RateLimit, RateLimitByKey, ReturnResponse,
-                          ForwardRequest, CacheLookup, CacheStore, ValidateContent>;
+// New alternatives go at the end: the compiler's element table follows this order.
+using Step =
+    std::variant<Base, SetHeader, CheckHeader, RateLimit, RateLimitByKey, ReturnResponse,
+                 ForwardRequest, CacheLookup, CacheStore, ValidateContent, Quota, QuotaByKey>;
 
 // The XML element a step came from ("set-header", "base", …).
 std::string_view ElementName(const Step& step);
@@ -165,11 +190,11 @@ struct Document {
 // Compiles a policy document. Errors are INVALID_ARGUMENT with a message
 // "policy.xml: line N: ELEMENT: what is wrong" that names the attribute when one is at fault;
 // for malformed XML, "policy.xml: line N: " and pugixml's description. Placement follows APIM:
-// cache-lookup, check-header, rate-limit, rate-limit-by-key and validate-content in inbound;
-// forward-request in backend; cache-store in outbound; set-header and return-response in inbound,
-// outbound and on-error; <base/> anywhere, at most once per section. Rules::kServe compiles a
-// stored document written before the newer rules (control characters in header values, statuses
-// that cannot carry the response a policy makes), as the worker does.
+// cache-lookup, check-header, quota, quota-by-key, rate-limit, rate-limit-by-key and
+// validate-content in inbound; forward-request in backend; cache-store in outbound; set-header and
+// return-response in inbound, outbound and on-error; <base/> anywhere, at most once per section.
+// Rules::kServe compiles a stored document written before the newer rules (control characters in
+// header values, statuses that cannot carry the response a policy makes), as the worker does.
 absl::StatusOr<Document> Parse(std::string_view xml, Rules rules = Rules::kWrite);
 
 // The effective document of a child scope (api under global, operation under api): per section,

@@ -49,10 +49,20 @@ bool AllowedIn(std::string_view element, int section) {
   if (element == "forward-request") return section == kBackend;
   if (element == "cache-store") return section == kOutbound;
   if (element == "cache-lookup" || element == "check-header" || element == "rate-limit" ||
-      element == "rate-limit-by-key" || element == "validate-content") {
+      element == "rate-limit-by-key" || element == "validate-content" || element == "quota" ||
+      element == "quota-by-key") {
     return section == kInbound;
   }
   return false;
+}
+
+// A quota limits something, renews within a year, and its bytes fit a signed 64-bit counter.
+void CheckQuota(uint32_t calls, uint64_t kilobytes, std::chrono::seconds period,
+                const std::string& element) {
+  Require(calls > 0 || kilobytes > 0, element + " limits neither calls nor bandwidth");
+  Require(kilobytes <= (uint64_t{1} << 40), element + " bandwidth out of range");
+  Require(period.count() >= 1 && period.count() <= 365 * 24 * 3600,
+          element + " renewal-period out of range");
 }
 
 void CheckStep(const policy::Step& step, int section) {
@@ -78,6 +88,14 @@ void CheckStep(const policy::Step& step, int section) {
             "rate-limit-by-key renewal-period out of range");
     if (keyed->key.kind == policy::CounterKey::Kind::kHeader) {
       Require(IsToken(keyed->key.value), "rate-limit-by-key counts by a header that is no token");
+    }
+  } else if (const auto* quota = std::get_if<policy::Quota>(&step)) {
+    CheckQuota(quota->calls, quota->bandwidth_kilobytes, quota->renewal_period, "quota");
+  } else if (const auto* keyed_quota = std::get_if<policy::QuotaByKey>(&step)) {
+    CheckQuota(keyed_quota->calls, keyed_quota->bandwidth_kilobytes, keyed_quota->renewal_period,
+               "quota-by-key");
+    if (keyed_quota->key.kind == policy::CounterKey::Kind::kHeader) {
+      Require(IsToken(keyed_quota->key.value), "quota-by-key counts by a header that is no token");
     }
   } else if (const auto* answer = std::get_if<policy::ReturnResponse>(&step)) {
     Require(answer->status >= 100 && answer->status <= 599, "return-response status out of range");

@@ -57,6 +57,8 @@ constexpr std::array<PolicyElement, std::variant_size_v<Step>> kPolicyElements =
     {"cache-lookup", kInbound, &CompileStep<7>},
     {"cache-store", kOutbound, &CompileStep<8>},
     {"validate-content", kInbound, &CompileStep<9>},
+    {"quota", kInbound, &CompileStep<10>},
+    {"quota-by-key", kInbound, &CompileStep<11>},
 }};
 
 std::string SupportedPolicies() {

@@ -1,7 +1,7 @@
 #pragma once
-// rate-limit-by-key's counter-key: a literal, or one of the few C# expressions the gateway
-// evaluates itself (the client's address, a request header, a query parameter). Internal to the
-// policy compiler.
+// The counter-key of rate-limit-by-key and quota-by-key: a literal, or one of the few C#
+// expressions the gateway evaluates itself (the client's address, a request header, a query
+// parameter). Internal to the policy compiler.
 
 #include <pugixml.hpp>
 

@@ -21,6 +21,10 @@ constexpr uint64_t kMaxRenewalPeriodSeconds = 300;              // as APIM
 constexpr uint64_t kMaxValidateContentBytes = 4 * 1024 * 1024;  // as APIM
 constexpr uint64_t kMaxCacheDurationSeconds = 365 * 24 * 3600;
 constexpr uint64_t kMaxTimeoutSeconds = 3600;
+constexpr uint64_t kMaxQuotaPeriodSeconds = 365 * 24 * 3600;
+// 1 PiB a period: more than any quota means, and in bytes (2^50) far inside a signed 64-bit
+// counter such as Redis keeps.
+constexpr uint64_t kMaxQuotaKilobytes = uint64_t{1} << 40;
 
 // A header value that could split the header block (response splitting) is refused, and, since
 // it became a rule, any other control character but tab (RFC 9110 field-content): a VT or DEL
@@ -47,11 +51,11 @@ std::optional<std::string> StatusProblem(uint64_t code, bool with_body) {
   return std::nullopt;
 }
 
-absl::Status ReadRenewalPeriod(const Source& source, pugi::xml_node node,
+absl::Status ReadRenewalPeriod(const Source& source, pugi::xml_node node, uint64_t max_seconds,
                                std::chrono::seconds& out) {
   uint64_t seconds = 0;
-  APIM_RETURN_IF_ERROR(ReadRequiredNumber(source, node, "renewal-period", 1,
-                                          kMaxRenewalPeriodSeconds, "seconds", seconds));
+  APIM_RETURN_IF_ERROR(
+      ReadRequiredNumber(source, node, "renewal-period", 1, max_seconds, "seconds", seconds));
   out = std::chrono::seconds(seconds);
   return absl::OkStatus();
 }
@@ -62,6 +66,29 @@ absl::Status ReadCalls(const Source& source, pugi::xml_node node, uint32_t& out)
                                           std::numeric_limits<uint32_t>::max(), "", calls));
   out = static_cast<uint32_t>(calls);
   return absl::OkStatus();
+}
+
+// What quota and quota-by-key limit: calls and/or kilobytes, per renewal period.
+template <typename QuotaStep>
+absl::Status ReadQuotaLimits(const Source& source, pugi::xml_node node, QuotaStep& out) {
+  if (!node.attribute("calls") && !node.attribute("bandwidth")) {
+    return source.Error(node, "needs calls, bandwidth or both");
+  }
+  if (node.attribute("calls")) {
+    APIM_RETURN_IF_ERROR(ReadCalls(source, node, out.calls));
+  }
+  std::optional<uint64_t> kilobytes;
+  APIM_RETURN_IF_ERROR(
+      ReadNumber(source, node, "bandwidth", 1, kMaxQuotaKilobytes, "kilobytes", kilobytes));
+  out.bandwidth_kilobytes = kilobytes.value_or(0);
+  // In APIM 0 means a quota that never renews; say that, not only the range.
+  if (pugi::xml_attribute period = node.attribute("renewal-period");
+      std::string_view(period.value()) == "0") {
+    return source.Error(node, period,
+                        StrCat("(a quota that never renews) is not supported; give 1 to ",
+                               kMaxQuotaPeriodSeconds, " seconds"));
+  }
+  return ReadRenewalPeriod(source, node, kMaxQuotaPeriodSeconds, out.renewal_period);
 }
 
 // The header lines of a response return-response builds, as set-header edits them.
@@ -144,13 +171,14 @@ absl::Status Read(const Source& source, pugi::xml_node node, CheckHeader& out) {
 absl::Status Read(const Source& source, pugi::xml_node node, RateLimit& out) {
   APIM_RETURN_IF_ERROR(CheckShape(source, node, {"calls", "renewal-period"}, {}));
   APIM_RETURN_IF_ERROR(ReadCalls(source, node, out.calls));
-  return ReadRenewalPeriod(source, node, out.renewal_period);
+  return ReadRenewalPeriod(source, node, kMaxRenewalPeriodSeconds, out.renewal_period);
 }
 
 absl::Status Read(const Source& source, pugi::xml_node node, RateLimitByKey& out) {
   APIM_RETURN_IF_ERROR(CheckShape(source, node, {"calls", "renewal-period", "counter-key"}, {}));
   APIM_RETURN_IF_ERROR(ReadCalls(source, node, out.calls));
-  APIM_RETURN_IF_ERROR(ReadRenewalPeriod(source, node, out.renewal_period));
+  APIM_RETURN_IF_ERROR(
+      ReadRenewalPeriod(source, node, kMaxRenewalPeriodSeconds, out.renewal_period));
   return ReadCounterKey(source, node, out.key);
 }
 
@@ -256,6 +284,39 @@ absl::Status Read(const Source& source, pugi::xml_node node, ValidateContent& ou
     APIM_RETURN_IF_ERROR(ReadChoice(source, node, name, {"prevent", "detect", "ignore"}, *field));
   }
   return absl::OkStatus();
+}
+
+absl::Status Read(const Source& source, pugi::xml_node node, Quota& out) {
+  // APIM's children set limits per API or operation inside a product's quota; here a policy's
+  // scope is one API or operation already.
+  for (pugi::xml_node child : node.children()) {
+    const std::string_view name = child.name();
+    if (child.type() == pugi::node_element && (name == "api" || name == "operation")) {
+      return source.Error(child,
+                          "per-API/operation quotas inside <quota> are not supported; put the "
+                          "policy at the API's (or the operation's) scope");
+    }
+  }
+  APIM_RETURN_IF_ERROR(CheckShape(source, node, {"calls", "bandwidth", "renewal-period"}, {}));
+  return ReadQuotaLimits(source, node, out);
+}
+
+absl::Status Read(const Source& source, pugi::xml_node node, QuotaByKey& out) {
+  // APIM attributes that would change what counts or when periods start: said plainly, rather
+  // than as unknown attributes.
+  for (auto [name, why] : {
+           std::pair{"increment-condition", "every call the gateway admits counts"},
+           std::pair{"increment-count", "every call counts once"},
+           std::pair{"first-period-start", "the gateway decides when periods start"},
+       }) {
+    if (pugi::xml_attribute attribute = node.attribute(name)) {
+      return source.Error(node, attribute, StrCat("is not supported; ", why));
+    }
+  }
+  APIM_RETURN_IF_ERROR(
+      CheckShape(source, node, {"calls", "bandwidth", "renewal-period", "counter-key"}, {}));
+  APIM_RETURN_IF_ERROR(ReadQuotaLimits(source, node, out));
+  return ReadCounterKey(source, node, out.key);
 }
 
 }  // namespace apim::policy::internal

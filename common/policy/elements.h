@@ -21,5 +21,7 @@ absl::Status Read(const Source& source, pugi::xml_node node, ForwardRequest& out
 absl::Status Read(const Source& source, pugi::xml_node node, CacheLookup& out);
 absl::Status Read(const Source& source, pugi::xml_node node, CacheStore& out);
 absl::Status Read(const Source& source, pugi::xml_node node, ValidateContent& out);
+absl::Status Read(const Source& source, pugi::xml_node node, Quota& out);
+absl::Status Read(const Source& source, pugi::xml_node node, QuotaByKey& out);
 
 }  // namespace apim::policy::internal

@@ -101,6 +101,9 @@ Answer RefusedByLimits(const LimitVerdict& verdict, const LimitRequest& request,
     case LimitVerdict::Outcome::kCallsSpent:
       answer = Answer{TooManyRequests(verdict.retry_after, std::string(api), version), "", api};
       break;
+    case LimitVerdict::Outcome::kQuotaSpent:
+      answer = Answer{QuotaExceeded(verdict.retry_after, std::string(api), version), "", api};
+      break;
     case LimitVerdict::Outcome::kStreamsFull:
       answer = TooManySubscriptionStreams(version, request.stream_subscription, request.max_streams,
                                           api);
@@ -198,6 +201,7 @@ AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
   if (inbound.answer) {
     return Answer{std::move(*inbound.answer), "", route->api, &route->diagnostics};
   }
+  admission.bandwidth = std::move(inbound.bandwidth);
   // forward-request and validate-content adjust the API's settings for this request only.
   admission.route = route;
   if (!route->policy->backend.steps.empty() || inbound.validate_content) {

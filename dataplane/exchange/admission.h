@@ -38,6 +38,8 @@ struct Admission {
   bool content_type_missing = false;
   // Set when cache-lookup missed: cache-store may fill this entry.
   std::string cache_key;
+  // The quotas with a bandwidth this call counts against: charged when the exchange ends.
+  std::vector<CallCount> bandwidth;
 };
 
 // The request is answered instead: a problem, a policy's return-response or failed check, or a

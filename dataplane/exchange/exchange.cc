@@ -92,6 +92,9 @@ void Exchange::Finish(unsigned status) {
   record_.duration = Since(start_);
   context_.metrics.CountRequest(record_.api, status);
   context_.metrics.bytes_to_clients += record_.response_bytes;
+  // A quota's bandwidth counts once the exchange ends, so a running stream is never cut by it.
+  context_.shared_counters.Charge(admission_.bandwidth,
+                                  record_.request_bytes + record_.response_bytes);
   if (diagnostics_ != nullptr && diagnostics_->configured) {
     // The API's diagnostic setting decides what is logged.
     if (diagnostics_->verbosity == v1::VERBOSITY_ERROR && status < 400) return;

@@ -59,6 +59,23 @@ http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_aft
   return answer;
 }
 
+http::response<http::string_body> QuotaExceeded(std::chrono::seconds retry_after,
+                                                const std::string& api, unsigned version) {
+  auto answer = Problem(
+      http::status::forbidden, "quota-exceeded", "Quota exceeded",
+      StrCat("the quota of api \"", api, "\" is spent; it renews in ", retry_after.count(), " s"),
+      version);
+  answer.set(http::field::retry_after, std::to_string(retry_after.count()));
+  return answer;
+}
+
+http::response<http::string_body> LimitSpent(const CallCount& call,
+                                             std::chrono::seconds retry_after,
+                                             const std::string& api, unsigned version) {
+  return call.quota ? QuotaExceeded(retry_after, api, version)
+                    : TooManyRequests(retry_after, api, version);
+}
+
 bool SubscriptionStreams::TryOpen(const std::string& subscription, uint32_t limit) {
   std::lock_guard lock(mu_);
   uint32_t& open = open_[subscription];
@@ -82,16 +99,17 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
   InboundOutcome outcome;
   // Counts a call now, or leaves it to the caller; false when the limit is spent.
   const auto count = [&](CallCount call) {
-    if (deferred != nullptr) {
-      deferred->push_back(std::move(call));
-      return true;
+    if (deferred == nullptr) {
+      if (auto retry = limiter.Acquire(call)) {
+        outcome.answer = LimitSpent(call, *retry, api, version);
+        return false;
+      }
     }
-    if (auto retry = limiter.Acquire(call.scope, call.key, call.calls, call.period)) {
-      outcome.answer = TooManyRequests(*retry, api, version);
-      return false;
-    }
+    if (call.bytes > 0) outcome.bandwidth.push_back(call);
+    if (deferred != nullptr) deferred->push_back(std::move(call));
     return true;
   };
+  const auto scope = [&](size_t index) { return StrCat(api, "#", index, "#", subscription); };
   for (size_t index = 0; index < inbound.steps.size(); ++index) {
     const policy::Step& step = inbound.steps[index];
     if (const auto* set = std::get_if<policy::SetHeader>(&step)) {
@@ -115,14 +133,21 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
         return outcome;
       }
     } else if (const auto* limit = std::get_if<policy::RateLimit>(&step)) {
-      if (!count({StrCat(api, "#", index, "#", subscription), "", limit->calls,
-                  limit->renewal_period})) {
+      if (!count({scope(index), "", limit->calls, limit->renewal_period})) return outcome;
+    } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
+      if (!count({scope(index), CounterKeyValue(by_key->key, request, target, client_ip),
+                  by_key->calls, by_key->renewal_period})) {
         return outcome;
       }
-    } else if (const auto* by_key = std::get_if<policy::RateLimitByKey>(&step)) {
-      if (!count({StrCat(api, "#", index, "#", subscription),
-                  CounterKeyValue(by_key->key, request, target, client_ip), by_key->calls,
-                  by_key->renewal_period})) {
+    } else if (const auto* quota = std::get_if<policy::Quota>(&step)) {
+      if (!count({scope(index), "", quota->calls, quota->renewal_period,
+                  quota->bandwidth_kilobytes * 1024, true})) {
+        return outcome;
+      }
+    } else if (const auto* quota_by_key = std::get_if<policy::QuotaByKey>(&step)) {
+      if (!count({scope(index), CounterKeyValue(quota_by_key->key, request, target, client_ip),
+                  quota_by_key->calls, quota_by_key->renewal_period,
+                  quota_by_key->bandwidth_kilobytes * 1024, true})) {
         return outcome;
       }
     } else if (const auto* respond = std::get_if<policy::ReturnResponse>(&step)) {

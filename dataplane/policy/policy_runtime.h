@@ -38,12 +38,15 @@ struct InboundOutcome {
   std::optional<http::response<http::string_body>> answer;
   const policy::CacheLookup* cache_lookup = nullptr;
   const policy::ValidateContent* validate_content = nullptr;
+  // The quotas with a bandwidth the call was counted under: its bytes are charged to them when
+  // its exchange ends.
+  std::vector<CallCount> bandwidth;
 };
 
-// Rate limits count per subscription when the request has one (`subscription` non-empty): in
-// `limiter` as each step comes, or, with `deferred`, gathered there for the caller to count on
-// the shared-state server (the steps after them run meanwhile, and an answer they make stands
-// only if the counts then admit the call).
+// Rate limits and quotas count per subscription when the request has one (`subscription`
+// non-empty): in `limiter` as each step comes, or, with `deferred`, gathered there for the caller
+// to count on the shared-state server (the steps after them run meanwhile, and an answer they
+// make stands only if the counts then admit the call).
 InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& request,
                             std::string_view target, const std::string& client_ip,
                             const std::string& api, const std::string& subscription,
@@ -53,6 +56,15 @@ InboundOutcome ApplyInbound(const policy::Section& inbound, http::fields& reques
 // 429 with Retry-After, for a spent rate limit of `api`.
 http::response<http::string_body> TooManyRequests(std::chrono::seconds retry_after,
                                                   const std::string& api, unsigned version);
+
+// 403 with Retry-After, for a spent quota of `api`.
+http::response<http::string_body> QuotaExceeded(std::chrono::seconds retry_after,
+                                                const std::string& api, unsigned version);
+
+// The refusal of a spent `call`: QuotaExceeded for a quota, else TooManyRequests.
+http::response<http::string_body> LimitSpent(const CallCount& call,
+                                             std::chrono::seconds retry_after,
+                                             const std::string& api, unsigned version);
 
 // forward-request in the backend section overrides the API's settings.
 void ApplyBackend(const policy::Section& backend, Route& route);

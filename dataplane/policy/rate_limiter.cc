@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <string>
 
 #include "common/sha256.h"
@@ -34,30 +35,43 @@ size_t RateLimiter::DigestHash::operator()(const Digest& digest) const {
 RateLimiter::RateLimiter(Metrics& metrics, size_t max_keys)
     : metrics_(metrics), max_keys_(std::max<size_t>(1, max_keys)) {}
 
-std::optional<std::chrono::seconds> RateLimiter::Acquire(std::string_view scope,
-                                                         std::string_view key, uint32_t calls,
-                                                         std::chrono::seconds period) {
-  std::string scoped_key;
-  scoped_key.reserve(scope.size() + 1 + key.size());
-  scoped_key.append(scope).append(1, '\0').append(key);
-  const Digest digest = Truncated(Sha256(scoped_key));
+std::optional<std::chrono::seconds> RateLimiter::Acquire(const CallCount& call) {
+  const Digest digest = DigestOf(call);
   const auto now = Clock::now();
-
   std::lock_guard lock(mu_);
-  if (now - last_sweep_ >= kSweepInterval) DropExpired(now);
-  auto found = windows_.find(digest);
-  Window& window = found != windows_.end() ? found->second : NewWindow(digest, scope, now);
-  if (window.count == 0 || window.Expired(now)) {
-    window.start = now;
-    window.period = period;
-    window.count = 0;
-  }
-  if (window.count >= calls) {
-    auto left = std::chrono::ceil<std::chrono::seconds>(window.start + period - now);
+  Window& window = CurrentWindow(digest, call, now);
+  if ((call.calls > 0 && window.count >= call.calls) ||
+      (call.bytes > 0 && window.bytes >= call.bytes)) {
+    auto left = std::chrono::ceil<std::chrono::seconds>(window.start + window.period - now);
     return std::max(left, std::chrono::seconds(1));
   }
   ++window.count;
   return std::nullopt;
+}
+
+void RateLimiter::Charge(const CallCount& call, uint64_t bytes) {
+  const Digest digest = DigestOf(call);
+  const auto now = Clock::now();
+  std::lock_guard lock(mu_);
+  Window& window = CurrentWindow(digest, call, now);
+  constexpr uint64_t kMost = std::numeric_limits<uint64_t>::max();
+  window.bytes = bytes > kMost - window.bytes ? kMost : window.bytes + bytes;
+}
+
+RateLimiter::Digest RateLimiter::DigestOf(const CallCount& call) {
+  std::string scoped_key;
+  scoped_key.reserve(call.scope.size() + 1 + call.key.size());
+  scoped_key.append(call.scope).append(1, '\0').append(call.key);
+  return Truncated(Sha256(scoped_key));
+}
+
+RateLimiter::Window& RateLimiter::CurrentWindow(const Digest& digest, const CallCount& call,
+                                                Clock::time_point now) {
+  if (now - last_sweep_ >= kSweepInterval) DropExpired(now);
+  auto found = windows_.find(digest);
+  Window& window = found != windows_.end() ? found->second : NewWindow(digest, call.scope, now);
+  if (window.Expired(now)) window = Window{now, call.period};
+  return window;
 }
 
 RateLimiter::Window& RateLimiter::NewWindow(const Digest& digest, std::string_view scope,

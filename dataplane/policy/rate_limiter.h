@@ -1,6 +1,7 @@
 #pragma once
-// Fixed-window counters for rate-limit and rate-limit-by-key, shared by the worker's threads.
-// Limits are per worker: N workers allow up to N times the calls.
+// Fixed-window counters for rate-limit, rate-limit-by-key, quota and quota-by-key, shared by the
+// worker's threads. Limits are per worker: N workers allow up to N times the calls (unless they
+// count on a shared-state server, SharedCounters).
 //
 // Counter keys come from requests (a header, a query parameter), so the table is bounded: a key
 // is stored as a 128-bit digest whatever its length, a window that has expired is dropped when
@@ -21,13 +22,16 @@
 
 namespace apim::dataplane {
 
-// One call to count against a rate-limit step, as RateLimiter::Acquire takes it; the steps of a
-// request are gathered like this when they are counted on a shared-state server instead.
+// One call to count against a rate-limit or quota step, as RateLimiter::Acquire takes it; the
+// steps of a request are gathered like this when they are counted on a shared-state server
+// instead. A quota's bandwidth is charged when the exchange ends (Charge).
 struct CallCount {
-  std::string scope;  // The policy step and the subscription it counts for.
-  std::string key;    // rate-limit-by-key's counter key; empty for rate-limit.
-  uint32_t calls = 0;
+  std::string scope;   // The policy step and the subscription it counts for.
+  std::string key;     // The by-key steps' counter key; empty for rate-limit and quota.
+  uint32_t calls = 0;  // Calls a window admits; 0: not limited (a quota of bandwidth only).
   std::chrono::seconds period{0};
+  uint64_t bytes = 0;  // A quota's bandwidth: bytes a window admits; 0: not limited.
+  bool quota = false;  // Spent: 403 quota-exceeded, not 429.
 };
 
 class RateLimiter {
@@ -36,11 +40,13 @@ class RateLimiter {
 
   explicit RateLimiter(Metrics& metrics, size_t max_keys = kDefaultMaxKeys);
 
-  // Counts a call of `scope` (a policy step, with the subscription it counts for) under `key`
-  // (the counter key; empty for rate-limit). Nothing if it is allowed, else the seconds until
-  // the window renews (for Retry-After).
-  std::optional<std::chrono::seconds> Acquire(std::string_view scope, std::string_view key,
-                                              uint32_t calls, std::chrono::seconds period);
+  // Counts `call` in its window. Nothing if it is allowed, else (its calls or its bytes are
+  // spent; nothing is counted) the seconds until the window renews, for Retry-After.
+  std::optional<std::chrono::seconds> Acquire(const CallCount& call);
+
+  // Adds `bytes` to the window of a quota `call` was admitted under: the current window, since
+  // a long response ends when it ends.
+  void Charge(const CallCount& call, uint64_t bytes);
 
  private:
   using Clock = std::chrono::steady_clock;
@@ -50,12 +56,16 @@ class RateLimiter {
   };
   struct Window {
     Clock::time_point start;
-    Clock::duration period{};
+    Clock::duration period{};  // Zero until the window is first used: then it is expired.
     uint32_t count = 0;
+    uint64_t bytes = 0;
     bool Expired(Clock::time_point now) const { return now - start >= period; }
   };
   using Table = std::unordered_map<Digest, Window, DigestHash>;
 
+  static Digest DigestOf(const CallCount& call);
+  // The current window of `call`, started afresh when it has expired; REQUIRES: mu_ held.
+  Window& CurrentWindow(const Digest& digest, const CallCount& call, Clock::time_point now);
   // The window of a key seen for the first time: its own, or the scope's overflow window.
   Window& NewWindow(const Digest& digest, std::string_view scope, Clock::time_point now);
   // Drops expired windows; REQUIRES: mu_ held.

@@ -15,28 +15,34 @@ namespace {
 namespace asio = boost::asio;
 using asio::awaitable;
 
-// KEYS: a counter per rate-limit step, then, when a stream needs a slot, its subscription's
-// lease set. ARGV: the number of counters n; the limit and window (ms) of each; then the lease's
-// member, the subscription's slots and the lease's time to live (ms).
-// Returns {0, 0} when admitted (then every counter is counted and the lease taken), {i, ms} when
-// counter i (1-based) is spent, ms until its window renews, and {-1, 0} when the subscription's
-// slots are all taken (then nothing is counted).
+// KEYS: a window per rate-limit or quota step (a hash: calls, bytes), then, when a stream needs
+// a slot, its subscription's lease set. ARGV: the number of windows n; for each, the calls and
+// the bytes it admits (0: not limited) and its length (ms); then the lease's member, the
+// subscription's slots and the lease's time to live (ms).
+// Returns {0, 0} when admitted (then every window counts the call and the lease is taken), {i, ms}
+// when window i (1-based) is spent, ms until it renews, and {-1, 0} when the subscription's slots
+// are all taken (then nothing is counted).
 constexpr std::string_view kAdmitScript = R"lua(
 local n = tonumber(ARGV[1])
+local fresh = {}
 for i = 1, n do
-  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
-  if count >= tonumber(ARGV[2 * i]) then
+  local at = 3 * i - 1
+  local used = redis.call('HMGET', KEYS[i], 'calls', 'bytes')
+  local calls, bytes = tonumber(ARGV[at]), tonumber(ARGV[at + 1])
+  if (calls > 0 and tonumber(used[1] or '0') >= calls) or
+     (bytes > 0 and tonumber(used[2] or '0') >= bytes) then
     local ttl = redis.call('PTTL', KEYS[i])
     if ttl < 0 then
-      ttl = tonumber(ARGV[2 * i + 1])
+      ttl = tonumber(ARGV[at + 2])
       redis.call('PEXPIRE', KEYS[i], ttl)
     end
     return {i, ttl}
   end
+  fresh[i] = not used[1] and not used[2]
 end
 if #KEYS > n then
   local set = KEYS[n + 1]
-  local lease = 2 * n + 2
+  local lease = 3 * n + 2
   local time = redis.call('TIME')
   local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
   redis.call('ZREMRANGEBYSCORE', set, '-inf', now)
@@ -47,11 +53,24 @@ if #KEYS > n then
   redis.call('PEXPIRE', set, ARGV[lease + 2])
 end
 for i = 1, n do
-  if redis.call('INCR', KEYS[i]) == 1 then
-    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i + 1])
+  redis.call('HINCRBY', KEYS[i], 'calls', 1)
+  if fresh[i] then
+    redis.call('PEXPIRE', KEYS[i], ARGV[3 * i + 1])
   end
 end
 return {0, 0}
+)lua";
+
+// KEYS: the windows of quotas with a bandwidth; ARGV: the bytes, then each window's length (ms).
+// A window that ended meanwhile starts again with these bytes: they count when the exchange ends.
+constexpr std::string_view kChargeScript = R"lua(
+for i = 1, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'bytes', ARGV[1])
+  if redis.call('PTTL', KEYS[i]) < 0 then
+    redis.call('PEXPIRE', KEYS[i], ARGV[i + 1])
+  end
+end
+return #KEYS
 )lua";
 
 // KEYS: lease sets; ARGV: the time to live (ms), then the member of each set to keep. A lease
@@ -68,6 +87,7 @@ return #KEYS
 
 constexpr size_t kAdmit = 0;  // Indexes of the scripts above in the connection's scripts.
 constexpr size_t kRefresh = 1;
+constexpr size_t kCharge = 2;
 constexpr size_t kLeasesPerRefresh = 256;  // Keeps one command's size bounded.
 
 bool IsInteger(const redisReply* reply) {
@@ -80,6 +100,10 @@ std::chrono::seconds RetryAfter(long long milliseconds) {
 
 // A digest, so a name from a request is bounded in length and cannot reach other keys.
 std::string Digest(std::string_view text) { return Sha256Hex(text).substr(0, 32); }
+
+std::string WindowKey(const std::string& prefix, const CallCount& call) {
+  return StrCat(prefix, "window:", Digest(StrCat(call.scope, '\0', call.key)));
+}
 
 std::string LeaseSetKey(const std::string& prefix, const std::string& subscription) {
   return StrCat(prefix, "streams:", Digest(subscription));
@@ -258,7 +282,8 @@ void SharedCounters::Connect(const RedisSettings& settings) {
   status_.ConnectionAdded();
   RedisConnection::Options options;
   options.reply_timeout = options_.timeout;
-  options.scripts = {std::string(kAdmitScript), std::string(kRefreshScript)};
+  options.scripts = {std::string(kAdmitScript), std::string(kRefreshScript),
+                     std::string(kChargeScript)};
   options.on_change = [this, server = settings.Describe()](bool up, const std::string& why) {
     if (up) {
       connection_up_ = true;
@@ -278,8 +303,9 @@ awaitable<LimitVerdict> SharedCounters::Admit(const LimitRequest& request) {
     std::vector<std::string> keys;
     std::vector<std::string> values{std::to_string(request.calls.size())};
     for (const CallCount& call : request.calls) {
-      keys.push_back(StrCat(prefix, "calls:", Digest(StrCat(call.scope, '\0', call.key))));
+      keys.push_back(WindowKey(prefix, call));
       values.push_back(std::to_string(call.calls));
+      values.push_back(std::to_string(call.bytes));
       values.push_back(std::to_string(Milliseconds(call.period)));
     }
     uint64_t lease = 0;
@@ -311,7 +337,10 @@ awaitable<LimitVerdict> SharedCounters::Admit(const LimitRequest& request) {
         } else if (which < 0) {
           verdict.outcome = LimitVerdict::Outcome::kStreamsFull;
         } else {
-          verdict.outcome = LimitVerdict::Outcome::kCallsSpent;
+          const bool quota =
+              static_cast<size_t>(which) <= request.calls.size() && request.calls[which - 1].quota;
+          verdict.outcome =
+              quota ? LimitVerdict::Outcome::kQuotaSpent : LimitVerdict::Outcome::kCallsSpent;
           verdict.retry_after = RetryAfter(answer.element[1]->integer);
         }
         co_return verdict;
@@ -343,9 +372,10 @@ LimitVerdict SharedCounters::AdmitLocally(const LimitRequest& request) {
     return verdict;
   }
   for (const CallCount& call : request.calls) {
-    if (auto retry = local_calls_.Acquire(call.scope, call.key, call.calls, call.period)) {
+    if (auto retry = local_calls_.Acquire(call)) {
       if (request.max_streams > 0) local_streams_.Close(request.stream_subscription);
-      verdict.outcome = LimitVerdict::Outcome::kCallsSpent;
+      verdict.outcome =
+          call.quota ? LimitVerdict::Outcome::kQuotaSpent : LimitVerdict::Outcome::kCallsSpent;
       verdict.retry_after = *retry;
       return verdict;
     }
@@ -354,6 +384,28 @@ LimitVerdict SharedCounters::AdmitLocally(const LimitRequest& request) {
     verdict.slot = SubscriptionStreamSlot(local_streams_, request.stream_subscription);
   }
   return verdict;
+}
+
+void SharedCounters::Charge(const std::vector<CallCount>& quotas, uint64_t bytes) {
+  if (quotas.empty() || bytes == 0) return;
+  if (!connection_ || !connection_->ready()) {
+    for (const CallCount& quota : quotas) local_calls_.Charge(quota, bytes);
+    return;
+  }
+  const std::string& prefix = connection_->settings().key_prefix;
+  std::vector<std::string> values{std::to_string(bytes)};
+  std::vector<std::string> keys;
+  for (const CallCount& quota : quotas) {
+    keys.push_back(WindowKey(prefix, quota));
+    values.push_back(std::to_string(Milliseconds(quota.period)));
+  }
+  const std::string key_count = std::to_string(keys.size());
+  std::vector<std::string_view> args{"EVALSHA", connection_->script_sha(kCharge), key_count};
+  args.insert(args.end(), keys.begin(), keys.end());
+  args.insert(args.end(), values.begin(), values.end());
+  // Not awaited: a reply lost with a dropped connection loses these bytes' count, as a worker
+  // that dies would.
+  connection_->Send(args);
 }
 
 }  // namespace apim::dataplane

@@ -1,12 +1,14 @@
 #pragma once
 // Limits that hold across every worker of a gateway, on its Redis server (the gateway's
 // shared-state setting, or the worker's --redis flag): the calls of rate-limit and
-// rate-limit-by-key, and the open streams of a subscription (max_concurrent_streams). One per
-// worker thread, each with its own connection, so no request waits for another thread. Without a
-// server configured the worker counts alone (RateLimiter, SubscriptionStreams).
+// rate-limit-by-key, the calls and bytes of quota and quota-by-key, and the open streams of a
+// subscription (max_concurrent_streams). One per worker thread, each with its own connection, so no
+// request waits for another thread. Without a server configured the worker counts alone
+// (RateLimiter, SubscriptionStreams).
 //
 // What one request asks is checked and counted in one round trip, by a Lua script (atomic on the
-// server): if any limit is spent, nothing is counted. A stream holds a lease on one of its
+// server): if any limit is spent, nothing is counted. A quota's bytes are added when the
+// exchange ends, without waiting for a reply. A stream holds a lease on one of its
 // subscription's slots: a member of a sorted set scored by its expiry (30 s), refreshed every 10 s
 // while the stream lives and removed when it ends, so the slots of a worker that dies come back
 // within 30 s. While the server is unreachable or slower than the bound, the worker counts
@@ -33,7 +35,7 @@ namespace apim::dataplane {
 
 // What a request asks of the limits before it is forwarded.
 struct LimitRequest {
-  std::vector<CallCount> calls;     // Its rate-limit steps, in order.
+  std::vector<CallCount> calls;     // Its rate-limit and quota steps, in order.
   std::string stream_subscription;  // A stream of this subscription needs a slot...
   uint32_t max_streams = 0;         // ...of this many (0: no slot needed).
   bool empty() const { return calls.empty() && max_streams == 0; }
@@ -71,9 +73,9 @@ class SubscriptionStreamSlot {
 };
 
 struct LimitVerdict {
-  enum class Outcome { kAdmitted, kCallsSpent, kStreamsFull, kUnavailable };
+  enum class Outcome { kAdmitted, kCallsSpent, kQuotaSpent, kStreamsFull, kUnavailable };
   Outcome outcome = Outcome::kAdmitted;
-  std::chrono::seconds retry_after{0};  // kCallsSpent: until the spent window renews.
+  std::chrono::seconds retry_after{0};  // k*Spent: until the spent window renews.
   std::string unavailable;              // kUnavailable: why the server could not count.
   SubscriptionStreamSlot slot;          // kAdmitted with a stream slot asked for.
 };
@@ -123,6 +125,10 @@ class SharedCounters {
 
   // Checks and counts what `request` asks (REQUIRES: Shared() just said true).
   boost::asio::awaitable<LimitVerdict> Admit(const LimitRequest& request);
+
+  // Adds an ended exchange's `bytes` to the quotas it was admitted under: on the server when
+  // connected (without waiting), else locally.
+  void Charge(const std::vector<CallCount>& quotas, uint64_t bytes);
 
  private:
   LimitVerdict AdmitLocally(const LimitRequest& request);

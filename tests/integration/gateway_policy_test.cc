@@ -112,6 +112,29 @@ TEST_F(GatewayPolicyTest, RateLimitByKeyCountsEachKeyApart) {
   health.ExpectRecovered();
 }
 
+TEST_F(GatewayPolicyTest, QuotaByKeyAnswers403OnceAKeysBandwidthIsSpent) {
+  const std::string limited = R"xml(<policies><inbound>
+      <quota-by-key calls="100" bandwidth="8" renewal-period="3600"
+        counter-key="@(context.Request.Headers.GetValueOrDefault(&quot;X-Tenant&quot;,&quot;&quot;))"/>
+    </inbound></policies>)xml";
+  auto gateway = Start({ApiJson("orders", backend_.port()), ApiJson("plain", backend_.port())},
+                       R"("policies":[)" + PolicyJson("api:orders", limited) + "]");
+  WorkerHealth health(gateway, "/plain/json");
+  // 8 KiB a period for each tenant: two responses of 5000 bytes spend it (each counts when it
+  // has ended, so the refusal is awaited).
+  const auto tenant_a = [&] {
+    return HttpRequest(gateway.port(), "GET", "/orders/json?size=5000", "X-Tenant: a\r\n");
+  };
+  EXPECT_EQ(tenant_a().status, 200);
+  EXPECT_EQ(tenant_a().status, 200);
+  apim::testing::SimpleResponse refused;
+  ASSERT_TRUE(apim::testing::PollUntil([&] { return (refused = tenant_a()).status == 403; }, 10s));
+  EXPECT_THAT(refused.body, HasSubstr("quota-exceeded"));
+  EXPECT_GE(std::stoi(HeaderValue(refused.head, "retry-after")), 3500);
+  EXPECT_EQ(HttpRequest(gateway.port(), "GET", "/orders/json", "X-Tenant: b\r\n").status, 200);
+  health.ExpectRecovered();
+}
+
 TEST_F(GatewayPolicyTest, ReturnResponseAnswersWithoutTheBackend) {
   const std::string mock = R"(<policies><inbound><return-response>
       <set-status code="418" reason="Teapot"/>

@@ -45,6 +45,17 @@ constexpr char kStandard[] =
 // busy machine (or a sanitized build) must not turn a slow reply into a local count.
 constexpr char kPatientTimeout[] = "2000";
 
+// A field of the one limit window on `redis` (one policy step counts in each test).
+std::string WindowField(const RedisServer& redis, const std::string& field) {
+  const std::string key = redis.Cli({"--scan", "--pattern", "apim:window:*"});
+  return key.empty() ? "" : redis.Cli({"HGET", key, field});
+}
+
+int64_t BytesCharged(const RedisServer& redis) {
+  const std::string bytes = WindowField(redis, "bytes");
+  return bytes.empty() ? 0 : std::stoll(bytes);
+}
+
 class SharedStateTest : public ::testing::Test {
  protected:
   // A snapshot with "orders" limited to `calls` per `period` seconds and "plain" unlimited;
@@ -111,9 +122,9 @@ TEST_F(SharedStateTest, ThreeWorkersAdmitExactlyTheCallsOfOneRateLimit) {
     EXPECT_EQ(Metric(*worker, "apim_shared_state_unavailable_calls_total"), 0);
   }
   // The window's counter is on the server, under the gateway's prefix, expiring with the window.
-  const std::string keys = redis.Cli({"--scan", "--pattern", "apim:calls:*"});
+  const std::string keys = redis.Cli({"--scan", "--pattern", "apim:window:*"});
   ASSERT_THAT(keys, Not(HasSubstr("\n")));
-  EXPECT_EQ(redis.Cli({"GET", keys}), "30");
+  EXPECT_EQ(redis.Cli({"HGET", keys, "calls"}), "30");
   const int ttl_ms = std::stoi(redis.Cli({"PTTL", keys}));
   EXPECT_GT(ttl_ms, 0);
   EXPECT_LE(ttl_ms, 10'000);
@@ -132,7 +143,7 @@ TEST_F(SharedStateTest, TheGatewaysSettingInTheSnapshotIsUsedWithoutFlags) {
   EXPECT_EQ(HttpRequest(first->port(), "GET", "/orders/json").status, 429);
   EXPECT_EQ(HttpRequest(second->port(), "GET", "/orders/json").status, 429);
   // The key prefix defaults to the gateway's name.
-  EXPECT_THAT(redis.Cli({"--scan", "--pattern", "apim:edge:calls:*"}), HasSubstr("apim:edge:"));
+  EXPECT_THAT(redis.Cli({"--scan", "--pattern", "apim:edge:window:*"}), HasSubstr("apim:edge:"));
 }
 
 TEST_F(SharedStateTest, RedisDownAtStartCountsLocallyThenSharesOnceItIsUp) {
@@ -155,7 +166,7 @@ TEST_F(SharedStateTest, RedisDownAtStartCountsLocallyThenSharesOnceItIsUp) {
   redis.Start();
   ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 15s));
   EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
-  EXPECT_EQ(redis.Cli({"GET", redis.Cli({"--scan", "--pattern", "apim:calls:*"})}), "1");
+  EXPECT_EQ(WindowField(redis, "calls"), "1");
   const std::string log = worker->process().Stderr();
   EXPECT_THAT(log, HasSubstr("counting limits on redis://127.0.0.1:"));
   // One line per change, not one per attempt to reconnect.
@@ -186,7 +197,7 @@ TEST_F(SharedStateTest, WorkersKeepServingWhileRedisIsKilledAndRestarted) {
     return true;
   };
   EXPECT_TRUE(all_served(10));
-  EXPECT_EQ(redis.Cli({"GET", redis.Cli({"--scan", "--pattern", "apim:calls:*"})}), "20");
+  EXPECT_EQ(WindowField(redis, "calls"), "20");
 
   redis.Kill();
   EXPECT_TRUE(all_served(10));
@@ -197,7 +208,7 @@ TEST_F(SharedStateTest, WorkersKeepServingWhileRedisIsKilledAndRestarted) {
   ASSERT_TRUE(PollUntil([&] { return Available(*first) && Available(*second); }, 15s));
   EXPECT_TRUE(all_served(5));
   // The restarted server kept nothing: only the calls since it came back are on it.
-  EXPECT_EQ(redis.Cli({"GET", redis.Cli({"--scan", "--pattern", "apim:calls:*"})}), "10");
+  EXPECT_EQ(WindowField(redis, "calls"), "10");
   first_health.ExpectRecovered();
   second_health.ExpectRecovered();
 }
@@ -233,7 +244,7 @@ TEST_F(SharedStateTest, TlsAndAPasswordToRedis) {
   EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
   EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
   EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 429);
-  EXPECT_EQ(redis.Cli({"GET", redis.Cli({"--scan", "--pattern", "apim:calls:*"})}), "2");
+  EXPECT_EQ(WindowField(redis, "calls"), "2");
 
   // A worker that does not trust the server's CA, and one with a wrong password: neither
   // connects, each says why once, and neither log holds a password.
@@ -336,6 +347,98 @@ TEST_F(SharedStateTest, LeasesLiveWithTheirStreamAndComeBackWithinThirtySecondsO
   std::unique_ptr<RawConnection> taken;
   ASSERT_TRUE(PollUntil([&] { return (taken = OpenStream(survivor->port())) != nullptr; }, 40s));
   EXPECT_LE(std::chrono::steady_clock::now() - killed, 32s);
+}
+
+// "orders" and the SSE API "feed" under the inbound policy step `quota`, and "plain" unlimited.
+std::string QuotaSnapshot(uint16_t backend_port, const std::string& quota) {
+  const std::string policy = "<policies><inbound>" + quota + "</inbound></policies>";
+  return SnapshotJsonWithTier(
+      kStandard,
+      {ApiJson("orders", backend_port), ApiJson("feed", backend_port, R"(,"sse":true)"),
+       ApiJson("plain", backend_port)},
+      R"("policies":[)" + PolicyJson("api:orders", policy) + "," + PolicyJson("api:feed", policy) +
+          "]");
+}
+
+TEST_F(SharedStateTest, AQuotaOfCallsHoldsAcrossWorkers) {
+  RedisServer redis(dir_.path());
+  std::vector<std::unique_ptr<GatewayProcess>> workers;
+  for (int i = 0; i < 3; ++i) {
+    workers.push_back(
+        StartWorker(QuotaSnapshot(backend_.port(), R"(<quota calls="12" renewal-period="3600"/>)"),
+                    {"--redis", redis.url(), "--shared-state-timeout-ms", kPatientTimeout,
+                     "--shared-state-fail-closed"}));
+  }
+  for (auto& worker : workers) ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 10s));
+  std::map<int, int> statuses;
+  for (int call = 0; call < 24; ++call) {
+    const auto response = HttpRequest(workers[call % 3]->port(), "GET", "/orders/json");
+    ++statuses[response.status];
+    if (response.status == 403) {
+      EXPECT_THAT(response.body, HasSubstr("quota-exceeded"));
+      EXPECT_GE(std::stoi(HeaderValue(response.head, "retry-after")), 3500);
+    }
+  }
+  // Per worker, each would admit 12 (all 24 calls); shared, 12 in all.
+  EXPECT_EQ(statuses[200], 12);
+  EXPECT_EQ(statuses[403], 12);
+  EXPECT_EQ(statuses.size(), 2u) << "a status other than 200 and 403";
+  EXPECT_EQ(WindowField(redis, "calls"), "12") << "refused calls are not counted";
+  const int64_t ttl_ms =
+      std::stoll(redis.Cli({"PTTL", redis.Cli({"--scan", "--pattern", "apim:window:*"})}));
+  EXPECT_GT(ttl_ms, 3'500'000);
+  EXPECT_LE(ttl_ms, 3'600'000);
+  EXPECT_EQ(HttpRequest(workers[0]->port(), "GET", "/plain/json").status, 200);
+  for (auto& worker : workers) {
+    EXPECT_EQ(Metric(*worker, "apim_shared_state_unavailable_calls_total"), 0);
+  }
+}
+
+TEST_F(SharedStateTest, AQuotasBandwidthIsSpentByTheBytesOfEveryWorker) {
+  RedisServer redis(dir_.path());
+  const std::string snapshot =
+      QuotaSnapshot(backend_.port(), R"(<quota bandwidth="8" renewal-period="3600"/>)");
+  const std::vector<std::string> args{"--redis", redis.url(), "--shared-state-timeout-ms",
+                                      kPatientTimeout, "--shared-state-fail-closed"};
+  auto first = StartWorker(snapshot, args);
+  auto second = StartWorker(snapshot, args);
+  ASSERT_TRUE(PollUntil([&] { return Available(*first) && Available(*second); }, 10s));
+  // 8 KiB a period: a 5000-byte response on each worker spends it; the bytes count once each
+  // response has ended, so the next call waits for the charge to land.
+  EXPECT_EQ(HttpRequest(first->port(), "GET", "/orders/json?size=5000").status, 200);
+  ASSERT_TRUE(PollUntil([&] { return BytesCharged(redis) >= 5000; }, 10s));
+  EXPECT_LT(BytesCharged(redis), 8192);
+  EXPECT_EQ(HttpRequest(second->port(), "GET", "/orders/json?size=5000").status, 200);
+  ASSERT_TRUE(PollUntil([&] { return BytesCharged(redis) >= 10000; }, 10s));
+  for (auto* worker : {first.get(), second.get()}) {
+    const auto refused = HttpRequest(worker->port(), "GET", "/orders/json?size=10");
+    EXPECT_EQ(refused.status, 403);
+    EXPECT_THAT(refused.body, HasSubstr("quota-exceeded"));
+  }
+  EXPECT_EQ(WindowField(redis, "calls"), "2");
+}
+
+TEST_F(SharedStateTest, AStreamIsNotCutByABandwidthQuotaItsBytesCountWhenItEnds) {
+  RedisServer redis(dir_.path());
+  auto worker =
+      StartWorker(QuotaSnapshot(backend_.port(), R"(<quota bandwidth="1" renewal-period="3600"/>)"),
+                  {"--redis", redis.url(), "--shared-state-timeout-ms", kPatientTimeout,
+                   "--shared-state-fail-closed"});
+  ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 10s));
+  RawConnection stream(worker->port());
+  stream.Send(
+      "GET /feed/events?count=40&interval_ms=20&size=100 HTTP/1.1\r\nHost: localhost\r\n"
+      "Accept: text/event-stream\r\n\r\n");
+  // 40 events of 100 bytes and more: four times the quota of 1 KiB, all delivered.
+  ASSERT_TRUE(stream.ReadUntil("id: 20\n", 10s).has_value());
+  EXPECT_EQ(BytesCharged(redis), 0) << "a running stream's bytes are not counted yet";
+  ASSERT_TRUE(stream.ReadUntil("id: 40\n", 10s).has_value());
+  ASSERT_TRUE(stream.ReadUntil("0\r\n\r\n", 10s).has_value()) << "the stream ended whole";
+  ASSERT_TRUE(PollUntil([&] { return BytesCharged(redis) >= 4000; }, 10s));
+  const auto refused = HttpRequest(worker->port(), "GET", "/feed/events?count=1");
+  EXPECT_EQ(refused.status, 403);
+  EXPECT_THAT(refused.body, HasSubstr("quota-exceeded"));
+  EXPECT_EQ(HttpRequest(worker->port(), "GET", "/plain/json").status, 200);
 }
 
 TEST_F(SharedStateTest, ABadRedisFlagIsRefusedAtStart) {

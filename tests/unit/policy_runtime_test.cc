@@ -225,6 +225,54 @@ TEST_F(ApplyInboundTest, DeferredRateLimitsAreGatheredInOrderAndTheStepsAfterThe
       << "the local counter saw none of the deferred calls";
 }
 
+TEST_F(ApplyInboundTest, ASpentQuotaIsRefusedWith403AndRetryAfter) {
+  const policy::Section inbound = SectionOf({policy::Quota{2, 0, 3600s}});
+  http::fields request;
+  EXPECT_FALSE(Run(inbound, request, {.subscription = "team-a"}).answer);
+  EXPECT_FALSE(Run(inbound, request, {.subscription = "team-a"}).answer);
+  InboundOutcome spent = Run(inbound, request, {.subscription = "team-a"});
+  ASSERT_TRUE(spent.answer);
+  EXPECT_EQ(spent.answer->result_int(), 403u);
+  EXPECT_THAT(spent.answer->body(), HasSubstr("quota-exceeded"));
+  EXPECT_GE(std::stoi(std::string((*spent.answer)[http::field::retry_after])), 3599);
+  EXPECT_FALSE(Run(inbound, request, {.subscription = "team-b"}).answer)
+      << "each subscription has its own quota";
+}
+
+TEST_F(ApplyInboundTest, QuotasWithABandwidthAreHandedBackToChargeTheirBytes) {
+  const policy::Section inbound =
+      SectionOf({policy::Quota{0, 4, 60s},
+                 policy::QuotaByKey{5, 0, 60s, {policy::CounterKey::Kind::kClientIp, ""}},
+                 policy::QuotaByKey{0, 1, 60s, {policy::CounterKey::Kind::kHeader, "X-Tenant"}}});
+  http::fields request;
+  request.set("X-Tenant", "t1");
+  InboundOutcome outcome = Run(inbound, request, {.subscription = "team-a"});
+  ASSERT_FALSE(outcome.answer);
+  // The calls-only quota needs no charge; the two with a bandwidth, in bytes, with their keys.
+  ASSERT_EQ(outcome.bandwidth.size(), 2u);
+  EXPECT_EQ(outcome.bandwidth[0].scope, "orders#0#team-a");
+  EXPECT_EQ(outcome.bandwidth[0].bytes, 4096u);
+  EXPECT_TRUE(outcome.bandwidth[0].quota);
+  EXPECT_EQ(outcome.bandwidth[1].key, "t1");
+  EXPECT_EQ(outcome.bandwidth[1].bytes, 1024u);
+  // Once charged past its bandwidth, the header's quota refuses; another tenant's does not.
+  limiter_.Charge(outcome.bandwidth[1], 1024);
+  EXPECT_TRUE(Refused(inbound, {.subscription = "team-a", .header = "X-Tenant", .value = "t1"}));
+  EXPECT_FALSE(Refused(inbound, {.subscription = "team-a", .header = "X-Tenant", .value = "t2"}));
+}
+
+TEST_F(ApplyInboundTest, DeferredQuotasAreGatheredAsQuotas) {
+  const policy::Section inbound = SectionOf({policy::Quota{1, 2, 60s}});
+  std::vector<CallCount> deferred;
+  http::fields request;
+  InboundOutcome outcome = Run(inbound, request, {.subscription = "s", .deferred = &deferred});
+  ASSERT_EQ(deferred.size(), 1u);
+  EXPECT_TRUE(deferred[0].quota);
+  EXPECT_EQ(deferred[0].calls, 1u);
+  EXPECT_EQ(deferred[0].bytes, 2048u);
+  EXPECT_EQ(outcome.bandwidth.size(), 1u);
+}
+
 TEST_F(ApplyInboundTest, CountsEachClientIpApart) {
   const policy::Section inbound =
       SectionOf({ByKey(policy::CounterKey::Kind::kClientIp, "", /*calls=*/1)});

@@ -98,15 +98,17 @@ TEST(PolicyTest, NamesEachStepAfterItsElement) {
     <return-response/>
     <cache-lookup/>
     <validate-content max-size="1"/>
+    <quota calls="1" renewal-period="1"/>
+    <quota-by-key bandwidth="1" renewal-period="1" counter-key="k"/>
   </inbound>
   <backend><forward-request/></backend>
   <outbound><cache-store duration="1"/></outbound>
 </policies>)");
   std::vector<std::string_view> names;
   for (const Step& step : document.inbound.steps) names.push_back(ElementName(step));
-  EXPECT_THAT(names,
-              ElementsAre("base", "set-header", "check-header", "rate-limit", "rate-limit-by-key",
-                          "return-response", "cache-lookup", "validate-content"));
+  EXPECT_THAT(names, ElementsAre("base", "set-header", "check-header", "rate-limit",
+                                 "rate-limit-by-key", "return-response", "cache-lookup",
+                                 "validate-content", "quota", "quota-by-key"));
   EXPECT_EQ(ElementName(document.backend.steps[0]), "forward-request");
   EXPECT_EQ(ElementName(document.outbound.steps[0]), "cache-store");
 }
@@ -152,6 +154,31 @@ TEST(PolicyTest, ParsesRateLimitByKey) {
   EXPECT_EQ(Inbound<RateLimitByKey>(R"xml(<rate-limit-by-key calls="10" renewal-period="60"
                 counter-key="@(context.Request.IpAddress)"/>)xml"),
             (RateLimitByKey{10, 60s, {CounterKey::Kind::kClientIp, ""}}));
+}
+
+TEST(PolicyTest, ParsesQuotaWithCallsBandwidthOrBoth) {
+  EXPECT_EQ(Inbound<Quota>(R"(<quota calls="10000" renewal-period="3600"/>)"),
+            (Quota{10000, 0, 3600s}));
+  EXPECT_EQ(Inbound<Quota>(R"(<quota bandwidth="40000" renewal-period="86400"/>)"),
+            (Quota{0, 40000, 86400s}));
+  EXPECT_EQ(Inbound<Quota>(R"(<quota calls="5" bandwidth="2048" renewal-period="60"/>)"),
+            (Quota{5, 2048, 60s}));
+  // The largest of each: calls as rate-limit's, 1 PiB, a year.
+  EXPECT_EQ(Inbound<Quota>(R"(<quota calls="4294967295" bandwidth="1099511627776"
+                                     renewal-period="31536000"/>)"),
+            (Quota{4294967295u, 1099511627776u, 31536000s}));
+}
+
+TEST(PolicyTest, ParsesQuotaByKeyWithItsLimitsAndCounterKey) {
+  EXPECT_EQ(Inbound<QuotaByKey>(R"xml(<quota-by-key calls="10000" bandwidth="40000"
+                renewal-period="3600" counter-key="@(context.Request.IpAddress)"/>)xml"),
+            (QuotaByKey{10000, 40000, 3600s, {CounterKey::Kind::kClientIp, ""}}));
+  EXPECT_EQ(Inbound<QuotaByKey>(R"xml(<quota-by-key bandwidth="1" renewal-period="1"
+                counter-key='@(context.Request.Headers.GetValueOrDefault("X-Tenant",""))'/>)xml"),
+            (QuotaByKey{0, 1, 1s, {CounterKey::Kind::kHeader, "X-Tenant"}}));
+  EXPECT_EQ(Inbound<QuotaByKey>(
+                R"(<quota-by-key calls="3" renewal-period="600" counter-key="everyone"/>)"),
+            (QuotaByKey{3, 0, 600s, {CounterKey::Kind::kLiteral, "everyone"}}));
 }
 
 TEST(PolicyTest, ParsesReturnResponseWithStatusHeadersAndBody) {
@@ -291,6 +318,43 @@ TEST(PolicyTest, RejectsCounterKeysThatNameNoValidHeaderOrParameter) {
                      "counter-key is required");
 }
 
+TEST(PolicyTest, ReadsQuotaByKeyCounterKeysAsRateLimitByKeyDoes) {
+  auto quota_key = [](std::string_view counter_key) {
+    return Inbound<QuotaByKey>(StrCat(R"(<quota-by-key calls="1" renewal-period="1" )",
+                                      "counter-key='", counter_key, "'/>"))
+        .key;
+  };
+  for (std::string_view key : {
+           "everyone",
+           "a@b (c)",
+           " @( context.Request.IpAddress ) ",
+           R"(@(context.Request.Headers.GetValueOrDefault("X-Client", "anonymous")))",
+           R"(@(context.Request.Headers.GetValueOrDefault("X-Client")))",
+           R"(@(context.Request.Url.Query.GetValueOrDefault("tenant","")))",
+       }) {
+    SCOPED_TRACE(key);
+    EXPECT_EQ(quota_key(key), KeyOf(key));
+  }
+  EXPECT_EQ(quota_key(R"(@(context.Request.Url.Query.GetValueOrDefault("tenant")))"),
+            (CounterKey{CounterKey::Kind::kQueryParameter, "tenant"}));
+  auto quota_by_key = [](std::string_view key) {
+    return StrCat(R"(<quota-by-key calls="1" renewal-period="1" counter-key=')", key, "'/>");
+  };
+  ExpectInboundError(quota_by_key("@(context.Subscription.Id)"), "quota-by-key",
+                     "counter-key=\"@(context.Subscription.Id)\" is not supported; only these "
+                     "expressions are supported: @(context.Request.IpAddress), ");
+  ExpectInboundError(quota_by_key("@{ return context.Request.IpAddress; }"), "quota-by-key",
+                     "is not supported; only these expressions are supported");
+  ExpectInboundError(quota_by_key(R"(@(context.Request.Headers.GetValueOrDefault("Bad Name","")))"),
+                     "quota-by-key", "names an invalid header \"Bad Name\"");
+  ExpectInboundError(quota_by_key(R"(@(context.Request.Url.Query.GetValueOrDefault("")))"),
+                     "quota-by-key", "names an empty query parameter");
+  ExpectInboundError(R"(<quota-by-key calls="1" renewal-period="1"/>)", "quota-by-key",
+                     "counter-key is required");
+  ExpectInboundError(R"(<quota-by-key calls="1" renewal-period="1" counter-key=" "/>)",
+                     "quota-by-key", "counter-key is required");
+}
+
 // --- Errors: line, element, attribute ---
 
 TEST(PolicyTest, ReportsMalformedXmlWithPugixmlsDescriptionAndLine) {
@@ -319,8 +383,9 @@ TEST(PolicyTest, RejectsUnknownAndRepeatedSections) {
 TEST(PolicyTest, RejectsUnknownPoliciesListingTheSupportedOnes) {
   ExpectInboundError(R"(<set-variable name="x" value="1"/>)", "set-variable",
                      "unsupported policy <set-variable>; supported: base, cache-lookup, "
-                     "cache-store, check-header, forward-request, rate-limit, rate-limit-by-key, "
-                     "return-response, set-header, validate-content");
+                     "cache-store, check-header, forward-request, quota, quota-by-key, "
+                     "rate-limit, rate-limit-by-key, return-response, set-header, "
+                     "validate-content");
 }
 
 TEST(PolicyTest, NamesTheMissingRequiredAttribute) {
@@ -466,6 +531,96 @@ TEST(PolicyTest, RejectsContradictoryOrIncompleteElements) {
                      "set-body", "policy expressions are not supported");
 }
 
+TEST(PolicyTest, RequiresCallsOrBandwidthAndARenewalPeriodInAQuota) {
+  for (std::string_view element : {"quota", "quota-by-key"}) {
+    SCOPED_TRACE(element);
+    const std::string key = element == "quota" ? "" : R"( counter-key="k")";
+    auto quota = [&](std::string_view attributes) {
+      return StrCat("<", element, " ", attributes, key, "/>");
+    };
+    ExpectInboundError(quota(R"(renewal-period="60")"), element, "needs calls, bandwidth or both");
+    ExpectInboundError(quota(R"(calls="1")"), element, "renewal-period is required");
+    ExpectInboundError(quota(R"(bandwidth="1")"), element, "renewal-period is required");
+    ExpectInboundError(quota(R"(calls="1" renewal-period="0")"), element,
+                       "renewal-period=\"0\" (a quota that never renews) is not supported; give "
+                       "1 to 31536000 seconds");
+    ExpectInboundError(quota(R"(calls="1" renewal-period="31536001")"), element,
+                       "renewal-period=\"31536001\" must be between 1 and 31536000 seconds");
+    ExpectInboundError(quota(R"(calls="1" renewal-period="P0Y4M0DT0H0M0S")"), element,
+                       "renewal-period=\"P0Y4M0DT0H0M0S\" must be a whole number");
+    ExpectInboundError(quota(R"(calls="0" renewal-period="60")"), element,
+                       "calls=\"0\" must be between 1 and 4294967295");
+    ExpectInboundError(quota(R"(calls="4294967296" bandwidth="1" renewal-period="60")"), element,
+                       "calls=\"4294967296\" must be between 1 and 4294967295");
+    ExpectInboundError(quota(R"(bandwidth="0" renewal-period="60")"), element,
+                       "bandwidth=\"0\" must be between 1 and 1099511627776 kilobytes");
+    ExpectInboundError(quota(R"(calls="1" bandwidth="1099511627777" renewal-period="60")"), element,
+                       "bandwidth=\"1099511627777\" must be between 1 and 1099511627776 "
+                       "kilobytes");
+    ExpectInboundError(quota(R"(bandwidth="40MB" renewal-period="60")"), element,
+                       "bandwidth=\"40MB\" must be a whole number");
+    ExpectInboundError(quota(R"(calls="1" calls="2" renewal-period="60")"), element,
+                       "calls appears twice");
+    ExpectInboundError(quota(R"(calls="1" renewal-period="60" retry-after-header-name="R")"),
+                       element, "unsupported attribute retry-after-header-name");
+  }
+  ExpectInboundError(R"(<quota calls="1" renewal-period="60" counter-key="k"/>)", "quota",
+                     "unsupported attribute counter-key; supported: calls, bandwidth, "
+                     "renewal-period");
+  ExpectInboundError(R"(<quota calls="1" renewal-period="60"><value>1</value></quota>)", "value",
+                     "unexpected inside <quota>, which takes no child elements");
+  ExpectInboundError(R"(<quota calls="1" renewal-period="60">5</quota>)", "quota",
+                     "unexpected text \"5\"");
+}
+
+TEST(PolicyTest, RefusesPerApiAndPerOperationQuotasNamingTheirLine) {
+  ExpectError(R"xml(<policies>
+  <inbound>
+    <quota calls="100" renewal-period="3600">
+      <api name="orders" calls="10">
+        <operation name="list" calls="5"/>
+      </api>
+    </quota>
+  </inbound>
+</policies>)xml",
+              4, "api",
+              "per-API/operation quotas inside <quota> are not supported; put the policy at the "
+              "API's (or the operation's) scope");
+  ExpectError(R"xml(<policies>
+  <inbound>
+    <quota bandwidth="100" renewal-period="3600">
+
+      <operation id="list" bandwidth="5"/>
+    </quota>
+  </inbound>
+</policies>)xml",
+              5, "operation", "per-API/operation quotas inside <quota> are not supported");
+  // quota-by-key has no such children in APIM: they are only unexpected.
+  ExpectInboundError(
+      R"(<quota-by-key calls="1" renewal-period="60" counter-key="k"><api name="a"/></quota-by-key>)",
+      "api", "unexpected inside <quota-by-key>, which takes no child elements");
+}
+
+TEST(PolicyTest, RefusesQuotaByKeyAttributesThatChangeWhatCountsOrWhenPeriodsStart) {
+  const std::string_view limits = R"(calls="10" renewal-period="3600" counter-key="k")";
+  ExpectInboundError(
+      StrCat("<quota-by-key ", limits,
+             R"xml( increment-condition="@(context.Response.StatusCode &gt;= 200)"/>)xml"),
+      "quota-by-key",
+      "increment-condition=\"@(context.Response.StatusCode >= 200)\" is not supported; every "
+      "call the gateway admits counts");
+  ExpectInboundError(StrCat("<quota-by-key ", limits, R"( increment-count="2"/>)"), "quota-by-key",
+                     "increment-count=\"2\" is not supported; every call counts once");
+  ExpectInboundError(
+      StrCat("<quota-by-key ", limits, R"( first-period-start="2024-01-01T00:00:00Z"/>)"),
+      "quota-by-key",
+      "first-period-start=\"2024-01-01T00:00:00Z\" is not supported; the gateway decides when "
+      "periods start");
+  // Named as well when the rest of the element is wrong too.
+  ExpectInboundError(R"(<quota-by-key increment-condition="true"/>)", "quota-by-key",
+                     "increment-condition=\"true\" is not supported");
+}
+
 TEST(PolicyTest, ReportsTheLineOfTheOffendingElement) {
   ExpectError(R"xml(<policies>
   <inbound>
@@ -501,6 +656,11 @@ TEST(PolicyTest, RejectsPoliciesOutsideTheSectionsTheyBelongIn) {
             "rate-limit-by-key", "only in <inbound>"},
            {"outbound", R"(<validate-content max-size="1"/>)", "validate-content",
             "only in <inbound>"},
+           {"outbound", R"(<quota calls="1" renewal-period="1"/>)", "quota", "only in <inbound>"},
+           {"backend", R"(<quota bandwidth="1" renewal-period="1"/>)", "quota",
+            "only in <inbound>"},
+           {"on-error", R"(<quota-by-key calls="1" renewal-period="1" counter-key="k"/>)",
+            "quota-by-key", "only in <inbound>"},
            {"inbound", R"(<cache-store duration="1"/>)", "cache-store", "only in <outbound>"},
            {"inbound", "<forward-request/>", "forward-request", "only in <backend>"},
            {"outbound", "<forward-request/>", "forward-request", "only in <backend>"},
@@ -594,6 +754,23 @@ TEST(PolicyTest, MergeChainsGlobalApiAndOperation) {
   EXPECT_EQ(std::get<RateLimit>(merged.inbound.steps[2]).calls, 1u);
 }
 
+TEST(PolicyTest, MergeCarriesQuotasThroughBaseLikeAnyStep) {
+  Document global = MustParse(R"xml(<policies><inbound>
+    <quota-by-key calls="1000" renewal-period="86400" counter-key="@(context.Request.IpAddress)"/>
+  </inbound></policies>)xml");
+  Document api = MustParse(R"(<policies><inbound>
+    <base/><quota bandwidth="4096" renewal-period="3600"/>
+  </inbound></policies>)");
+  Document operation = MustParse(
+      R"(<policies><inbound><quota calls="1" renewal-period="1"/><base/></inbound></policies>)");
+  Document merged = Merge(Merge(global, api), operation);
+  ASSERT_EQ(merged.inbound.steps.size(), 3u);
+  EXPECT_EQ(merged.inbound.steps[0], Step(Quota{1, 0, 1s}));
+  EXPECT_EQ(merged.inbound.steps[1],
+            Step(QuotaByKey{1000, 0, 86400s, {CounterKey::Kind::kClientIp, ""}}));
+  EXPECT_EQ(merged.inbound.steps[2], Step(Quota{0, 4096, 3600s}));
+}
+
 // --- SSE ---
 
 TEST(PolicyTest, FindsNoSseViolationsInAStreamFriendlyDocument) {
@@ -612,6 +789,17 @@ TEST(PolicyTest, FindsNoSseViolationsInAStreamFriendlyDocument) {
   EXPECT_THAT(
       SseViolations(MustParse("<policies><backend><forward-request/></backend></policies>")),
       IsEmpty());
+}
+
+// A running stream is not cut by a quota: its bytes count when it ends.
+TEST(PolicyTest, AllowsQuotasOnSseApis) {
+  EXPECT_THAT(SseViolations(MustParse(R"xml(<policies>
+  <inbound>
+    <quota calls="100" bandwidth="1048576" renewal-period="86400"/>
+    <quota-by-key bandwidth="1024" renewal-period="3600" counter-key="@(context.Request.IpAddress)"/>
+  </inbound>
+</policies>)xml")),
+              IsEmpty());
 }
 
 TEST(PolicyTest, ReportsEachPolicyThatWouldBreakAnSseStream) {
