@@ -7,6 +7,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <deque>
@@ -64,7 +65,8 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
       : executor_(executor),
         settings_(std::move(settings)),
         options_(std::move(options)),
-        wake_(executor) {}
+        wake_(executor),
+        reply_deadline_(executor) {}
 
   void Start() {
     asio::co_spawn(executor_, KeepUp(shared_from_this()),
@@ -75,6 +77,7 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
     stopped_ = true;
     Drop("the worker stopped using this server");
     wake_.cancel();
+    reply_deadline_.cancel();
   }
 
   const RedisSettings& settings() const { return settings_; }
@@ -90,22 +93,17 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
                                               last_failure_.empty() ? "" : ": ", last_failure_));
     }
     auto pending = std::make_shared<Pending>(executor_);
-    pending->signal.expires_after(while_preparing ? options_.connect_timeout
-                                                  : options_.reply_timeout);
-    pending_.push_back(pending);
+    Queue(pending, while_preparing ? options_.connect_timeout : options_.reply_timeout);
     Write(Format(args));
-    if (!pending->result) co_await pending->signal.async_wait(kNoThrow);  // Set if Write failed.
-    if (pending->result) co_return std::move(*pending->result);
-    pending->result = absl::DeadlineExceededError("no reply in time");  // Its reply is dropped.
-    const auto bound = while_preparing ? options_.connect_timeout : options_.reply_timeout;
-    Drop(StrCat("no reply within ", bound.count(), " ms"));
-    co_return absl::DeadlineExceededError(
-        StrCat(settings_.Describe(), " did not reply within ", bound.count(), " ms"));
+    // The reply, the connection's loss, or the bound passed (WatchDeadline) cancels the wait.
+    if (!pending->result) co_await pending->signal.async_wait(kNoThrow);
+    if (!pending->result) co_return absl::UnavailableError("the worker stopped");
+    co_return std::move(*pending->result);
   }
 
   bool Send(std::span<const std::string_view> args) {
     if (state_ != State::kReady) return false;
-    pending_.push_back(nullptr);
+    Queue(nullptr, options_.reply_timeout);
     Write(Format(args));
     return true;
   }
@@ -113,10 +111,50 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
  private:
   enum class State { kDown, kConnecting, kPreparing, kReady };
   struct Pending {
-    explicit Pending(asio::any_io_executor executor) : signal(executor) {}
-    asio::steady_timer signal;  // Cancelled when the result is in.
+    // A timer that never expires by itself, so arming it does not reprogram the reactor's clock
+    // for every call: cancelled when the result is in.
+    explicit Pending(asio::any_io_executor executor) : signal(executor, Clock::time_point::max()) {}
+    asio::steady_timer signal;
     std::optional<absl::StatusOr<RedisReply>> result;
   };
+  // A command sent whose reply has not come: null `pending` for a reply nobody waits for.
+  struct Awaited {
+    std::shared_ptr<Pending> pending;
+    Clock::time_point deadline;
+    std::chrono::milliseconds bound;
+  };
+
+  void Queue(std::shared_ptr<Pending> pending, std::chrono::milliseconds bound) {
+    awaited_.push_back({std::move(pending), Clock::now() + bound, bound});
+    if (!deadline_armed_) {
+      WatchDeadline();
+    } else if (awaited_.front().deadline < reply_deadline_.expiry()) {
+      reply_deadline_.cancel();  // Armed for a longer bound (a connect's); the handler re-arms.
+    }
+  }
+
+  // One timer for all calls: replies come in order, so the oldest call waiting is the first to
+  // pass its bound. Past it, that call gets DEADLINE_EXCEEDED and the connection is dropped.
+  void WatchDeadline() {
+    if (awaited_.empty() || stopped_) return;
+    const Awaited& oldest = awaited_.front();
+    if (oldest.deadline <= Clock::now()) {
+      const std::string bound = StrCat(oldest.bound.count(), " ms");
+      if (oldest.pending != nullptr && !oldest.pending->result) {
+        oldest.pending->result = absl::DeadlineExceededError(
+            StrCat(settings_.Describe(), " did not reply within ", bound));
+        oldest.pending->signal.cancel();
+      }
+      Drop(StrCat("no reply within ", bound));
+      return;
+    }
+    deadline_armed_ = true;
+    reply_deadline_.expires_at(oldest.deadline);
+    reply_deadline_.async_wait([self = shared_from_this()](boost::system::error_code) {
+      self->deadline_armed_ = false;
+      self->WatchDeadline();
+    });
+  }
 
   // `self` keeps the core alive while the coroutine runs.
   awaitable<void> KeepUp(std::shared_ptr<Core> /*self*/) {
@@ -279,12 +317,12 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
       }
       if (parsed == nullptr) return;
       RedisReply reply(static_cast<redisReply*>(parsed));
-      if (pending_.empty()) {
+      if (awaited_.empty()) {
         Drop("the server sent a reply nobody asked for");
         return;
       }
-      std::shared_ptr<Pending> pending = std::move(pending_.front());
-      pending_.pop_front();
+      std::shared_ptr<Pending> pending = std::move(awaited_.front().pending);
+      awaited_.pop_front();
       if (pending == nullptr) {
         if (reply->type == REDIS_REPLY_ERROR) {
           spdlog::warn("shared state: {} refused a command: {}", settings_.Describe(),
@@ -297,9 +335,16 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
     }
   }
 
+  // Queues a command; the commands queued while the thread's other work runs go out together,
+  // in one write, once it has run.
   void Write(std::string bytes) {
     out_.append(bytes);
-    if (!writing_) Flush(generation_);
+    if (writing_ || flush_posted_) return;
+    flush_posted_ = true;
+    asio::post(executor_, [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      if (!self->writing_ && self->stream_) self->Flush(self->generation_);
+    });
   }
 
   // Writes what is queued as far as the socket takes it now; the rest waits in a coroutine.
@@ -348,9 +393,9 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
     out_.clear();
     writing_ = false;
     reader_.reset();
-    std::deque<std::shared_ptr<Pending>> failed;
-    failed.swap(pending_);
-    for (const auto& pending : failed) {
+    std::deque<Awaited> failed;
+    failed.swap(awaited_);
+    for (const auto& [pending, deadline, bound] : failed) {
       if (pending == nullptr || pending->result) continue;
       pending->result = absl::UnavailableError(
           StrCat("the connection to ", settings_.Describe(), " was lost: ", why));
@@ -372,7 +417,9 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
   asio::any_io_executor executor_;
   const RedisSettings settings_;
   const Options options_;
-  asio::steady_timer wake_;  // Backoff and ping interval; cancelled by Drop and Stop.
+  asio::steady_timer wake_;            // Backoff and ping interval; cancelled by Drop and Stop.
+  asio::steady_timer reply_deadline_;  // The oldest awaited reply's bound (WatchDeadline).
+  bool deadline_armed_ = false;
   State state_ = State::kDown;
   bool stopped_ = false;
   bool reported_ready_ = false;
@@ -383,9 +430,10 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
   std::shared_ptr<BackendTlsContext> tls_context_;  // Outlives stream_ (declared before it).
   std::optional<SocketStream> stream_;
   std::unique_ptr<redisReader, ReaderFree> reader_;
-  std::deque<std::shared_ptr<Pending>> pending_;  // Null: a reply nobody waits for.
+  std::deque<Awaited> awaited_;
   std::string out_;
   bool writing_ = false;
+  bool flush_posted_ = false;
   std::vector<std::string> shas_;
   std::string last_failure_;
 };

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 
@@ -211,6 +212,40 @@ TEST_F(SharedStateTest, WorkersKeepServingWhileRedisIsKilledAndRestarted) {
   EXPECT_EQ(WindowField(redis, "calls"), "10");
   first_health.ExpectRecovered();
   second_health.ExpectRecovered();
+}
+
+TEST_F(SharedStateTest, ARedisThatStopsAnsweringIsLeftAfterTheBoundAndUsedAgainOnceItAnswers) {
+  RedisServer redis(dir_.path());
+  auto worker =
+      StartWorker(Snapshot(1000), {"--redis", redis.url(), "--shared-state-timeout-ms", "200"});
+  ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 10s));
+  WorkerHealth health(*worker, "/plain/json");
+  // Stopped, the server keeps its connections open and answers nothing: a call waits the bound
+  // (200 ms), is counted locally, and its thread's connection is dropped; the calls after it on
+  // that thread do not wait. (Each of the worker's two threads has its own connection, so each
+  // notices once.)
+  ASSERT_EQ(::kill(redis.pid(), SIGSTOP), 0);
+  const auto timed_call = [&] {
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
+    return std::chrono::steady_clock::now() - start;
+  };
+  const auto first = timed_call();
+  EXPECT_GE(first, 190ms);
+  EXPECT_LT(first, 2s);
+  EXPECT_FALSE(Available(*worker));
+  EXPECT_THAT(worker->process().Stderr(), HasSubstr("no reply within 200 ms"));
+  int waited = 1;
+  for (int call = 0; call < 3; ++call) waited += timed_call() >= 190ms ? 1 : 0;
+  EXPECT_LE(waited, 2) << "more waits than the worker has threads";
+  for (int call = 0; call < 5; ++call) {
+    EXPECT_LT(timed_call(), 150ms) << "call " << call << " waited for a stopped server";
+  }
+  EXPECT_GE(Metric(*worker, "apim_shared_state_unavailable_calls_total"), 6);
+  ASSERT_EQ(::kill(redis.pid(), SIGCONT), 0);
+  ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 15s));
+  EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
+  health.ExpectRecovered();
 }
 
 TEST_F(SharedStateTest, FailClosedRefusesLimitedCallsWith503WhileRedisIsDown) {
