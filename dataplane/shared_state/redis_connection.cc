@@ -276,34 +276,24 @@ class RedisConnection::Core : public std::enable_shared_from_this<RedisConnectio
     co_return last_failure_;
   }
 
+  // Reads with the reactor's own read (tried at once, then waited for): a readiness wait would
+  // re-register the socket with epoll on every reply.
   awaitable<void> ReadReplies(std::shared_ptr<Core> /*self*/, uint64_t generation) {
     std::vector<char> buffer(kReadChunk);
     while (generation == generation_) {
-      const SocketStream::Tried tried = stream_->TryRead(buffer.data(), buffer.size());
-      if (tried.bytes > 0) {
-        if (redisReaderFeed(reader_.get(), buffer.data(), tried.bytes) != REDIS_OK) {
-          Drop("cannot read its replies");
-          co_return;
-        }
-        Deliver();
-        continue;
-      }
-      if (tried.wait == SocketStream::Wait::kNone) {
-        Drop(tried.error ? StrCat("connection lost: ", tried.error.message())
-                         : "the server closed the connection");
-        co_return;
-      }
-      boost::system::error_code error;
-      if (tried.wait == SocketStream::Wait::kReadable) {
-        error = co_await stream_->WaitReadable();
-      } else {
-        std::tie(error) = co_await stream_->socket().async_wait(tcp::socket::wait_write, kNoThrow);
-      }
+      auto [error, bytes] =
+          co_await stream_->async_read_some(asio::buffer(buffer.data(), buffer.size()), kNoThrow);
       if (generation != generation_) co_return;
       if (error) {
-        Drop(StrCat("connection lost: ", error.message()));
+        Drop(error == asio::error::eof ? std::string("the server closed the connection")
+                                       : StrCat("connection lost: ", error.message()));
         co_return;
       }
+      if (redisReaderFeed(reader_.get(), buffer.data(), bytes) != REDIS_OK) {
+        Drop("cannot read its replies");
+        co_return;
+      }
+      Deliver();
     }
   }
 
