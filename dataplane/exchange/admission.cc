@@ -199,7 +199,9 @@ AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
                    subscription ? subscription->name : std::string(), services.rate_limiter,
                    services.deferred ? &services.deferred->calls : nullptr, request.version());
   if (inbound.answer) {
-    return Answer{std::move(*inbound.answer), "", route->api, &route->diagnostics};
+    Answer answer{std::move(*inbound.answer), "", route->api, &route->diagnostics};
+    answer.bandwidth = std::move(inbound.bandwidth);
+    return answer;
   }
   admission.bandwidth = std::move(inbound.bandwidth);
   // forward-request and validate-content adjust the API's settings for this request only.
@@ -217,7 +219,9 @@ AdmissionDecision Admit(AdmissionRequest in, const RuntimeSnapshot* snapshot,
   if (inbound.cache_lookup && route->cache.enabled && request.method() == http::verb::get) {
     admission.cache_key = CacheKey(route->api, request.target(), request, *inbound.cache_lookup);
     if (auto hit = services.cache.Lookup(admission.cache_key, now)) {
-      return CachedAnswer(*hit, request.version(), *route, now);
+      Answer answer = CachedAnswer(*hit, request.version(), *route, now);
+      answer.bandwidth = std::move(admission.bandwidth);
+      return answer;
     }
   }
   return admission;

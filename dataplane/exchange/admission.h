@@ -50,6 +50,9 @@ struct Answer {
   std::string_view api;  // The API the request was routed to, if it was.
   // How the API logs, once its policy ran; null before (the default logging).
   const DiagnosticConfig* diagnostics = nullptr;
+  // The quotas with a bandwidth a call answered after them (a return-response, a cache hit)
+  // counts against: its bytes are charged too.
+  std::vector<CallCount> bandwidth{};
 };
 
 // What admission needs besides the request and the snapshot; shared by the worker's threads.

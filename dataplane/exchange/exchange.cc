@@ -41,11 +41,13 @@ awaitable<PhaseOutcome> Exchange::AdmitOrAnswer() {
     record_.api = answer->api;
     record_.error = std::move(answer->error);
     diagnostics_ = answer->diagnostics;
+    bandwidth_ = std::move(answer->bandwidth);
     co_return co_await Send(std::move(answer->response));
   }
   admission_ = std::get<Admission>(std::move(decision));
   record_.api = admission_.route->api;
   diagnostics_ = &admission_.route->diagnostics;
+  bandwidth_ = std::move(admission_.bandwidth);
   co_return PhaseOutcome();
 }
 
@@ -93,8 +95,7 @@ void Exchange::Finish(unsigned status) {
   context_.metrics.CountRequest(record_.api, status);
   context_.metrics.bytes_to_clients += record_.response_bytes;
   // A quota's bandwidth counts once the exchange ends, so a running stream is never cut by it.
-  context_.shared_counters.Charge(admission_.bandwidth,
-                                  record_.request_bytes + record_.response_bytes);
+  context_.shared_counters.Charge(bandwidth_, record_.request_bytes + record_.response_bytes);
   if (diagnostics_ != nullptr && diagnostics_->configured) {
     // The API's diagnostic setting decides what is logged.
     if (diagnostics_->verbosity == v1::VERBOSITY_ERROR && status < 400) return;

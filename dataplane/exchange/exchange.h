@@ -114,6 +114,8 @@ class Exchange {
   std::shared_ptr<const RuntimeSnapshot> snapshot_;  // Held for the whole exchange.
   Admission admission_;                              // Points into snapshot_.
   const DiagnosticConfig* diagnostics_ = nullptr;
+  // The quotas whose bandwidth this exchange's bytes are charged to when it ends.
+  std::vector<CallCount> bandwidth_;
   std::unique_ptr<SocketStream> upstream_;
   boost::beast::flat_buffer upstream_buffer_;
   std::optional<http::response_parser<http::buffer_body>> response_;

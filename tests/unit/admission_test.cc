@@ -473,6 +473,30 @@ TEST_F(AdmissionTest, AnswersTooManyRequestsPastTheRateLimitsCalls) {
   EXPECT_FALSE(std::get<Answer>(third).response[http::field::retry_after].empty());
 }
 
+TEST_F(AdmissionTest, HandsOverTheQuotasToChargeWhetherTheCallIsForwardedOrAnswered) {
+  v1::Snapshot snapshot = SnapshotOn(StreamingTier());
+  AddApi(snapshot, "orders", "/orders");
+  AddApi(snapshot, "answered", "/answered");
+  const std::string quotas = R"(<quota calls="10" renewal-period="60"/>
+      <quota bandwidth="4" renewal-period="60"/>)";
+  AddPolicy(snapshot, "api:orders", "<policies><inbound>" + quotas + "</inbound></policies>");
+  AddPolicy(snapshot, "api:answered",
+            "<policies><inbound>" + quotas +
+                "<return-response><set-status code=\"204\"/></return-response>"
+                "</inbound></policies>");
+  const RuntimeSnapshot* served = Serve(snapshot);
+  // Only the quota with a bandwidth is charged, in bytes; an answer's bytes count like a
+  // response's.
+  AdmissionDecision forwarded = AdmitTo(served, Get("/orders/1"));
+  ASSERT_THAT(forwarded, IsAdmitted());
+  ASSERT_EQ(std::get<Admission>(forwarded).bandwidth.size(), 1u);
+  EXPECT_EQ(std::get<Admission>(forwarded).bandwidth[0].bytes, 4096u);
+  AdmissionDecision answered = AdmitTo(served, Get("/answered/1"));
+  ASSERT_TRUE(std::holds_alternative<Answer>(answered));
+  EXPECT_EQ(std::get<Answer>(answered).response.result_int(), 204u);
+  EXPECT_EQ(std::get<Answer>(answered).bandwidth.size(), 1u);
+}
+
 // --- Settings adjusted for one request ---
 
 TEST_F(AdmissionTest, AdjustsTheRouteForOneRequestWithTheBackendSectionsForwardRequest) {
