@@ -235,13 +235,12 @@ TEST_F(SharedStateTest, ARedisThatStopsAnsweringIsLeftAfterTheBoundAndUsedAgainO
   EXPECT_LT(first, 2s);
   EXPECT_FALSE(Available(*worker));
   EXPECT_THAT(worker->process().Stderr(), HasSubstr("no reply within 200 ms"));
+  // Which thread takes a connection is the kernel's choice: over ten more calls, at most the
+  // other thread waits once more.
   int waited = 1;
-  for (int call = 0; call < 3; ++call) waited += timed_call() >= 190ms ? 1 : 0;
-  EXPECT_LE(waited, 2) << "more waits than the worker has threads";
-  for (int call = 0; call < 5; ++call) {
-    EXPECT_LT(timed_call(), 150ms) << "call " << call << " waited for a stopped server";
-  }
-  EXPECT_GE(Metric(*worker, "apim_shared_state_unavailable_calls_total"), 6);
+  for (int call = 0; call < 10; ++call) waited += timed_call() >= 190ms ? 1 : 0;
+  EXPECT_LE(waited, 2) << "a thread waited for the stopped server more than once";
+  EXPECT_GE(Metric(*worker, "apim_shared_state_unavailable_calls_total"), 11);
   ASSERT_EQ(::kill(redis.pid(), SIGCONT), 0);
   ASSERT_TRUE(PollUntil([&] { return Available(*worker); }, 15s));
   EXPECT_EQ(HttpRequest(worker->port(), "GET", "/orders/json").status, 200);
