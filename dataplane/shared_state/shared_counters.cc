@@ -105,6 +105,14 @@ std::string WindowKey(const std::string& prefix, const CallCount& call) {
   return StrCat(prefix, "window:", Digest(StrCat(call.scope, '\0', call.key)));
 }
 
+// The verdict on a spent rate limit or (`quota`) quota, renewing in `retry_after`.
+LimitVerdict Spent(bool quota, std::chrono::seconds retry_after) {
+  LimitVerdict verdict;
+  verdict.outcome = quota ? LimitVerdict::Outcome::kQuotaSpent : LimitVerdict::Outcome::kCallsSpent;
+  verdict.retry_after = retry_after;
+  return verdict;
+}
+
 std::string LeaseSetKey(const std::string& prefix, const std::string& subscription) {
   return StrCat(prefix, "streams:", Digest(subscription));
 }
@@ -339,9 +347,7 @@ awaitable<LimitVerdict> SharedCounters::Admit(const LimitRequest& request) {
         } else {
           const bool quota =
               static_cast<size_t>(which) <= request.calls.size() && request.calls[which - 1].quota;
-          verdict.outcome =
-              quota ? LimitVerdict::Outcome::kQuotaSpent : LimitVerdict::Outcome::kCallsSpent;
-          verdict.retry_after = RetryAfter(answer.element[1]->integer);
+          verdict = Spent(quota, RetryAfter(answer.element[1]->integer));
         }
         co_return verdict;
       }
@@ -374,10 +380,7 @@ LimitVerdict SharedCounters::AdmitLocally(const LimitRequest& request) {
   for (const CallCount& call : request.calls) {
     if (auto retry = local_calls_.Acquire(call)) {
       if (request.max_streams > 0) local_streams_.Close(request.stream_subscription);
-      verdict.outcome =
-          call.quota ? LimitVerdict::Outcome::kQuotaSpent : LimitVerdict::Outcome::kCallsSpent;
-      verdict.retry_after = *retry;
-      return verdict;
+      return Spent(call.quota, *retry);
     }
   }
   if (request.max_streams > 0) {
